@@ -1,0 +1,48 @@
+# kubeward developer entry points. Every target installs what it needs, idempotently.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+LAB ?= demo
+NODES ?= 3
+
+.PHONY: deps venv demo test test-unit lint bench clean
+
+# Debian packages the lab and the tests need on the operator's machine (root only).
+HOST_PACKAGES := debootstrap nftables iproute2 openssh-client apt-utils busybox-static util-linux netcat-openbsd
+deps:
+	@missing=$$(for p in $(HOST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# The main job on the embedded default: a local 3-node lab, validated, shown.
+demo: deps venv
+	$(PY) -m kubeward lab up --name $(LAB) --nodes $(NODES) --control-planes 1 --if-missing
+	$(PY) -m kubeward validate -c $$($(PY) -m kubeward lab path --name $(LAB))
+	$(PY) -m kubeward lab status --name $(LAB)
+
+test: deps venv
+	$(PY) -m pytest -q tests
+
+test-unit: venv
+	$(PY) -m pytest -q tests/unit
+
+lint: venv
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/mypy
+
+bench: deps venv
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info

@@ -1,0 +1,1 @@
+"""Command-line entry points only: parse arguments, call the library, render output."""
