@@ -446,6 +446,9 @@ def _create_network(plan: LabPlan) -> None:
         f"link add {plan.public_bridge} type bridge",
         f"addr add {plan.gateway}/{prefix} dev {plan.public_bridge}",
         f"link set {plan.public_bridge} up",
+        # this machine has no foot on the private network: make sure it never sends packets for
+        # it out of its default route either
+        f"route add unreachable {plan.private_subnet}",
     ]
     for n in plan.nodes:
         host += [
@@ -473,6 +476,7 @@ def _delete_network(state: LabState) -> None:
     for ns in [n.netns for n in state.nodes] + [state.switch_netns]:
         if Path(f"/run/netns/{ns}").exists():
             sh.run(["ip", "netns", "delete", ns], check=False, what=f"delete namespace {ns}")
+    sh.run(["ip", "route", "del", "unreachable", state.private_subnet], check=False, what="delete route")
     if Path(f"/sys/class/net/{state.public_bridge}").exists():
         sh.run(["ip", "link", "delete", state.public_bridge], check=False, what="delete the public bridge")
     for n in state.nodes:

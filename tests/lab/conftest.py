@@ -1,0 +1,71 @@
+"""One lab per test session, always torn down (also when tests fail or are interrupted).
+
+Lab tests are real: nodes boot systemd and sshd in namespaces on this machine. They need root.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kubeward.lab.lab import Lab, LabState
+
+pytestmark = pytest.mark.lab
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/lab" in str(item.fspath):
+            item.add_marker(pytest.mark.lab)
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("lab tests need root (network namespaces, overlay mounts)")
+
+
+def new_lab_name(prefix: str = "t") -> str:
+    return f"{prefix}{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """A 3-node lab (1 control-plane, 2 workers) shared by the whole session."""
+    _require_root()
+    lb = Lab(new_lab_name())
+    try:
+        lb.up(3, 1)
+        yield lb
+    finally:
+        if lb.exists() or lb.dir.exists():
+            lb.down()
+
+
+@pytest.fixture(scope="session")
+def lab_state(lab: Lab) -> LabState:
+    return lab.load()
+
+
+def ssh_argv(lab: Lab, address: str, command: str, user: str = "debian") -> list[str]:
+    """OpenSSH client argv with host keys checked against the pins the lab wrote."""
+    state = lab.load()
+    known = lab.dir / "known_hosts.test"
+    known.write_text("".join(f"{n.public_address} {n.host_key}\n" for n in state.nodes))
+    return [
+        "ssh", "-i", str(lab.key_path), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+        "-o", f"UserKnownHostsFile={known}", "-o", "ConnectTimeout=5", "-o", "LogLevel=error",
+        f"{user}@{address}", command,
+    ]
+
+
+def ssh(lab: Lab, address: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(ssh_argv(lab, address, command), capture_output=True, text=True, timeout=timeout)
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
