@@ -54,10 +54,11 @@ def version(output: str) -> None:
 
 
 def _register() -> None:
-    from kubeward.cli import config_cmds, lab_cmds
+    from kubeward.cli import config_cmds, lab_cmds, remote_cmds
 
     config_cmds.register(cli)
     lab_cmds.register(cli)
+    remote_cmds.register(cli)
 
 
 _register()

@@ -1,0 +1,1 @@
+"""The component and port catalog, as data."""

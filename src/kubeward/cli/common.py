@@ -1,0 +1,78 @@
+"""Options and helpers shared by the commands that reach hosts over SSH."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from kubeward.config import LoadedConfig, load_config
+from kubeward.remote.ssh import DEFAULT_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT, Session, Trust
+from kubeward.remote.targets import targets_for
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class RemoteOptions:
+    config_path: Path
+    concurrency: int
+    connect_timeout: float
+    trust_new_hosts: bool
+    verbose: int
+
+    def load(self) -> LoadedConfig:
+        return load_config(self.config_path)
+
+    def session(self, loaded: LoadedConfig, names: list[str] | None = None) -> Session:
+        return Session(
+            targets_for(loaded.config, names),
+            trust_for(loaded, self.config_path, self.trust_new_hosts),
+            concurrency=self.concurrency,
+            connect_timeout=self.connect_timeout,
+        )
+
+
+def trust_for(loaded: LoadedConfig, config_path: Path, trust_new: bool = False) -> Trust:
+    return Trust(loaded.state_dir / "known_hosts", trust_new=trust_new, config_hint=str(config_path))
+
+
+def config_option(f: F) -> F:
+    return click.option(
+        "-c", "--config", "config_path", type=click.Path(path_type=Path), default="cluster.yml",
+        show_default=True, envvar="KUBEWARD_CONFIG", help="The cluster.yml (env: KUBEWARD_CONFIG).",
+    )(f)
+
+
+def remote_options(f: F) -> F:
+    """-c, --concurrency, --connect-timeout, --trust-new-hosts, -v; passes ``opts: RemoteOptions``."""
+
+    @config_option
+    @click.option("--concurrency", type=click.IntRange(1, 1024), default=DEFAULT_CONCURRENCY, show_default=True,
+                  help="How many hosts are worked on at once.")
+    @click.option("--connect-timeout", type=click.FloatRange(0.5, 300), default=DEFAULT_CONNECT_TIMEOUT,
+                  show_default=True, help="Seconds to wait for an SSH connection.")
+    @click.option("--trust-new-hosts", is_flag=True,
+                  help="Trust and record host keys seen for the first time (never a changed key).")
+    @click.option("-v", "--verbose", count=True, help="More detail (-v: SSH round-trips per host, -vv: debug log).")
+    @functools.wraps(f)
+    def wrapper(config_path: Path, concurrency: int, connect_timeout: float, trust_new_hosts: bool,
+                verbose: int, **kwargs: Any) -> Any:
+        if verbose >= 2:
+            logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
+            logging.getLogger("asyncssh").setLevel(logging.WARNING)
+        opts = RemoteOptions(config_path, concurrency, connect_timeout, trust_new_hosts, verbose)
+        return f(opts=opts, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def ensure_state_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)

@@ -1,0 +1,1 @@
+"""One module per phase of `kubeward up`; each drives hosts through ``kubeward.remote``."""

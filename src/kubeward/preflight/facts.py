@@ -1,0 +1,234 @@
+"""What preflight asks a host, as one shell script, and the pure parser of its answer.
+
+The whole gathering is one SSH round-trip per host: the script prints ``@@section`` blocks; the
+privileged part runs under ``sudo -n`` from inside the script, so a missing sudo is observed (and
+reported) rather than failing the round-trip. The same round-trip starts a short-lived TCP listener
+on the node's private address (python3, when the host has it) that peers connect to in the second
+round-trip, the active node-to-node check.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+
+#: how long the probe listener waits for peers, seconds
+LISTEN_SECONDS = 20
+
+_LISTENER = r"""
+import os, socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 0)); s.listen(128); print(s.getsockname()[1], flush=True)
+if os.fork(): os._exit(0)
+os.setsid(); fd = os.open(os.devnull, os.O_RDWR)
+for i in (0, 1, 2): os.dup2(fd, i)
+s.settimeout(1.0); end = time.time() + float(sys.argv[2]); want = int(sys.argv[3]); n = 0
+while time.time() < end and n < want:
+    try: c, _ = s.accept(); c.sendall(b"kubeward-preflight\n"); c.close(); n += 1
+    except OSError: pass
+"""
+
+
+def render_facts_script(admin_name: str, admin_uid: int, private_address: str, peers: int) -> str:
+    """Shell (run as the SSH user) that prints every preflight fact of a host."""
+    a = shlex.quote(admin_name)
+    privileged = f"""
+echo @@ss; ss -Htlnp 2>&1
+echo @@sshd; sshd -T 2>&1 | grep -Ei '^(allowtcpforwarding|permitrootlogin|passwordauthentication|pubkeyauthentication) '
+echo @@authkeys; h=$(getent passwd {a} | cut -d: -f6); [ -n "$h" ] && [ -f "$h/.ssh/authorized_keys" ] && cat "$h/.ssh/authorized_keys"
+echo @@ipforward; cat /proc/sys/net/ipv4/ip_forward; [ -w /proc/sys/net/ipv4/ip_forward ] && echo writable || echo readonly
+"""
+    listener = shlex.quote(_LISTENER)
+    return f"""
+echo @@os; cat /etc/os-release 2>/dev/null
+echo @@arch; uname -m
+echo @@hostname; hostname
+echo @@systemd; [ -d /run/systemd/system ] && echo yes || echo no
+echo @@apt; command -v apt-get >/dev/null 2>&1 && echo yes || echo no
+echo @@sudo; if [ "$(id -u)" = 0 ]; then echo root; elif sudo -n true 2>/dev/null; then echo yes; else echo no; fi
+echo @@time; date +%s.%N
+echo @@ntp; timedatectl show -p NTPSynchronized --value 2>/dev/null || echo unknown
+echo @@etchosts; cat /etc/hosts
+echo @@ip; ip -j addr 2>/dev/null
+echo @@swaps; tail -n +2 /proc/swaps
+echo @@modules; for m in br_netfilter overlay; do if [ -d /sys/module/$m ]; then echo "$m loaded"; elif modinfo $m >/dev/null 2>&1; then echo "$m available"; else echo "$m missing"; fi; done
+echo @@passwd; getent passwd {a}
+echo @@uid; getent passwd {admin_uid}
+echo @@listener; if command -v python3 >/dev/null 2>&1; then python3 -c {listener} {shlex.quote(private_address)} {LISTEN_SECONDS} {peers} 2>&1 || true; fi
+if [ "$(id -u)" = 0 ]; then sh -c {shlex.quote(privileged)}; elif sudo -n true 2>/dev/null; then sudo -n sh -c {shlex.quote(privileged)}; fi
+echo @@end
+"""
+
+
+def render_probe_script(endpoints: list[tuple[str, int]]) -> str:
+    """Shell that connects to every (address, port) at once and prints ``address port ok|fail``."""
+    lines = []
+    for addr, port in endpoints:
+        a, p = shlex.quote(addr), int(port)
+        lines.append(
+            f"(if timeout 3 bash -c '</dev/tcp/'{a}'/{p}' 2>/dev/null; then echo {a} {p} ok; "
+            f"else echo {a} {p} fail; fi) &"
+        )
+    return "\n".join(lines) + "\nwait\n"
+
+
+def parse_probe_output(text: str) -> dict[str, bool]:
+    out: dict[str, bool] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            out[parts[0]] = parts[2] == "ok"
+    return out
+
+
+@dataclass(frozen=True)
+class Socket:
+    address: str
+    port: int
+    process: str  # first process name, "" when unknown
+
+
+@dataclass
+class Facts:
+    os_id: str = ""
+    os_version: str = ""
+    os_pretty: str = ""
+    arch: str = ""
+    hostname: str = ""
+    systemd: bool = False
+    apt: bool = False
+    sudo: str = "no"  # root | yes | no
+    time: float | None = None
+    ntp: str = "unknown"  # yes | no | unknown
+    etc_hosts: str = ""
+    addresses: dict[str, list[str]] = field(default_factory=dict)  # interface -> IPv4 addresses
+    swaps: list[str] = field(default_factory=list)
+    modules: dict[str, str] = field(default_factory=dict)  # name -> loaded | available | missing
+    admin_passwd: tuple[str, int, int] | None = None  # name, uid, gid
+    uid_owner: str | None = None  # the user holding the admin uid, if any
+    listener_port: int | None = None
+    privileged: bool = False  # the sudo part ran
+    listening: list[Socket] = field(default_factory=list)
+    sshd: dict[str, str] = field(default_factory=dict)
+    authorized_keys: list[str] = field(default_factory=list)
+    ip_forward: str = ""
+    ip_forward_writable: bool = False
+    complete: bool = False
+
+
+def _sections(text: str) -> dict[str, str]:
+    out: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("@@") and re.fullmatch(r"@@[a-z_]+", line.strip()):
+            current = line.strip()[2:]
+            out[current] = []
+        elif current is not None:
+            out[current].append(line)
+    return {k: "\n".join(v) for k, v in out.items()}
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            out[k.strip()] = v.strip().strip('"')
+    return out
+
+
+def parse_ss(text: str) -> list[Socket]:
+    """``ss -Htlnp`` lines: State Recv-Q Send-Q Local:Port Peer:Port Process."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 5 or parts[0] != "LISTEN":
+            continue
+        local = parts[3]
+        addr, _, port = local.rpartition(":")
+        addr = addr.strip("[]")
+        if "%" in addr:
+            addr = addr.split("%")[0]
+        m = re.search(r'users:\(\("([^"]+)"', line)
+        try:
+            out.append(Socket(addr, int(port), m.group(1) if m else ""))
+        except ValueError:
+            continue
+    return out
+
+
+def parse_ip_addr(text: str) -> dict[str, list[str]]:
+    try:
+        data = json.loads(text or "[]")
+    except json.JSONDecodeError:
+        return {}
+    out: dict[str, list[str]] = {}
+    for link in data if isinstance(data, list) else []:
+        name = str(link.get("ifname", ""))
+        out[name] = [a["local"] for a in link.get("addr_info", []) if a.get("family") == "inet" and "local" in a]
+    return out
+
+
+def parse_facts(text: str) -> Facts:
+    s = _sections(text)
+    f = Facts()
+    osr = parse_os_release(s.get("os", ""))
+    f.os_id, f.os_version, f.os_pretty = osr.get("ID", ""), osr.get("VERSION_ID", ""), osr.get("PRETTY_NAME", "")
+    f.arch = s.get("arch", "").strip()
+    f.hostname = s.get("hostname", "").strip()
+    f.systemd = s.get("systemd", "").strip() == "yes"
+    f.apt = s.get("apt", "").strip() == "yes"
+    f.sudo = s.get("sudo", "no").strip() or "no"
+    try:
+        f.time = float(s.get("time", "").strip())
+    except ValueError:
+        f.time = None
+    f.ntp = s.get("ntp", "unknown").strip() or "unknown"
+    f.etc_hosts = s.get("etchosts", "")
+    f.addresses = parse_ip_addr(s.get("ip", ""))
+    f.swaps = [line for line in s.get("swaps", "").splitlines() if line.strip()]
+    for line in s.get("modules", "").splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            f.modules[parts[0]] = parts[1]
+    pw = s.get("passwd", "").strip().split(":")
+    if len(pw) >= 4 and pw[2].isdigit() and pw[3].isdigit():
+        f.admin_passwd = (pw[0], int(pw[2]), int(pw[3]))
+    uid_line = s.get("uid", "").strip().split(":")
+    f.uid_owner = uid_line[0] if uid_line and uid_line[0] else None
+    lp = s.get("listener", "").strip().splitlines()
+    if lp and lp[0].strip().isdigit():
+        f.listener_port = int(lp[0].strip())
+    f.privileged = "ss" in s
+    f.listening = parse_ss(s.get("ss", ""))
+    for line in s.get("sshd", "").splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2:
+            f.sshd[parts[0].lower()] = parts[1].strip().lower()
+    f.authorized_keys = [
+        line.strip() for line in s.get("authkeys", "").splitlines() if line.strip() and not line.startswith("#")
+    ]
+    ipf = s.get("ipforward", "").split()
+    f.ip_forward = ipf[0] if ipf else ""
+    f.ip_forward_writable = len(ipf) > 1 and ipf[1] == "writable"
+    f.complete = "end" in s
+    return f
+
+
+def maps_127_0_1_1(etc_hosts: str, hostname: str) -> bool:
+    for line in etc_hosts.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 2 and fields[0] == "127.0.1.1" and hostname in fields[1:]:
+            return True
+    return False
+
+
+def is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True

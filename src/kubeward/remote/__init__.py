@@ -1,0 +1,1 @@
+"""All SSH in kubeward: connections, commands, uploads and host-key trust (see ``ssh``)."""

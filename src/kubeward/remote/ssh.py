@@ -1,0 +1,402 @@
+"""The only SSH code in kubeward (asyncssh).
+
+A :class:`Session` holds one connection per host, reused for the whole run, and bounds how many
+hosts are worked on at once. Host keys are always verified (pins in cluster.yml, then kubeward's own
+known_hosts); an unknown key stops the connection with its fingerprint and how to trust it, a changed
+key stops it naming both fingerprints. Connects are retried with backoff only for transient faults
+(timeout, reset); a command that ran and failed is never retried. Commands run through ``sudo -n``
+unless the login user is root. Every command is one SSH round-trip, counted per host.
+
+Errors (all :class:`kubeward.errors.RemoteError`)::
+
+    RemoteError
+     +-- ConnectError         the host could not be reached or logged into (kind says why)
+     |    +-- HostKeyError    the host's key is unknown, changed, or not the pinned one
+     +-- CommandError         a command ran and failed or timed out (host, command, status, stderr)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import shlex
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncssh
+
+from kubeward.errors import RemoteError
+from kubeward.remote.known_hosts import (
+    HostKey,
+    KnownHost,
+    TrustDecision,
+    decide,
+    host_pattern,
+    read_known_hosts,
+    write_known_hosts,
+)
+
+log = logging.getLogger("kubeward.remote")
+T = TypeVar("T")
+
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_COMMAND_TIMEOUT = 300.0
+DEFAULT_CONCURRENCY = 64
+
+
+@dataclass(frozen=True)
+class Target:
+    """How to reach one host over SSH (pure data, built from cluster.yml)."""
+
+    name: str
+    address: str
+    port: int
+    user: str
+    key_path: Path
+    host_key: str | None = None  # pinned OpenSSH public key line
+    bastion: Target | None = None
+
+    @property
+    def pattern(self) -> str:
+        return host_pattern(self.address, self.port)
+
+
+class ConnectError(RemoteError):
+    def __init__(self, host: str, kind: str, detail: str, hint: str = "") -> None:
+        self.host, self.kind, self.detail, self.hint = host, kind, detail, hint
+        msg = f"{host}: cannot connect ({kind}): {detail}"
+        super().__init__(msg + (f"; {hint}" if hint else ""))
+
+
+class HostKeyError(ConnectError):
+    def __init__(self, host: str, target: Target, decision: TrustDecision, config_hint: str) -> None:
+        self.decision = decision
+        new = decision.presented.fingerprint
+        if decision.verdict == "unknown":
+            detail = f"host key of {target.pattern} is unknown: {decision.presented.type} {new}"
+            hint = (f"if that fingerprint is right, trust it with `kubeward trust -c {config_hint} {host}` "
+                    f"(or pass --trust-new-hosts), or pin it as hosts[].ssh.host_key in cluster.yml")
+            kind = "unknown host key"
+        elif decision.verdict == "changed":
+            old = decision.expected.fingerprint if decision.expected else "?"
+            detail = (f"HOST KEY CHANGED for {target.pattern}: kubeward trusted {old}, the host now presents "
+                      f"{new}. This may be a man-in-the-middle attack, or the host was reinstalled")
+            hint = (f"if the change is legitimate, verify {new} out of band, then run "
+                    f"`kubeward trust -c {config_hint} --replace {host}`")
+            kind = "host key changed"
+        else:
+            old = decision.expected.fingerprint if decision.expected else "?"
+            detail = (f"host key of {target.pattern} does not match the key pinned in cluster.yml: pinned {old}, "
+                      f"presented {new}")
+            hint = "if the host was legitimately re-keyed, update hosts[].ssh.host_key in cluster.yml"
+            kind = "host key mismatch"
+        super().__init__(host, kind, detail, hint)
+
+
+class CommandError(RemoteError):
+    def __init__(self, host: str, command: str, exit_status: int | None, stdout: str, stderr: str,
+                 reason: str = "") -> None:
+        self.host, self.command, self.exit_status = host, command, exit_status
+        self.stdout, self.stderr = stdout, stderr
+        shown = command if len(command) <= 200 else command[:200] + "..."
+        why = reason or f"exit status {exit_status}"
+        tail = (stderr.strip() or stdout.strip())[-1000:]
+        super().__init__(f"{host}: command failed ({why}): {shown}" + (f"\n  {tail}" if tail else ""))
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    host: str
+    command: str
+    exit_status: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+@dataclass
+class Trust:
+    """Host-key trust for a run: kubeward's known_hosts file plus the ``--trust-new-hosts`` choice."""
+
+    path: Path
+    trust_new: bool = False
+    config_hint: str = "cluster.yml"
+    _entries: list[KnownHost] | None = field(default=None, repr=False)
+    _lock: asyncio.Lock | None = field(default=None, repr=False)
+
+    def entries(self) -> list[KnownHost]:
+        if self._entries is None:
+            self._entries = read_known_hosts(self.path)
+        return self._entries
+
+    def decide(self, target: Target, presented: HostKey) -> TrustDecision:
+        pin = HostKey.parse(target.host_key) if target.host_key else None
+        return decide(presented, target.pattern, pin, self.entries())
+
+    def recorded(self, target: Target) -> list[KnownHost]:
+        return [e for e in self.entries() if e.pattern == target.pattern]
+
+    def remember(self, target: Target, key: HostKey) -> None:
+        entries = self.entries()
+        if not any(e.pattern == target.pattern and e.key == key for e in entries):
+            self._entries = [*entries, KnownHost(target.pattern, key, f"kubeward:{target.name}")]
+            write_known_hosts(self.path, self._entries)
+
+    def forget(self, target: Target) -> list[KnownHost]:
+        """Drop every recorded key of a host (an explicit, operator-confirmed step)."""
+        gone = self.recorded(target)
+        if gone:
+            self._entries = [e for e in self.entries() if e.pattern != target.pattern]
+            write_known_hosts(self.path, self._entries)
+        return gone
+
+
+class _Client(asyncssh.SSHClient):
+    def __init__(self, trust: Trust, target: Target) -> None:
+        self.trust, self.target = trust, target
+        self.decision: TrustDecision | None = None
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+        presented = HostKey.parse(key.export_public_key("openssh").decode())
+        decision = self.trust.decide(self.target, presented)
+        self.decision = decision
+        if decision.verdict == "unknown" and self.trust.trust_new:
+            log.warning("%s: trusting new host key %s (--trust-new-hosts)", self.target.name, presented.fingerprint)
+            self.trust.remember(self.target, presented)
+            return True
+        return decision.ok
+
+
+def _sudo_wrap(user: str, command: str) -> str:
+    if user == "root":
+        return f"sh -c {shlex.quote(command)}"
+    return f"sudo -n -- sh -c {shlex.quote(command)}"
+
+
+class Session:
+    """Connections to a set of hosts for one run. Use as ``async with Session(...) as s:``."""
+
+    def __init__(
+        self,
+        targets: Iterable[Target],
+        trust: Trust,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+        connect_retries: int = 2,
+    ) -> None:
+        self.targets = {t.name: t for t in targets}
+        self.trust = trust
+        self.concurrency = max(1, concurrency)
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self.connect_retries = connect_retries
+        self.round_trips: Counter[str] = Counter()
+        self._conns: dict[str, asyncssh.SSHClientConnection] = {}
+        self._bastions: dict[str, asyncssh.SSHClientConnection] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._sem: asyncio.Semaphore | None = None
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        for conn in [*self._conns.values(), *self._bastions.values()]:
+            conn.close()
+        for conn in [*self._conns.values(), *self._bastions.values()]:
+            try:
+                await asyncio.wait_for(conn.wait_closed(), 2)
+            except (asyncio.TimeoutError, OSError, asyncssh.Error):
+                pass
+        self._conns.clear()
+        self._bastions.clear()
+
+    @property
+    def semaphore(self) -> asyncio.Semaphore:
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.concurrency)
+        return self._sem
+
+    # ----- connecting ------------------------------------------------------------------------------
+    async def connect(self, name: str) -> asyncssh.SSHClientConnection:
+        conn = self._conns.get(name)
+        if conn is not None and not conn.is_closed():
+            return conn
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            conn = self._conns.get(name)
+            if conn is not None and not conn.is_closed():
+                return conn
+            target = self.targets[name]
+            tunnel = None
+            if target.bastion is not None:
+                tunnel = await self._bastion(target.bastion, name)
+            conn = await self._open(target, name, tunnel)
+            self._conns[name] = conn
+            return conn
+
+    async def _bastion(self, b: Target, via_for: str) -> asyncssh.SSHClientConnection:
+        key = f"{b.user}@{b.pattern}"
+        conn = self._bastions.get(key)
+        if conn is not None and not conn.is_closed():
+            return conn
+        lock = self._locks.setdefault("bastion:" + key, asyncio.Lock())
+        async with lock:
+            conn = self._bastions.get(key)
+            if conn is None or conn.is_closed():
+                conn = await self._open(b, f"{via_for} (bastion {b.address})", None)
+                self._bastions[key] = conn
+            return conn
+
+    async def _open(self, target: Target, label: str, tunnel: Any) -> asyncssh.SSHClientConnection:
+        attempt = 0
+        while True:
+            attempt += 1
+            client: list[_Client] = []
+
+            def factory() -> _Client:
+                c = _Client(self.trust, target)
+                client.append(c)
+                return c
+
+            started = time.monotonic()
+            try:
+                conn, _ = await asyncssh.create_connection(
+                    factory, target.address, target.port, tunnel=tunnel, username=target.user,
+                    client_keys=[str(target.key_path)], known_hosts=([], [], []), agent_path=None,
+                    config=None, preferred_auth=["publickey"], connect_timeout=self.connect_timeout,
+                    login_timeout=max(self.connect_timeout * 2, 10), keepalive_interval=15,
+                    keepalive_count_max=4,
+                )
+                self.round_trips[label] += 1
+                log.debug("%s: connected in %.3f s", label, time.monotonic() - started)
+                return conn
+            except asyncssh.HostKeyNotVerifiable as exc:
+                decision = client[0].decision if client else None
+                if decision is None:
+                    raise ConnectError(label, "host key", str(exc)) from exc
+                raise HostKeyError(label, target, decision, self.trust.config_hint) from exc
+            except asyncssh.PermissionDenied as exc:
+                raise ConnectError(label, "authentication failed",
+                                   f"{target.user}@{target.address} rejected key {target.key_path}",
+                                   "check hosts[].ssh.user and key_path, and the user's authorized_keys") from exc
+            except FileNotFoundError as exc:
+                raise ConnectError(label, "no key", f"SSH key {target.key_path} does not exist",
+                                   "fix hosts[].ssh.key_path in cluster.yml") from exc
+            except (asyncio.TimeoutError, TimeoutError, ConnectionResetError, asyncssh.ConnectionLost) as exc:
+                kind = "timeout" if isinstance(exc, asyncio.TimeoutError | TimeoutError) else "connection reset"
+                if attempt > self.connect_retries:
+                    raise ConnectError(label, kind, f"{target.address}:{target.port} after {attempt} attempts "
+                                       f"({self.connect_timeout:g} s connect timeout)",
+                                       "is the host up and reachable? (--connect-timeout to wait longer)") from exc
+                await asyncio.sleep(0.25 * 2 ** (attempt - 1))
+            except ConnectionRefusedError as exc:
+                raise ConnectError(label, "refused", f"nothing listens on {target.address}:{target.port}",
+                                   "is sshd running, and is hosts[].ssh.port right?") from exc
+            except OSError as exc:
+                kind = {errno.EHOSTUNREACH: "unreachable", errno.ENETUNREACH: "unreachable"}.get(
+                    exc.errno or 0, "network error")
+                raise ConnectError(label, kind, f"{target.address}:{target.port}: {exc.strerror or exc}") from exc
+            except asyncssh.Error as exc:
+                raise ConnectError(label, "ssh error", f"{exc.reason}") from exc
+
+    async def connect_all(self, names: Sequence[str] | None = None) -> dict[str, RemoteError | None]:
+        """Connect to every host concurrently; returns each host's error, or None."""
+
+        async def one(name: str) -> None:
+            await self.connect(name)
+
+        results = await self.each(one, names)
+        return {n: (r if isinstance(r, RemoteError) else None) for n, r in results.items()}
+
+    # ----- running ---------------------------------------------------------------------------------
+    async def run(
+        self,
+        name: str,
+        command: str,
+        *,
+        sudo: bool = True,
+        input: str | bytes | None = None,
+        timeout: float | None = None,
+        check: bool = True,
+    ) -> CommandResult:
+        """Run a shell command on a host (one round-trip); ``check`` raises CommandError on failure."""
+        target = self.targets[name]
+        conn = await self.connect(name)
+        wrapped = _sudo_wrap(target.user, command) if sudo else command
+        data = input.encode() if isinstance(input, str) else input
+        started = time.monotonic()
+        self.round_trips[name] += 1
+        limit = timeout or self.command_timeout
+        try:
+            proc = await conn.run(wrapped, input=data, encoding=None, check=False, timeout=limit)
+        except asyncssh.TimeoutError as exc:
+            raise CommandError(name, command, None, _text(exc.stdout), _text(exc.stderr),
+                               f"timed out after {limit:g} s") from exc
+        except (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.ChannelOpenError, OSError) as exc:
+            self._conns.pop(name, None)
+            raise CommandError(name, command, None, "", "", f"connection lost: {exc}") from exc
+        seconds = time.monotonic() - started
+        status = proc.exit_status if proc.exit_status is not None else 255
+        result = CommandResult(name, command, status, _text(proc.stdout), _text(proc.stderr), seconds)
+        log.debug("%s: %s -> %s in %.3f s", name, command[:120], status, seconds)
+        if check and status != 0:
+            if sudo and target.user != "root" and "sudo:" in result.stderr and "password" in result.stderr:
+                raise CommandError(name, command, status, result.stdout, result.stderr,
+                                   f"{target.user} has no passwordless sudo")
+            raise CommandError(name, command, status, result.stdout, result.stderr)
+        return result
+
+    async def upload(
+        self, name: str, path: str, data: bytes, *, owner: str = "root", group: str = "root", mode: int = 0o644,
+    ) -> None:
+        """Write ``path`` atomically (temporary file in the same directory, then rename) with owner and
+        mode set before the rename, in one round-trip."""
+        d = shlex.quote(str(Path(path).parent))
+        q = shlex.quote(path)
+        script = (
+            f"set -e; umask 077; tmp=$(mktemp {d}/.kubeward.XXXXXX); trap 'rm -f \"$tmp\"' EXIT; "
+            f"cat > \"$tmp\"; chown {shlex.quote(owner)}:{shlex.quote(group)} \"$tmp\"; "
+            f"chmod {mode:04o} \"$tmp\"; mv -f \"$tmp\" {q}; trap - EXIT"
+        )
+        await self.run(name, script, input=data)
+
+    async def each(
+        self, fn: Callable[[str], Awaitable[T]], names: Sequence[str] | None = None
+    ) -> dict[str, T | BaseException]:
+        """Run ``fn(host)`` for every host, at most ``concurrency`` at once; exceptions are returned."""
+        hosts = list(names) if names is not None else list(self.targets)
+
+        async def guarded(name: str) -> T:
+            async with self.semaphore:
+                return await fn(name)
+
+        results = await asyncio.gather(*(guarded(n) for n in hosts), return_exceptions=True)
+        out: dict[str, T | BaseException] = {}
+        for name, res in zip(hosts, results, strict=True):
+            if isinstance(res, BaseException) and not isinstance(res, Exception):
+                raise res  # KeyboardInterrupt, CancelledError
+            out[name] = res
+        return out
+
+
+def _text(data: object) -> str:
+    if data is None:
+        return ""
+    if isinstance(data, bytes):
+        return data.decode(errors="replace")
+    return str(data)
+
