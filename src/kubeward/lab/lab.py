@@ -262,7 +262,7 @@ class Lab:
     def start_node(self, name: str, progress: Progress = lambda s: None) -> None:
         state = self.load()
         n = state.node(name)
-        if nodemod.is_alive(n.systemd_pid):
+        if nodemod.is_alive(n.systemd_pid, n.netns):
             progress(f"{name} is already running")
             return
         image = current_image() if state.image == current_image().key else _image_by_key(state.image)
@@ -291,7 +291,7 @@ class Lab:
     def exec_argv(self, name: str, command: list[str]) -> list[str]:
         state = self.load()
         n = state.node(name)
-        if not nodemod.is_alive(n.systemd_pid):
+        if not nodemod.is_alive(n.systemd_pid, n.netns):
             raise LabError(f"node {name} is not running; start it with `kubeward lab start {name} --name {self.name}`")
         return nodemod.enter_argv(n.systemd_pid, command)
 
@@ -304,7 +304,7 @@ class Lab:
         state = self.load()
 
         def one(n: NodeState) -> NodeStatus:
-            alive = nodemod.is_alive(n.systemd_pid)
+            alive = nodemod.is_alive(n.systemd_pid, n.netns)
             systemd = _systemctl_state(n) if alive else ""
             if not alive:
                 st = "stopped" if n.stopped else "dead"
@@ -520,7 +520,7 @@ def _write_secret(path: Path, data: bytes) -> None:
 
 
 def _node_ready(n: NodeState) -> bool:
-    if not nodemod.is_alive(n.systemd_pid):
+    if not nodemod.is_alive(n.systemd_pid, n.netns):
         raise LabError(f"node {n.name} died while booting")
     if _systemctl_state(n) not in ("running", "degraded"):
         return False

@@ -28,6 +28,8 @@ from kubeward.lab.image import REPO_MOUNT, Image
 #: host directories bind-mounted per node: containerd's overlayfs snapshotter and the kubelet
 #: cannot work on the node's overlay root
 DATA_MOUNTS = ("containerd", "kubelet")
+#: how long the boot script may take to exec systemd
+BOOT_EXEC_TIMEOUT = 60.0
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -114,7 +116,7 @@ def render_boot_script(spec: NodeSpec, image: Image, hierarchies: list[CgroupHie
     """The shell run (as PID 1 of the node's new PID namespace) to mount the node and exec systemd."""
     m = str(spec.merged)
     lines = [
-        "set -eu",
+        "set -eux",  # the boot log shows the last step of a node that failed to boot
         f"M={m}",
         f"mount -t overlay overlay -o lowerdir={image.rootfs},upperdir={spec.upper},workdir={spec.work} $M",
         f"mkdir -p $M{REPO_MOUNT}",
@@ -157,7 +159,7 @@ def render_boot_script(spec: NodeSpec, image: Image, hierarchies: list[CgroupHie
 
 def render_enter_cgroups_script(spec: NodeSpec, hierarchies: list[CgroupHierarchy]) -> str:
     """Shell (in a private mount namespace) that creates the node's cgroups and moves itself in."""
-    lines = ["set -eu", "T=$(mktemp -d /tmp/kubeward-cg.XXXXXX)"]
+    lines = ["set -eux", "T=$(mktemp -d /tmp/kubeward-cg.XXXXXX)"]
     for h in hierarchies:
         target = f"$T/{h.name}"
         path = f"{target}{h.parent.rstrip('/')}/{spec.cgroup_name}"
@@ -217,7 +219,7 @@ def boot(spec: NodeSpec, image: Image) -> tuple[int, int]:
         )
     finally:
         log.close()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + BOOT_EXEC_TIMEOUT
     while time.monotonic() < deadline:
         child = _systemd_child(proc.pid)
         if child is not None:
@@ -226,8 +228,11 @@ def boot(spec: NodeSpec, image: Image) -> tuple[int, int]:
             break
         time.sleep(0.02)
     tail = spec.boot_log.read_text(errors="replace")[-1500:] if spec.boot_log.exists() else ""
+    alive = proc.poll() is None
     kill_tree(proc.pid)
-    raise LabError(f"node {spec.name} did not boot; see {spec.boot_log}:\n{tail}")
+    why = (f"systemd did not start within {BOOT_EXEC_TIMEOUT:.0f} s (is the machine overloaded?)" if alive
+           else f"its boot script exited with status {proc.returncode}")
+    raise LabError(f"node {spec.name} did not boot: {why}; see {spec.boot_log}:\n{tail}")
 
 
 def _systemd_child(launcher: int) -> int | None:
@@ -246,12 +251,20 @@ def _systemd_child(launcher: int) -> int | None:
     return None
 
 
-def is_alive(pid: int) -> bool:
+def is_alive(pid: int, netns: str) -> bool:
+    """Whether ``pid`` is still the node's systemd.
+
+    PIDs wrap quickly on a busy machine (pid_max may be 32768), so a recorded pid alone could name
+    another lab's systemd by now: the process must also live in the node's network namespace.
+    """
+    if pid <= 0:
+        return False
     try:
         exe = os.readlink(f"/proc/{pid}/exe")
+        same_ns = os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{netns}").st_ino
     except OSError:
         return False
-    return exe.endswith("/systemd")
+    return exe.endswith("/systemd") and same_ns
 
 
 def kill_tree(pid: int) -> None:
@@ -267,18 +280,19 @@ def stop(spec: NodeSpec, launcher: int | None, systemd: int | None, *, graceful:
     Killing PID 1 of a PID namespace kills every process in it, and the node's mount namespace,
     with all its mounts, goes with its last process.
     """
-    if systemd and is_alive(systemd):
+    if systemd and is_alive(systemd, spec.netns):
         if graceful > 0:
             os.kill(systemd, signal.SIGRTMIN + 4)  # systemd: poweroff
             deadline = time.monotonic() + graceful
-            while time.monotonic() < deadline and is_alive(systemd):
+            while time.monotonic() < deadline and is_alive(systemd, spec.netns):
                 time.sleep(0.05)
-        if is_alive(systemd):
+        if is_alive(systemd, spec.netns):
             kill_tree(systemd)
+    deadline = time.monotonic() + 5
+    while systemd and is_alive(systemd, spec.netns) and time.monotonic() < deadline:
+        time.sleep(0.02)
     if launcher:
-        _wait_gone(launcher, 5)
-    if systemd:
-        _wait_gone(systemd, 5)
+        _reap(launcher, 5)
     remove_cgroups(spec)
 
 
@@ -302,18 +316,16 @@ def cgroups_exist(spec: NodeSpec) -> bool:
     return False
 
 
-def _wait_gone(pid: int, seconds: float) -> None:
+def _reap(pid: int, seconds: float) -> None:
+    """Collect the exit status of a launcher we started ourselves (others are reaped by init)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        # reap it if it is our own child
-        try:
-            os.waitpid(pid, os.WNOHANG)
+            done, _ = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
-            pass
+            return
+        if done:
+            return
         time.sleep(0.02)
 
 
