@@ -8,6 +8,8 @@ etcd tarball) are resolved against cluster.yml's directory when the loader passe
 
 from __future__ import annotations
 
+import types
+import typing
 from ipaddress import IPv4Address, IPv4Network, IPv6Network
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
@@ -34,8 +36,8 @@ from kubeward.config.values import (
     parse_debian_package,
     parse_dns_label,
     parse_ed25519_public_key,
-    parse_interface_name,
     parse_int_in,
+    parse_interface_name,
     parse_ipv4_address,
     parse_ipv4_network,
     parse_label_key,
@@ -134,10 +136,14 @@ PortRangeField = Annotated[
 ]
 Flag = Annotated[bool, PlainValidator(parse_bool), WithJsonSchema({"type": "boolean"})]
 PosixName = Annotated[
-    str, PlainValidator(parse_posix_name), WithJsonSchema({"type": "string", "pattern": "^[a-z_][a-z0-9_-]{0,31}$"})
+    str,
+    PlainValidator(parse_posix_name),
+    WithJsonSchema({"type": "string", "pattern": "^[a-z_][a-z0-9_-]{0,31}$"}),
 ]
 AdminName = Annotated[
-    str, PlainValidator(parse_admin_name), WithJsonSchema({"type": "string", "pattern": "^[a-z_][a-z0-9_-]{0,31}$"})
+    str,
+    PlainValidator(parse_admin_name),
+    WithJsonSchema({"type": "string", "pattern": "^[a-z_][a-z0-9_-]{0,31}$"}),
 ]
 Id = Annotated[
     int,
@@ -155,12 +161,18 @@ Days = Annotated[
     WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 36500}),
 ]
 InterfaceName = Annotated[
-    str, PlainValidator(parse_interface_name), WithJsonSchema({"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,15}$"})
+    str,
+    PlainValidator(parse_interface_name),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,15}$"}),
 ]
 LabelKey = Annotated[str, PlainValidator(parse_label_key), WithJsonSchema({"type": "string"})]
-LabelValue = Annotated[str, PlainValidator(parse_label_value), WithJsonSchema({"type": "string", "maxLength": 63})]
+LabelValue = Annotated[
+    str, PlainValidator(parse_label_value), WithJsonSchema({"type": "string", "maxLength": 63})
+]
 DebianPackage = Annotated[
-    str, PlainValidator(parse_debian_package), WithJsonSchema({"type": "string", "pattern": "^[a-z0-9][a-z0-9+.-]+$"})
+    str,
+    PlainValidator(parse_debian_package),
+    WithJsonSchema({"type": "string", "pattern": "^[a-z0-9][a-z0-9+.-]+$"}),
 ]
 San = Annotated[str, PlainValidator(parse_san), WithJsonSchema({"type": "string"})]
 HostKey = Annotated[
@@ -177,11 +189,21 @@ Ed25519Key = Annotated[
 ]
 
 
-def _local_path(value: object, info: ValidationInfo) -> Path:
-    path = parse_local_path(value)
-    base = info.context.get("base_dir") if isinstance(info.context, dict) else None
-    if str(path).startswith("~"):
+def _expand_home(path: Path) -> Path:
+    """~ and ~user as the shell means them; ValueError when that home is unknown."""
+    if not str(path).startswith("~"):
+        return path
+    try:
         return path.expanduser()
+    except RuntimeError:
+        raise ValueError(
+            f"expected a file path; {str(path).split('/')[0]!r} names a home directory that does not exist"
+        ) from None
+
+
+def _local_path(value: object, info: ValidationInfo) -> Path:
+    path = _expand_home(parse_local_path(value))
+    base = info.context.get("base_dir") if isinstance(info.context, dict) else None
     if isinstance(base, Path) and not path.is_absolute():
         return base / path
     return path
@@ -216,7 +238,9 @@ class BastionConfig(_Model):
 
     address: Address = Field(description="IP address or DNS name of the bastion.")
     port: Port = Field(default=22, description="SSH port of the bastion.")
-    user: PosixName | None = Field(default=None, description="SSH user on the bastion; defaults to the host's ssh.user.")
+    user: PosixName | None = Field(
+        default=None, description="SSH user on the bastion; defaults to the host's ssh.user."
+    )
     key_path: LocalPath | None = Field(
         default=None, description="Private key for the bastion; defaults to the host's ssh.key_path."
     )
@@ -255,7 +279,10 @@ class SshConfig(_Model):
     def _bastion_inherits_login(self) -> SshConfig:
         if self.bastion is not None and (self.bastion.user is None or self.bastion.key_path is None):
             bastion = self.bastion.model_copy(
-                update={"user": self.bastion.user or self.user, "key_path": self.bastion.key_path or self.key_path}
+                update={
+                    "user": self.bastion.user or self.user,
+                    "key_path": self.bastion.key_path or self.key_path,
+                }
             )
             return self.model_copy(update={"bastion": bastion})
         return self
@@ -292,7 +319,8 @@ class AdminConfig(_Model):
     uid: Id = Field(description="User id, 1000-60000, the same on every host.")
     gid: Id = Field(description="Primary group id, 1000-60000; defaults to uid.")
     ssh_public_key: Ed25519Key = Field(
-        description="The admin's OpenSSH public key line; must be ssh-ed25519 (the hardened sshd accepts no other)."
+        description="The admin's OpenSSH public key line; must be ssh-ed25519 "
+        "(the hardened sshd accepts no other)."
     )
     groups: tuple[PosixName, ...] = Field(default=("sudo",), description="Supplementary groups of the admin.")
 
@@ -301,9 +329,10 @@ class AdminConfig(_Model):
     def _gid_defaults_to_uid(cls, data: Any) -> Any:
         if isinstance(data, dict) and "gid" not in data:
             uid = data.get("uid")
-            # only copy a valid uid, so a bad one is reported once, at admin.uid
-            if isinstance(uid, int) and not isinstance(uid, bool) and 1000 <= uid <= 60000:
-                return {**data, "gid": uid}
+            valid = isinstance(uid, int) and not isinstance(uid, bool) and 1000 <= uid <= 60000
+            # A missing or bad uid is reported at admin.uid; a stand-in gid keeps it from being
+            # reported twice, and never escapes because validation fails anyway.
+            return {**data, "gid": uid if valid else 1000}
         return data
 
 
@@ -313,23 +342,33 @@ class AdminConfig(_Model):
 class NetworkConfig(_Model):
     """Addresses, CIDRs and who may reach what from outside."""
 
-    private_subnet: IPv4Cidr = Field(description="IPv4 CIDR of the private network every private_address is in.")
+    private_subnet: IPv4Cidr = Field(
+        description="IPv4 CIDR of the private network every private_address is in."
+    )
     admin_cidrs: tuple[SourceCidr, ...] = Field(
         min_length=1,
-        description="Networks allowed to reach SSH and the API server; required, write 0.0.0.0/0 to allow anyone.",
+        description="Networks allowed to reach SSH and the API server; required "
+        "(write 0.0.0.0/0 to allow anyone).",
     )
     trusted_subnets: tuple[SourceCidr, ...] = Field(
         default=(), description="Networks whose traffic the CNI may carry unencrypted."
     )
-    pod_cidr: IPv4Cidr = Field(default="10.244.0.0/16", description="IPv4 CIDR pods get addresses from.")
-    service_cidr: IPv4Cidr = Field(default="10.96.0.0/12", description="IPv4 CIDR of Service cluster IPs.")
-    cni: Literal["flannel", "weave", "flannel-wireguard"] = Field(default="flannel", description="Pod network plugin.")
+    pod_cidr: IPv4Cidr = Field(
+        default=IPv4Network("10.244.0.0/16"), description="IPv4 CIDR pods get addresses from."
+    )
+    service_cidr: IPv4Cidr = Field(
+        default=IPv4Network("10.96.0.0/12"), description="IPv4 CIDR of Service cluster IPs."
+    )
+    cni: Literal["flannel", "weave", "flannel-wireguard"] = Field(
+        default="flannel", description="Pod network plugin."
+    )
     nodeport_range: PortRangeField = Field(
-        default="30001-30099",
+        default=PortRange(30001, 30099),
+        json_schema_extra={"default": "30001-30099"},
         description="NodePort range as 'lo-hi'; kube-proxy opens these ports on every node.",
     )
     nodeport_sources: tuple[SourceCidr, ...] = Field(
-        default=("0.0.0.0/0",),
+        default=(IPv4Network("0.0.0.0/0"),),
         description="Networks allowed to reach NodePorts.",
     )
     ipv6: Literal["drop", "allow"] = Field(default="drop", description="drop all IPv6 traffic, or allow it.")
@@ -359,7 +398,9 @@ class IngressNginxConfig(_Model):
 class AddonsConfig(_Model):
     """Optional cluster addons."""
 
-    ingress_nginx: IngressNginxConfig = Field(default_factory=IngressNginxConfig, description="ingress-nginx addon.")
+    ingress_nginx: IngressNginxConfig = Field(
+        default_factory=IngressNginxConfig, description="ingress-nginx addon."
+    )
 
 
 class ExtraPort(_Model):
@@ -383,7 +424,8 @@ class FirewallConfig(_Model):
 
     enabled: Flag = Field(default=True, description="Install and manage the host firewall.")
     rollback_seconds: RollbackSeconds = Field(
-        default=60, description="A new ruleset is rolled back unless SSH still works within this many seconds."
+        default=60,
+        description="A new ruleset is rolled back unless SSH still works within this many seconds.",
     )
     extra_ports: tuple[ExtraPort, ...] = Field(default=(), description="Extra ports to open.")
 
@@ -391,7 +433,9 @@ class FirewallConfig(_Model):
 class EtcdConfig(_Model):
     """The etcd cluster on the control-plane hosts."""
 
-    data_dir: RemoteDir = Field(default="/var/lib/etcd", description="etcd data directory on the hosts.")
+    data_dir: RemoteDir = Field(
+        default=PurePosixPath("/var/lib/etcd"), description="etcd data directory on the hosts."
+    )
     client_port: Port = Field(default=2379, description="etcd client port.")
     peer_port: Port = Field(default=2380, description="etcd peer port.")
     metrics_port: Port = Field(default=2381, description="etcd metrics port (bound to localhost).")
@@ -411,12 +455,15 @@ class PkiConfig(_Model):
     )
     ca_validity_days: Days = Field(default=3650, description="Lifetime of CA certificates, in days.")
     cert_validity_days: Days = Field(default=365, description="Lifetime of leaf certificates, in days.")
-    renew_before_days: Days = Field(default=30, description="Renew a leaf certificate this many days before expiry.")
+    renew_before_days: Days = Field(
+        default=30, description="Renew a leaf certificate this many days before expiry."
+    )
     extra_sans: tuple[San, ...] = Field(
         default=(), description="Extra DNS names or IPs in the API server certificate (e.g. a load balancer)."
     )
     ca_keys_on_nodes: Flag = Field(
-        default=False, description="Keep CA private keys on control-plane hosts (off: they stay with the operator)."
+        default=False,
+        description="Keep CA private keys on control-plane hosts (off: they stay with the operator).",
     )
 
 
@@ -430,10 +477,12 @@ class ClusterConfig(_Model):
 
     name: DnsLabel = Field(default="kubeward", description="Cluster name (lower-case letters, digits, '-').")
     state_dir: LocalPath = Field(
-        default=".kubeward",
+        default=Path(".kubeward"),
         description="Directory for kubeward's state (CAs, pinned host keys); relative to cluster.yml.",
     )
-    ssh: SshDefaults = Field(default_factory=SshDefaults, description="SSH defaults merged under every host's ssh.")
+    ssh: SshDefaults = Field(
+        default_factory=SshDefaults, description="SSH defaults merged under every host's ssh."
+    )
     hosts: tuple[HostConfig, ...] = Field(min_length=1, description="The machines of the cluster.")
     admin: AdminConfig = Field(description="The admin account created on every host.")
     network: NetworkConfig = Field(description="Networks, CIDRs and exposure.")
@@ -441,7 +490,9 @@ class ClusterConfig(_Model):
     firewall: FirewallConfig = Field(default_factory=FirewallConfig, description="Host firewall.")
     etcd: EtcdConfig = Field(default_factory=EtcdConfig, description="etcd settings.")
     pki: PkiConfig = Field(default_factory=PkiConfig, description="Certificates and keys.")
-    packages: tuple[DebianPackage, ...] = Field(default=(), description="Extra Debian packages for every host.")
+    packages: tuple[DebianPackage, ...] = Field(
+        default=(), description="Extra Debian packages for every host."
+    )
 
     _base_dir: Path = PrivateAttr(default=Path("."))
 
@@ -482,7 +533,7 @@ class ClusterConfig(_Model):
 
     def resolve_path(self, path: str | Path) -> Path:
         """A local path as cluster.yml means it: '~' expanded, relative ones under base_dir."""
-        p = Path(path).expanduser()
+        p = _expand_home(Path(path))
         return p if p.is_absolute() else self._base_dir / p
 
     @property
@@ -521,3 +572,52 @@ def _usable_ssh_defaults(defaults: dict[Any, Any]) -> dict[Any, Any]:
         else:
             usable.pop(loc[0], None)
     return usable
+
+
+# --- walking the model by key path ---------------------------------------------------------------
+
+
+def model_at(path: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The model class that validates the mapping at a key path of cluster.yml, if any."""
+    current: Any = ClusterConfig
+    for seg in path:
+        model = _as_model(current)
+        if isinstance(seg, str) and model is not None and seg in model.model_fields:
+            current = model.model_fields[seg].annotation
+        elif isinstance(seg, int):
+            current = _element_type(current)
+        else:
+            return None
+    return _as_model(current)
+
+
+def all_models() -> tuple[type[BaseModel], ...]:
+    """ClusterConfig and every model nested in it, parents first."""
+    found: list[type[BaseModel]] = []
+    todo: list[type[BaseModel]] = [ClusterConfig]
+    while todo:
+        model = todo.pop(0)
+        if model in found:
+            continue
+        found.append(model)
+        for info in model.model_fields.values():
+            for candidate in (_as_model(info.annotation), _as_model(_element_type(info.annotation))):
+                if candidate is not None:
+                    todo.append(candidate)
+    return tuple(found)
+
+
+def _as_model(tp: Any) -> type[BaseModel] | None:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    if typing.get_origin(tp) in (typing.Union, types.UnionType, typing.Annotated):
+        for arg in typing.get_args(tp):
+            found = _as_model(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _element_type(tp: Any) -> Any:
+    args = typing.get_args(tp)
+    return args[0] if typing.get_origin(tp) in (tuple, list) and args else None

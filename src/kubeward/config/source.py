@@ -78,7 +78,7 @@ class _Loader(yaml.SafeLoader):
     def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
         if kind is yaml.ScalarNode and implicit and implicit[0]:
             return _PLAIN
-        return str(super().resolve(kind, value, implicit))
+        return str(super().resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
 
 
 class _TooBig(Exception):
@@ -103,7 +103,9 @@ def compose_source(text: str) -> SourceDocument:
         data = builder.build(root, ())
     except _TooBig:
         problem = SourceProblem(
-            _loc(root), (), f"the document expands to more than {_MAX_NODES} values (aliases?); it is not a cluster.yml"
+            _loc(root),
+            (),
+            f"the document expands to more than {_MAX_NODES} values (aliases?); it is not a cluster.yml",
         )
         return SourceDocument(None, SourceMap(), [problem])
     return SourceDocument(data, builder.source_map, builder.problems)
@@ -125,7 +127,9 @@ class _Builder:
             raise _TooBig
         self.source_map.values.setdefault(path, _loc(node))
         if len(path) > _MAX_DEPTH:
-            self._problem(node, path, f"is nested more than {_MAX_DEPTH} levels deep; cluster.yml is never that deep")
+            self._problem(
+                node, path, f"is nested more than {_MAX_DEPTH} levels deep; cluster.yml is never that deep"
+            )
             return None
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, path)
@@ -177,13 +181,17 @@ class _Builder:
                 merges.append(value_node)
                 continue
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in (_PLAIN, _TAG + "str"):
-                self._problem(key_node, path, "has a key that is not a plain string; keys are names like 'hosts'")
+                self._problem(
+                    key_node, path, "has a key that is not a plain string; keys are names like 'hosts'"
+                )
                 continue
             key: str = key_node.value
             sub = (*path, key)
             if key in result:
                 first = self.source_map.keys[sub]
-                self._problem(key_node, sub, f"is a duplicate key (first set at line {first.line}); remove one of them")
+                self._problem(
+                    key_node, sub, f"is a duplicate key (first set at line {first.line}); remove one of them"
+                )
                 continue
             self.source_map.keys[sub] = _loc(key_node)
             result[key] = self.build(value_node, sub)
@@ -196,7 +204,9 @@ class _Builder:
         sources = source.value if isinstance(source, yaml.SequenceNode) else [source]
         for item in sources:
             if not isinstance(item, yaml.MappingNode):
-                self._problem(item, path, "has a '<<' merge whose value is not a mapping (or list of mappings)")
+                self._problem(
+                    item, path, "has a '<<' merge whose value is not a mapping (or list of mappings)"
+                )
                 continue
             # Build the merged mapping against a scratch map, then keep only the keys that win.
             scratch = _Builder()
@@ -211,8 +221,10 @@ class _Builder:
                     continue
                 result[key] = value
                 prefix = (*path, key)
-                for table, own in ((scratch.source_map.values, self.source_map.values),
-                                   (scratch.source_map.keys, self.source_map.keys)):
+                for table, own in (
+                    (scratch.source_map.values, self.source_map.values),
+                    (scratch.source_map.keys, self.source_map.keys),
+                ):
                     for p, loc in table.items():
                         if p[: len(prefix)] == prefix:
                             own.setdefault(p, loc)

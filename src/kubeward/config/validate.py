@@ -74,7 +74,11 @@ def reserved_ports(config: ClusterConfig) -> list[ReservedPort]:
     for i, host in enumerate(config.hosts):
         if host.ssh.port not in seen_ssh:
             seen_ssh.add(host.ssh.port)
-            out.append(ReservedPort(PortRange(host.ssh.port, host.ssh.port), "tcp", "SSH", ("hosts", i, "ssh", "port")))
+            out.append(
+                ReservedPort(
+                    PortRange(host.ssh.port, host.ssh.port), "tcp", "SSH", ("hosts", i, "ssh", "port")
+                )
+            )
     net, etcd = config.network, config.etcd
     for port, owner, path in (
         (net.api_port, "kube-apiserver", ("network", "api_port")),
@@ -84,7 +88,9 @@ def reserved_ports(config: ClusterConfig) -> list[ReservedPort]:
     ):
         out.append(ReservedPort(PortRange(port, port), "tcp", owner, path))
     for proto in ("tcp", "udp"):
-        out.append(ReservedPort(net.nodeport_range, proto, "NodePort services", ("network", "nodeport_range")))
+        out.append(
+            ReservedPort(net.nodeport_range, proto, "NodePort services", ("network", "nodeport_range"))
+        )
     fixed = list(FIXED_PORTS) + list(CNI_PORTS[net.cni])
     if config.addons.ingress_nginx.enabled:
         fixed += [(80, "tcp", "ingress-nginx HTTP"), (443, "tcp", "ingress-nginx HTTPS")]
@@ -130,7 +136,8 @@ def _control_planes(config: ClusterConfig) -> Iterator[Finding]:
     count = len(config.control_planes)
     if count == 0:
         yield Finding(
-            ("hosts",), "has no host with role control-plane; at least one is needed to run etcd and the API server"
+            ("hosts",),
+            "has no host with role control-plane; at least one is needed to run etcd and the API server",
         )
     elif count % 2 == 0:
         yield Finding(
@@ -152,7 +159,8 @@ def _cidrs_do_not_overlap(config: ClusterConfig) -> Iterator[Finding]:
         if a.overlaps(b):
             yield Finding(
                 ("network", name_b),
-                f"{b} overlaps network.{name_a} {a}; the private network, pods and services need separate ranges",
+                f"{b} overlaps network.{name_a} {a}; the private network, pods and services "
+                "need separate ranges",
             )
     if net.service_cidr.prefixlen < 12:
         yield Finding(
@@ -162,7 +170,8 @@ def _cidrs_do_not_overlap(config: ClusterConfig) -> Iterator[Finding]:
     if net.pod_cidr.prefixlen > 24 - max(0, (len(config.hosts) - 1).bit_length()):
         yield Finding(
             ("network", "pod_cidr"),
-            f"{net.pod_cidr} is too small: every node gets a /24 of it, and there are {len(config.hosts)} hosts",
+            f"{net.pod_cidr} is too small: every node gets a /24 of it, and there are "
+            f"{len(config.hosts)} hosts",
         )
 
 
@@ -172,11 +181,15 @@ def _reserved_ports_distinct(config: ClusterConfig) -> Iterator[Finding]:
     for a, b in combinations(reserved, 2):
         if a.owner == b.owner or a.protocol != b.protocol or not a.ports.overlaps(b.ports):
             continue
-        target, other = (b, a) if b.path is not None else (a, b)
-        if target.path is None:
-            continue
-        where = f" (set at {format_path(other.path)})" if other.path else ""
-        yield Finding(target.path, f"{target.ports}/{target.protocol} collides with {other}{where}; choose another port")
+        # When both are configurable, either may be the one just changed: report it at both.
+        for target, other in ((a, b), (b, a)):
+            if target.path is None:
+                continue
+            where = f" (set at {format_path(other.path)})" if other.path else ""
+            yield Finding(
+                target.path,
+                f"{target.ports}/{target.protocol} collides with {other}{where}; choose another port",
+            )
 
 
 def _extra_ports(config: ClusterConfig) -> Iterator[Finding]:
@@ -186,21 +199,23 @@ def _extra_ports(config: ClusterConfig) -> Iterator[Finding]:
     for i, rule in enumerate(extra):
         path: KeyPath = ("firewall", "extra_ports", i)
         if rule.name in names:
-            yield Finding((*path, "name"), f"{rule.name!r} is already used by firewall.extra_ports[{names[rule.name]}]")
+            yield Finding(
+                (*path, "name"), f"{rule.name!r} is already used by firewall.extra_ports[{names[rule.name]}]"
+            )
         names.setdefault(rule.name, i)
         for r in reserved:
-            if r.protocol == rule.protocol and r.ports.overlaps(rule.ports):
+            if r.protocol == rule.protocol and r.ports.overlaps(rule.port):
                 where = f" (set at {format_path(r.path)})" if r.path else ""
                 yield Finding(
                     (*path, "port"),
-                    f"{rule.ports}/{rule.protocol} ({rule.name}) collides with {r}{where}, which kubeward "
+                    f"{rule.port}/{rule.protocol} ({rule.name}) collides with {r}{where}, which kubeward "
                     "reserves; choose another port",
                 )
     for (i, a), (j, b) in combinations(enumerate(extra), 2):
-        if a.protocol == b.protocol and a.ports.overlaps(b.ports) and set(a.roles) & set(b.roles):
+        if a.protocol == b.protocol and a.port.overlaps(b.port) and set(a.roles) & set(b.roles):
             yield Finding(
                 ("firewall", "extra_ports", j, "port"),
-                f"{b.ports}/{b.protocol} ({b.name}) overlaps firewall.extra_ports[{i}] ({a.name}) {a.ports}; "
+                f"{b.port}/{b.protocol} ({b.name}) overlaps firewall.extra_ports[{i}] ({a.name}) {a.port}; "
                 "merge their sources into one rule",
                 "warning",
             )
@@ -216,7 +231,8 @@ def _ssh(config: ClusterConfig) -> Iterator[Finding]:
         if key.key_type != "ssh-ed25519":
             yield Finding(
                 path,
-                f"pins an {key.key_type} key, but kubeward's hardened sshd serves only its ed25519 host key; pin "
+                f"pins an {key.key_type} key, but kubeward's hardened sshd serves only its ed25519 "
+                "host key; pin "
                 f"that one instead (ssh-keyscan -t ed25519 {host.address})",
                 "warning",
             )
@@ -261,7 +277,9 @@ def _networks(config: ClusterConfig) -> Iterator[Finding]:
 def _etcd_and_pki(config: ClusterConfig) -> Iterator[Finding]:
     if config.etcd.binary_path is not None and config.etcd.source != "binary":
         yield Finding(
-            ("etcd", "binary_path"), "is ignored because etcd.source is apt; set source: binary to use it", "warning"
+            ("etcd", "binary_path"),
+            "is ignored because etcd.source is apt; set source: binary to use it",
+            "warning",
         )
     pki = config.pki
     if pki.cert_validity_days > pki.ca_validity_days:

@@ -108,12 +108,18 @@ def parse_address(value: object) -> str:
     if _is_dns_name(text):
         return text.lower()
     if re.fullmatch(r"[0-9.]+", text):
-        raise ValueError(f"expected an IP address like 203.0.113.10, got {show(text)} (not a valid IPv4 address)")
-    raise ValueError(f"expected an IP address or DNS name like 203.0.113.10 or node-1.example.com, got {show(text)}")
+        raise ValueError(
+            f"expected an IP address like 203.0.113.10, got {show(text)} (not a valid IPv4 address)"
+        )
+    raise ValueError(
+        f"expected an IP address or DNS name like 203.0.113.10 or node-1.example.com, got {show(text)}"
+    )
 
 
 def parse_ipv4_address(value: object) -> IPv4Address:
     """A single IPv4 address such as 10.0.0.5."""
+    if isinstance(value, IPv4Address):
+        return value
     text = _need_str(value, "an IPv4 address like 10.0.0.5")
     try:
         return IPv4Address(text)
@@ -135,6 +141,8 @@ def _host_bits_hint(text: str) -> str:
 
 def parse_ipv4_network(value: object) -> IPv4Network:
     """An IPv4 network in CIDR form with no host bits set, such as 10.0.0.0/24."""
+    if isinstance(value, IPv4Network):
+        return value
     text = _need_str(value, "an IPv4 CIDR like 10.0.0.0/24")
     if "/" not in text:
         raise ValueError(f"expected an IPv4 CIDR like 10.0.0.0/24 (with a /prefix), got {show(text)}")
@@ -147,6 +155,8 @@ def parse_ipv4_network(value: object) -> IPv4Network:
 
 def parse_source_network(value: object) -> IPv4Network | IPv6Network:
     """A source network: an IPv4/IPv6 CIDR, or a bare address meaning that one address (/32, /128)."""
+    if isinstance(value, IPv4Network | IPv6Network):
+        return value
     text = _need_str(value, "a CIDR like 203.0.113.0/24")
     try:
         return ipaddress.ip_network(text)
@@ -162,8 +172,34 @@ _POSIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 #: accounts Debian creates itself; an admin of that name would collide with them
 DEBIAN_SYSTEM_USERS = frozenset(
-    "root daemon bin sys sync games man lp mail news uucp proxy www-data backup list irc gnats nobody "
-    "_apt systemd-network systemd-resolve systemd-timesync messagebus sshd etcd kube".split()
+    {
+        "root",
+        "daemon",
+        "bin",
+        "sys",
+        "sync",
+        "games",
+        "man",
+        "lp",
+        "mail",
+        "news",
+        "uucp",
+        "proxy",
+        "www-data",
+        "backup",
+        "list",
+        "irc",
+        "gnats",
+        "nobody",
+        "_apt",
+        "systemd-network",
+        "systemd-resolve",
+        "systemd-timesync",
+        "messagebus",
+        "sshd",
+        "etcd",
+        "kube",
+    }
 )
 
 
@@ -250,12 +286,16 @@ def parse_san(value: object) -> str:
         pass
     name = text[2:] if text.startswith("*.") else text
     if not _is_dns_name(name):
-        raise ValueError(f"expected a DNS name or IP address like api.example.com or 203.0.113.10, got {show(text)}")
+        raise ValueError(
+            f"expected a DNS name or IP address like api.example.com or 203.0.113.10, got {show(text)}"
+        )
     return text.lower()
 
 
 def parse_local_path(value: object) -> Path:
     """A path on the operator's machine (relative ones are resolved later against cluster.yml's directory)."""
+    if isinstance(value, Path):
+        value = str(value)
     text = _need_str(value, "a file path like keys/id_ed25519")
     if not text.strip() or "\0" in text:
         raise ValueError(f"expected a file path like keys/id_ed25519, got {show(text)}")
@@ -264,6 +304,8 @@ def parse_local_path(value: object) -> Path:
 
 def parse_remote_dir(value: object) -> PurePosixPath:
     """An absolute directory on the hosts, such as /var/lib/etcd."""
+    if isinstance(value, PurePosixPath):
+        value = str(value)
     text = _need_str(value, "an absolute path like /var/lib/etcd")
     path = PurePosixPath(text)
     if not path.is_absolute() or "\0" in text or ".." in path.parts or str(path) == "/":
@@ -305,6 +347,8 @@ _RANGE = re.compile(r"^\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?$")
 def parse_port_range(value: object) -> PortRange:
     """A port (int or "443") or an inclusive range "30001-30099"."""
     expected = "a port like 8443 or a range like 30001-30099"
+    if isinstance(value, PortRange):
+        return value
     if isinstance(value, int) and not isinstance(value, bool):
         if 1 <= value <= 65535:
             return PortRange(value, value)
@@ -343,6 +387,9 @@ class OpenSshPublicKey:
     blob: bytes
     comment: str = ""
 
+    def __repr__(self) -> str:
+        return f"OpenSshPublicKey({str(self)!r})"
+
     def __str__(self) -> str:
         b64 = base64.b64encode(self.blob).decode("ascii")
         return f"{self.key_type} {b64} {self.comment}".rstrip()
@@ -351,6 +398,8 @@ class OpenSshPublicKey:
 def parse_openssh_public_key(value: object) -> OpenSshPublicKey:
     """Parse ``ssh-ed25519 AAAA... comment``: a known type and base64 whose blob names the same type."""
     expected = "an OpenSSH public key line like 'ssh-ed25519 AAAAC3Nza... user@host'"
+    if isinstance(value, OpenSshPublicKey):
+        value = str(value)
     text = _need_str(value, expected)
     fields = text.strip().split(None, 2)
     if len(fields) < 2:
@@ -370,7 +419,8 @@ def parse_openssh_public_key(value: object) -> OpenSshPublicKey:
     if named != key_type:
         raise ValueError(
             f"the key says {key_type} but its base64 part holds "
-            f"{'a ' + repr(named) + ' key' if named else 'no valid key'}; copy the whole line from the .pub file"
+            f"{'a ' + repr(named) + ' key' if named else 'no valid key'}; "
+            "copy the whole line from the .pub file"
         )
     if key_type == "ssh-ed25519" and len(blob) != 4 + 11 + 4 + 32:
         raise ValueError("the ssh-ed25519 key's base64 part has the wrong length; copy the whole .pub line")
@@ -399,4 +449,3 @@ def parse_ed25519_public_key(value: object) -> OpenSshPublicKey:
             "the .pub line"
         )
     return key
-
