@@ -54,11 +54,12 @@ def version(output: str) -> None:
 
 
 def _register() -> None:
-    from kubeward.cli import config_cmds, lab_cmds, remote_cmds
+    from kubeward.cli import config_cmds, lab_cmds, remote_cmds, up_cmds
 
     config_cmds.register(cli)
     lab_cmds.register(cli)
     remote_cmds.register(cli)
+    up_cmds.register(cli)
 
 
 _register()

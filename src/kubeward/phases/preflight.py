@@ -4,6 +4,7 @@ between nodes (a second round-trip), and evaluate (pure, in ``kubeward.preflight
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kubeward.config import ClusterConfig
@@ -25,9 +26,11 @@ class PreflightReport:
         return not self.unreachable and all(r.status != "fail" for r in self.results)
 
 
-async def run_preflight(config: ClusterConfig, session: Session) -> PreflightReport:
+async def run_preflight(
+    config: ClusterConfig, session: Session, hosts: Sequence[str] | None = None
+) -> PreflightReport:
     started = time.monotonic()
-    names = [h.name for h in config.hosts]
+    names = list(hosts) if hosts is not None else [h.name for h in config.hosts]
     peers = len(names) - 1
 
     async def gather(name: str) -> tuple[Facts, tuple[float, float]]:
@@ -67,7 +70,7 @@ async def run_preflight(config: ClusterConfig, session: Session) -> PreflightRep
 
     probed = await session.each(probe, list(facts)) if len(facts) > 1 else {}
     inputs = []
-    for h in config.hosts:
+    for h in [config.host(n) for n in names]:
         if h.name in facts:
             f, t = facts[h.name]
             p = probed.get(h.name)

@@ -332,9 +332,15 @@ class Session:
         input: str | bytes | None = None,
         timeout: float | None = None,
         check: bool = True,
+        label: str | None = None,
     ) -> CommandResult:
-        """Run a shell command on a host (one round-trip); ``check`` raises CommandError on failure."""
+        """Run a shell command on a host (one round-trip); ``check`` raises CommandError on failure.
+
+        ``label`` stands for the command in errors and logs: pass one when the command carries
+        secrets (file contents are sent inside scripts).
+        """
         target = self.targets[name]
+        shown = label or command
         conn = await self.connect(name)
         wrapped = _sudo_wrap(target.user, command) if sudo else command
         data = input.encode() if isinstance(input, str) else input
@@ -344,20 +350,20 @@ class Session:
         try:
             proc = await conn.run(wrapped, input=data, encoding=None, check=False, timeout=limit)
         except asyncssh.TimeoutError as exc:
-            raise CommandError(name, command, None, _text(exc.stdout), _text(exc.stderr),
+            raise CommandError(name, shown, None, _text(exc.stdout), _text(exc.stderr),
                                f"timed out after {limit:g} s") from exc
         except (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.ChannelOpenError, OSError) as exc:
             self._conns.pop(name, None)
-            raise CommandError(name, command, None, "", "", f"connection lost: {exc}") from exc
+            raise CommandError(name, shown, None, "", "", f"connection lost: {exc}") from exc
         seconds = time.monotonic() - started
         status = proc.exit_status if proc.exit_status is not None else 255
-        result = CommandResult(name, command, status, _text(proc.stdout), _text(proc.stderr), seconds)
-        log.debug("%s: %s -> %s in %.3f s", name, command[:120], status, seconds)
+        result = CommandResult(name, shown, status, _text(proc.stdout), _text(proc.stderr), seconds)
+        log.debug("%s: %s -> %s in %.3f s", name, shown[:120], status, seconds)
         if check and status != 0:
             if sudo and target.user != "root" and "sudo:" in result.stderr and "password" in result.stderr:
-                raise CommandError(name, command, status, result.stdout, result.stderr,
+                raise CommandError(name, shown, status, result.stdout, result.stderr,
                                    f"{target.user} has no passwordless sudo")
-            raise CommandError(name, command, status, result.stdout, result.stderr)
+            raise CommandError(name, shown, status, result.stdout, result.stderr)
         return result
 
     async def upload(
@@ -372,7 +378,7 @@ class Session:
             f"cat > \"$tmp\"; chown {shlex.quote(owner)}:{shlex.quote(group)} \"$tmp\"; "
             f"chmod {mode:04o} \"$tmp\"; mv -f \"$tmp\" {q}; trap - EXIT"
         )
-        await self.run(name, script, input=data)
+        await self.run(name, script, input=data, label=f"upload {path}")
 
     async def each(
         self, fn: Callable[[str], Awaitable[T]], names: Sequence[str] | None = None

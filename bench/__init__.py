@@ -1,0 +1,1 @@
+"""Benchmarks (run by hand, as root): ``python -m bench.lab_bench``."""

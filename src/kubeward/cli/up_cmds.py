@@ -1,0 +1,203 @@
+"""`kubeward up` and `kubeward plan`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from kubeward.cli.common import RemoteOptions, ensure_state_dir, remote_options
+from kubeward.config import LoadedConfig
+from kubeward.phases.base import RunContext
+from kubeward.phases.runner import PHASE_NAMES, RunReport, run_phases, select_phases
+
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+STATE_STYLE = {"running": "[cyan]…[/]", "ok": "[green]ok[/]", "changed": "[yellow]changed[/]",
+               "failed": "[red]FAILED[/]", "": "[dim]-[/]"}
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    return [x.strip() for v in values for x in v.split(",") if x.strip()]
+
+
+def _start_log(loaded: LoadedConfig, command: str) -> Path:
+    logs = loaded.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    path = logs / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger("kubeward")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if root.level == logging.NOTSET or root.level > logging.DEBUG else root.level)
+    return path
+
+
+def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], apply: bool,
+             output: str) -> tuple[LoadedConfig, RunReport]:
+    loaded = opts.load()
+    ensure_state_dir(loaded.state_dir)
+    phases = select_phases(_split(only), _split(skip))
+    log_path = _start_log(loaded, "up" if apply else "plan")
+    hosts = [h.name for h in loaded.config.hosts]
+    grid: dict[tuple[str, str], str] = {}
+    live_wanted = output == "text" and sys.stdout.isatty()
+
+    def render() -> Table:
+        t = Table(title=("kubeward up" if apply else "kubeward plan"), title_justify="left")
+        t.add_column("host")
+        for p in phases:
+            t.add_column(p.name)
+        for h in hosts:
+            t.add_row(h, *[STATE_STYLE.get(grid.get((p.name, h), ""), "?") for p in phases])
+        return t
+
+    async def go() -> RunReport:
+        async with opts.session(loaded) as session:
+            ctx = RunContext(loaded, session, apply)
+            if live_wanted:
+                with Live(render(), console=out, refresh_per_second=8, transient=False) as live:
+                    def progress(phase: str, host: str, state: str) -> None:
+                        grid[(phase, host)] = state
+                        live.update(render())
+                    report = await run_phases(ctx, phases, progress)
+            else:
+                report = await run_phases(ctx, phases)
+            return report
+
+    report = asyncio.run(go())
+    report.log_path = log_path
+    return loaded, report
+
+
+def _summary_json(loaded: LoadedConfig, report: RunReport, apply: bool) -> dict[str, object]:
+    hosts = {}
+    for h in loaded.config.hosts:
+        changes = [
+            {"phase": phase, "summary": c.summary, "diff": c.diff}
+            for phase, outs in report.outcomes.items() if h.name in outs for c in outs[h.name].changes
+        ]
+        failed = report.host_failed(h.name)
+        hosts[h.name] = {
+            "status": "failed" if failed else ("changed" if changes else "unchanged"),
+            "changed": report.changed(h.name),
+            "unchanged": report.unchanged(h.name),
+            "error": failed,
+            "changes": changes,
+            "notes": report.notes.get(h.name, []),
+        }
+    return {
+        "command": "up" if apply else "plan",
+        "ok": report.ok,
+        "phases": report.phases,
+        "stopped_after": report.stopped_after,
+        "seconds": round(report.seconds, 3),
+        "log": str(report.log_path),
+        "round_trips": report.round_trips,
+        "hosts": hosts,
+    }
+
+
+def _print_summary(loaded: LoadedConfig, report: RunReport, apply: bool, verbose: int) -> None:
+    data = _summary_json(loaded, report, apply)
+    hosts = data["hosts"]
+    assert isinstance(hosts, dict)
+    if not apply:
+        for name, h in hosts.items():
+            if not h["changes"]:
+                out.print(f"[green]{name}[/]: no change")
+                continue
+            out.print(f"[bold]{name}[/]: {len(h['changes'])} change(s)")
+            for c in h["changes"]:
+                out.print(f"  [yellow]~[/] [{c['phase']}] {c['summary']}")
+                if c["diff"]:
+                    for line in c["diff"].rstrip("\n").splitlines():
+                        style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+                        out.print(f"      [{style}]{line}[/]", markup=True)
+    table = Table(title="summary", title_justify="left")
+    for col in ("host", "status", "changed", "unchanged", "detail"):
+        table.add_column(col)
+    for name, h in hosts.items():
+        st = h["status"]
+        color = {"failed": "red", "changed": "yellow"}.get(st, "green")
+        phases = sorted({c["phase"] for c in h["changes"]})
+        detail = h["error"] or (f"in {', '.join(phases)}" if phases else "")
+        table.add_row(name, f"[{color}]{st}[/]", str(h["changed"]), str(h["unchanged"]), detail)
+    out.print(table)
+    changed = sum(h["changed"] for h in hosts.values())
+    verb = "changed" if apply else "would change"
+    if report.stopped_after:
+        out.print(f"[red]stopped after phase {report.stopped_after}[/]: a host failed there; the other hosts "
+                  "finished that phase. Fix the cause and run again: every operation is idempotent.")
+    elif changed == 0 and report.ok:
+        out.print(f"[green]nothing to change[/]: {len(hosts)} hosts already converged")
+    out.print(f"{len(hosts)} hosts, {changed} {verb}, in {report.seconds:.2f} s; log: {report.log_path}")
+    if verbose:
+        trips = data["round_trips"]
+        assert isinstance(trips, dict)
+        out.print("SSH round-trips per host: " + ", ".join(f"{k}={v}" for k, v in sorted(trips.items())))
+
+
+ONLY = click.option("--only", multiple=True, metavar="PHASE[,PHASE]",
+                    help=f"Run only these phases ({', '.join(PHASE_NAMES)}).")
+SKIP = click.option("--skip", multiple=True, metavar="PHASE", help="Skip these phases.")
+OUTPUT = click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+
+
+@click.command()
+@remote_options
+@ONLY
+@SKIP
+@OUTPUT
+def up(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output: str) -> None:
+    """Converge every host to cluster.yml: connect, preflight, provision, harden sshd.
+
+    Hosts are worked on concurrently; a host that fails lets the others finish the
+    phase, and the run stops before the next phase. Running again continues from
+    where things stand: every operation is idempotent, and a converged cluster
+    reports no change. Exit 0 on success, 1 if any host failed.
+
+    \b
+    Example:
+      kubeward up -c cluster.yml
+      kubeward up -c cluster.yml --only provision --output json
+    """
+    loaded, report = _execute(opts, only, skip, True, output)
+    if output == "json":
+        click.echo(json.dumps(_summary_json(loaded, report, True), indent=2))
+    else:
+        _print_summary(loaded, report, True, opts.verbose)
+    sys.exit(0 if report.ok else 1)
+
+
+@click.command()
+@remote_options
+@ONLY
+@SKIP
+@OUTPUT
+def plan(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output: str) -> None:
+    """Show, per host, exactly what `kubeward up` would change (diffs for files), changing nothing.
+
+    \b
+    Example:
+      kubeward plan -c cluster.yml
+      kubeward plan -c cluster.yml --output json | jq '.hosts[].changes'
+    """
+    loaded, report = _execute(opts, only, skip, False, output)
+    if output == "json":
+        click.echo(json.dumps(_summary_json(loaded, report, False), indent=2))
+    else:
+        _print_summary(loaded, report, False, opts.verbose)
+    sys.exit(0 if report.ok else 1)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(up)
+    cli.add_command(plan)

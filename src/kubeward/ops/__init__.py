@@ -1,0 +1,1 @@
+"""Facts and idempotent operations on a host (pure); see ``base``."""

@@ -1,0 +1,134 @@
+"""The hardened sshd drop-in (pure): what it says, and how to check sshd's effective settings.
+
+Follows the seed's sshd overrides: public keys only (ed25519), no root, no passwords, modern
+key exchange (post-quantum hybrids first where the installed OpenSSH offers them), AEAD ciphers,
+EtM SHA-2 MACs, no X11/agent/tunnel-device forwarding, TCP forwarding kept for kubeward's tunnels.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+DROPIN = "/etc/ssh/sshd_config.d/00-kubeward-hardening.conf"
+BACKUP = "/var/lib/kubeward/sshd-hardening.prev"
+ROLLBACK_UNIT = "kubeward-sshd-rollback"
+PQ_KEX = ("mlkem768x25519-sha256", "sntrup761x25519-sha512@openssh.com", "sntrup761x25519-sha512")
+CLASSIC_KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org")
+CIPHERS = ("chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com")
+MACS = ("hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com")
+ED25519_ALGS = ("ssh-ed25519-cert-v01@openssh.com", "ssh-ed25519")
+
+
+def kex_algorithms(offered: list[str]) -> tuple[str, ...]:
+    return tuple(k for k in PQ_KEX if k in offered) + CLASSIC_KEX
+
+
+def hardening_settings(offered_kex: list[str]) -> list[tuple[str, str]]:
+    return [
+        ("AuthenticationMethods", "publickey"),
+        ("PubkeyAuthentication", "yes"),
+        ("PasswordAuthentication", "no"),
+        ("PermitEmptyPasswords", "no"),
+        ("KbdInteractiveAuthentication", "no"),
+        ("HostbasedAuthentication", "no"),
+        ("IgnoreRhosts", "yes"),
+        ("PermitRootLogin", "no"),
+        ("UsePAM", "yes"),
+        ("StrictModes", "yes"),
+        ("HostKey", "/etc/ssh/ssh_host_ed25519_key"),
+        ("HostKeyAlgorithms", ",".join(ED25519_ALGS)),
+        ("PubkeyAcceptedAlgorithms", ",".join(ED25519_ALGS)),
+        ("KexAlgorithms", ",".join(kex_algorithms(offered_kex))),
+        ("Ciphers", ",".join(CIPHERS)),
+        ("MACs", ",".join(MACS)),
+        ("AllowTcpForwarding", "yes"),
+        ("GatewayPorts", "no"),
+        ("X11Forwarding", "no"),
+        ("AllowAgentForwarding", "no"),
+        ("AllowStreamLocalForwarding", "no"),
+        ("PermitTunnel", "no"),
+        ("LoginGraceTime", "30"),
+        ("MaxStartups", "10:30:60"),
+        ("MaxAuthTries", "3"),
+        ("UseDNS", "no"),
+        ("TCPKeepAlive", "yes"),
+        ("LogLevel", "VERBOSE"),
+    ]
+
+
+def render_dropin(offered_kex: list[str], extra: str = "") -> str:
+    lines = [
+        "# Managed by kubeward (SSH hardening). Do not edit: change cluster.yml and run `kubeward up`.",
+        "# Files in sshd_config.d are read in name order and the first value of an option wins.",
+    ]
+    lines += [f"{k} {v}" for k, v in hardening_settings(offered_kex)]
+    if extra:
+        lines.append(extra.rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def expected_effective(offered_kex: list[str]) -> dict[str, str]:
+    """What `sshd -T` must print (lower-case keys) once the drop-in is in force."""
+    skip = {"HostKey", "AuthenticationMethods", "UsePAM", "StrictModes"}
+    out = {k.lower(): v.lower() for k, v in hardening_settings(offered_kex) if k not in skip}
+    out["maxstartups"] = "10:30:60"
+    out["authenticationmethods"] = "publickey"
+    return out
+
+
+def parse_sshd_t(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.strip().split(None, 1)
+        if len(parts) == 2 and parts[0].lower() not in out:
+            out[parts[0].lower()] = parts[1].strip().lower()
+    return out
+
+
+def effective_mismatches(effective: dict[str, str], offered_kex: list[str]) -> list[str]:
+    out = []
+    for k, v in expected_effective(offered_kex).items():
+        got = effective.get(k)
+        if got != v:
+            out.append(f"{k} is {got!r}, wanted {v!r}")
+    return out
+
+
+def render_install_script(content: str, rollback_seconds: int) -> str:
+    """Install the drop-in with a safety net, in one round-trip.
+
+    Keeps the previous drop-in aside, validates the whole config with `sshd -t` (restoring the
+    previous file and failing when it is invalid), arms a systemd timer that restores the previous
+    file and reloads sshd after ``rollback_seconds`` unless kubeward disarms it, then reloads sshd.
+    Existing SSH sessions survive a reload, so the caller can still repair things on failure.
+    """
+    d, b = shlex.quote(DROPIN), shlex.quote(BACKUP)
+    restore = render_restore_script()
+    return f"""set -e
+mkdir -p /var/lib/kubeward && chmod 0700 /var/lib/kubeward
+if [ -f {d} ]; then cp -a {d} {b}; else printf '@@absent\\n' > {b}; fi
+tmp=$(mktemp /etc/ssh/sshd_config.d/.kubeward.XXXXXX)
+printf %s {shlex.quote(content)} > "$tmp" && chmod 0644 "$tmp" && chown root:root "$tmp" && mv -f "$tmp" {d}
+if ! out=$(sshd -t 2>&1); then
+  {restore}
+  echo "@@invalid $out" >&2
+  exit 3
+fi
+systemctl stop {ROLLBACK_UNIT}.timer >/dev/null 2>&1 || true
+systemctl reset-failed {ROLLBACK_UNIT}.service {ROLLBACK_UNIT}.timer >/dev/null 2>&1 || true
+systemd-run --quiet --unit {ROLLBACK_UNIT} --on-active={int(rollback_seconds)} /bin/sh -c {shlex.quote(restore + "; systemctl reload ssh")}
+systemctl reload ssh
+echo @@armed
+"""
+
+
+def render_restore_script() -> str:
+    d, b = shlex.quote(DROPIN), shlex.quote(BACKUP)
+    return (f"if [ -f {b} ] && [ \"$(head -c 9 {b})\" = '@@absent' ]; then rm -f {d}; "
+            f"elif [ -f {b} ]; then cp -a {b} {d}; fi")
+
+
+def render_disarm_script() -> str:
+    return (f"systemctl stop {ROLLBACK_UNIT}.timer >/dev/null 2>&1 || true; "
+            f"systemctl reset-failed {ROLLBACK_UNIT}.service {ROLLBACK_UNIT}.timer >/dev/null 2>&1 || true; "
+            f"rm -f {shlex.quote(BACKUP)}")

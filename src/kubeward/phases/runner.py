@@ -1,0 +1,135 @@
+"""Runs phases in order over all hosts concurrently; stops before the next phase when a host failed.
+
+Also: the connect and preflight phases of `up`, phase selection (--only/--skip), the run log in the
+state directory, and the per-host summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubeward.errors import KubewardError
+from kubeward.ops.base import HostOutcome
+from kubeward.phases.base import Phase, RunContext
+from kubeward.phases.harden_ssh import HardenSsh
+from kubeward.phases.preflight import run_preflight
+from kubeward.phases.provision import Provision
+
+log = logging.getLogger("kubeward.phases")
+
+#: preflight failures that a later phase of `up` fixes, so they do not stop `up`
+FIXED_BY_UP = {"hostname": "provision", "ssh-forwarding": "harden-ssh"}
+
+
+class Connect(Phase):
+    name = "connect"
+    title = "Connect over SSH"
+
+    async def run_all(self, ctx: RunContext, hosts: Sequence[str]) -> dict[str, HostOutcome]:
+        errors = await ctx.session.connect_all(list(hosts))
+        return {h: HostOutcome(h, error=None if e is None else str(e)) for h, e in errors.items()}
+
+
+class Preflight(Phase):
+    name = "preflight"
+    title = "Check host requirements"
+
+    async def run_all(self, ctx: RunContext, hosts: Sequence[str]) -> dict[str, HostOutcome]:
+        report = await run_preflight(ctx.config, ctx.session, hosts)
+        out: dict[str, HostOutcome] = {}
+        for h in hosts:
+            if h in report.unreachable:
+                out[h] = HostOutcome(h, error=report.unreachable[h])
+                continue
+            fails = [r for r in report.results if r.host == h and r.status == "fail"]
+            blocking = [r for r in fails if r.check not in FIXED_BY_UP]
+            for r in fails:
+                if r.check in FIXED_BY_UP:
+                    ctx.notes.setdefault(h, []).append(f"preflight {r.check}: {r.observed} "
+                                                       f"(fixed by {FIXED_BY_UP[r.check]})")
+            for r in report.results:
+                if r.host == h and r.status == "warn":
+                    ctx.notes.setdefault(h, []).append(f"preflight {r.check}: {r.observed}")
+            err = "; ".join(f"{r.check}: {r.observed}" + (f" ({r.message})" if r.message else "") for r in blocking)
+            out[h] = HostOutcome(h, error=err or None)
+        return out
+
+
+PHASES: tuple[Phase, ...] = (Connect(), Preflight(), Provision(), HardenSsh())
+PHASE_NAMES = tuple(p.name for p in PHASES)
+
+
+def select_phases(only: Sequence[str], skip: Sequence[str]) -> list[Phase]:
+    for name in [*only, *skip]:
+        if name not in PHASE_NAMES:
+            raise KubewardError(f"unknown phase {name!r}; phases are: {', '.join(PHASE_NAMES)}")
+    chosen = [p for p in PHASES if (not only or p.name in only) and p.name not in skip]
+    # every run needs connections; connect is implied
+    if chosen and chosen[0].name != "connect":
+        chosen.insert(0, PHASES[0])
+    return chosen
+
+
+@dataclass
+class RunReport:
+    phases: list[str]
+    outcomes: dict[str, dict[str, HostOutcome]] = field(default_factory=dict)  # phase -> host -> outcome
+    stopped_after: str | None = None
+    seconds: float = 0.0
+    log_path: Path | None = None
+    round_trips: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+
+    def host_failed(self, host: str) -> str | None:
+        for phase, hosts in self.outcomes.items():
+            o = hosts.get(host)
+            if o is not None and o.error:
+                return f"{phase}: {o.error}"
+        return None
+
+    def changed(self, host: str) -> int:
+        return sum(len(hosts[host].changes) for hosts in self.outcomes.values() if host in hosts
+                   and hosts[host].error is None)
+
+    def unchanged(self, host: str) -> int:
+        return sum(len(hosts[host].unchanged) for hosts in self.outcomes.values() if host in hosts)
+
+    @property
+    def ok(self) -> bool:
+        return self.stopped_after is None and not any(
+            o.error for hosts in self.outcomes.values() for o in hosts.values())
+
+
+ProgressFn = Callable[[str, str, str], None]  # phase, host, state
+
+
+async def run_phases(ctx: RunContext, phases: Sequence[Phase], progress: ProgressFn | None = None) -> RunReport:
+    report = RunReport([p.name for p in phases])
+    started = time.monotonic()
+    hosts = [h.name for h in ctx.config.hosts]
+    for phase in phases:
+        for h in hosts:
+            if progress:
+                progress(phase.name, h, "running")
+        log.info("phase %s (%s) on %d hosts", phase.name, phase.title, len(hosts))
+        outcomes = await phase.run_all(ctx, hosts)
+        report.outcomes[phase.name] = outcomes
+        for h, o in outcomes.items():
+            state = "failed" if o.error else ("changed" if o.changes else "ok")
+            log.info("%s: %s: %s%s", phase.name, h, state, f": {o.error}" if o.error else "")
+            for c in o.changes:
+                log.info("%s: %s: %s %s", phase.name, h, "changed" if ctx.apply else "would change", c.summary)
+            if progress:
+                progress(phase.name, h, state)
+        if any(o.error for o in outcomes.values()):
+            if phase is not phases[-1]:
+                report.stopped_after = phase.name
+            break
+    report.seconds = time.monotonic() - started
+    report.round_trips = dict(ctx.session.round_trips)
+    report.notes = ctx.notes
+    return report
