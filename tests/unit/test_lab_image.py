@@ -74,9 +74,6 @@ def test_deb822_blank_lines_with_spaces_separate_stanzas() -> None:
     assert parse_debian_mirror({"x.sources": text}) == "http://b.example/d"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: parse_debian_mirror ignores deb822 `Enabled: no`, which apt honours"
-)
 def test_deb822_disabled_stanza_is_ignored() -> None:
     text = (
         "Enabled: no\nTypes: deb\nURIs: http://disabled.example/debian\nSuites: bookworm\n\n"

@@ -138,7 +138,8 @@ def parse_debian_mirror(sources: dict[str, str]) -> str:
         for stanza in re.split(r"\n\s*\n", text):
             fields = dict(re.findall(r"^(\w[\w-]*):\s*(.*)$", stanza, re.M))
             suites = fields.get("Suites", "").split()
-            if "deb" in fields.get("Types", "").split() and SUITE in suites:
+            enabled = fields.get("Enabled", "yes").strip().lower() not in ("no", "false", "0")
+            if enabled and "deb" in fields.get("Types", "").split() and SUITE in suites:
                 for uri in fields.get("URIs", "").split():
                     return uri.rstrip("/")
         for line in text.splitlines():

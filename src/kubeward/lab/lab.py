@@ -165,10 +165,11 @@ class Lab:
                 host_keys = list(pool.map(lambda n: self._prepare_node(n, image, pub), plan.nodes))
             for n, hk in zip(state.nodes, host_keys, strict=True):
                 n.host_key = hk
+            _ensure_inotify_room(progress)
             progress(f"booting {len(state.nodes)} nodes")
             for n in state.nodes:
                 n.launcher_pid, n.systemd_pid = nodemod.boot(self.node_spec(n), image)
-            self.save(state)
+                self.save(state)  # so that a failure below still stops the nodes booted so far
             self._wait_ready(state, progress)
             state.phase = "up"
             self.save(state)
@@ -538,6 +539,28 @@ def _systemctl_state(n: NodeState) -> str:
     except subprocess.TimeoutExpired:
         return "timeout"
     return p.stdout.strip()
+
+
+INOTIFY = Path("/proc/sys/fs/inotify/max_user_instances")
+#: inotify instances a node's systemd and logind hold (measured: 6), with room for services
+INOTIFY_PER_NODE = 8
+
+
+def _ensure_inotify_room(progress: Progress) -> None:
+    """Raise fs.inotify.max_user_instances when the labs' nodes would exhaust it.
+
+    The limit (128 by default) counts every root process on the machine; each node's systemd holds
+    several instances, so about 20 nodes in all would fail to boot with no clear reason.
+    """
+    try:
+        current = int(INOTIFY.read_text())
+    except (OSError, ValueError):
+        return
+    total = sum(len(Lab(n).load().nodes) for n in list_labs())  # this lab's state is saved already
+    wanted = 128 + INOTIFY_PER_NODE * total
+    if current < wanted:
+        INOTIFY.write_text(str(wanted))
+        progress(f"raised fs.inotify.max_user_instances from {current} to {wanted} for {total} lab nodes")
 
 
 def _check_kernel() -> None:

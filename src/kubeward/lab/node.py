@@ -13,12 +13,13 @@ makes that the node's root, so systemd and containerd inside see every controlle
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kubeward.errors import LabError
@@ -106,6 +107,10 @@ class NodeSpec:
     @property
     def data(self) -> Path:
         return self.dir / "data"
+
+    @property
+    def cgroups_file(self) -> Path:
+        return self.dir / "cgroups.json"
 
     @property
     def boot_log(self) -> Path:
@@ -199,6 +204,8 @@ def boot(spec: NodeSpec, image: Image) -> tuple[int, int]:
     for d in (spec.upper, spec.work, spec.merged, *(spec.data / x for x in DATA_MOUNTS)):
         d.mkdir(parents=True, exist_ok=True)
     hierarchies = read_cgroup_hierarchies()
+    # remembered so that whoever stops the node later (from any cgroup) removes the right cgroups
+    spec.cgroups_file.write_text(json.dumps([asdict(h) for h in hierarchies]))
     enter = render_enter_cgroups_script(spec, hierarchies)
     boot_script = render_boot_script(spec, image, hierarchies)
     (spec.dir / "boot.sh").write_text(boot_script)
@@ -296,8 +303,16 @@ def stop(spec: NodeSpec, launcher: int | None, systemd: int | None, *, graceful:
     remove_cgroups(spec)
 
 
+def booted_hierarchies(spec: NodeSpec) -> list[CgroupHierarchy]:
+    """The cgroup hierarchies the node was booted into (as recorded at boot)."""
+    try:
+        return [CgroupHierarchy(**h) for h in json.loads(spec.cgroups_file.read_text())]
+    except (OSError, ValueError, TypeError):
+        return read_cgroup_hierarchies()
+
+
 def remove_cgroups(spec: NodeSpec) -> None:
-    script = render_remove_cgroups_script(spec, read_cgroup_hierarchies())
+    script = render_remove_cgroups_script(spec, booted_hierarchies(spec))
     for _ in range(50):  # processes of a killed node may take a moment to leave their cgroups
         sh.run(["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-s"], input=script,
                check=False, what=f"remove cgroups of {spec.name}")
@@ -307,7 +322,7 @@ def remove_cgroups(spec: NodeSpec) -> None:
 
 
 def cgroups_exist(spec: NodeSpec) -> bool:
-    for h in read_cgroup_hierarchies():
+    for h in booted_hierarchies(spec):
         if h.name in ("systemd", "unified"):
             continue
         base = Path("/sys/fs/cgroup") / h.name

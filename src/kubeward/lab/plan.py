@@ -59,7 +59,7 @@ class LabPlan:
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise LabError(
             f"invalid lab name {name!r}: use 1-12 lower-case letters and digits, starting with a letter "
             "(it becomes part of hostnames and interface names)"
