@@ -278,8 +278,8 @@ class Session:
                     factory, target.address, target.port, tunnel=tunnel, username=target.user,
                     client_keys=[str(target.key_path)], known_hosts=([], [], []), agent_path=None,
                     config=None, preferred_auth=["publickey"], connect_timeout=self.connect_timeout,
-                    login_timeout=max(self.connect_timeout * 2, 10), keepalive_interval=15,
-                    keepalive_count_max=4,
+                    login_timeout=max(self.connect_timeout * 2, 10), keepalive_interval=5,
+                    keepalive_count_max=3,
                 )
                 self.round_trips[label] += 1
                 log.debug("%s: connected in %.3f s", label, time.monotonic() - started)
@@ -348,10 +348,16 @@ class Session:
         self.round_trips[name] += 1
         limit = timeout or self.command_timeout
         try:
-            proc = await conn.run(wrapped, input=data, encoding=None, check=False, timeout=limit)
+            # asyncssh's own timeout starts once the channel is open; opening one on a dead link
+            # would wait for keepalives, so the whole exchange is bounded too
+            proc = await asyncio.wait_for(
+                conn.run(wrapped, input=data, encoding=None, check=False, timeout=limit), limit + 2)
         except asyncssh.TimeoutError as exc:
             raise CommandError(name, shown, None, _text(exc.stdout), _text(exc.stderr),
                                f"timed out after {limit:g} s") from exc
+        except asyncio.TimeoutError as exc:
+            self._conns.pop(name, None)
+            raise CommandError(name, shown, None, "", "", f"timed out after {limit:g} s (no answer)") from exc
         except (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.ChannelOpenError, OSError) as exc:
             self._conns.pop(name, None)
             raise CommandError(name, shown, None, "", "", f"connection lost: {exc}") from exc
