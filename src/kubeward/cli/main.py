@@ -54,12 +54,14 @@ def version(output: str) -> None:
 
 
 def _register() -> None:
-    from kubeward.cli import config_cmds, lab_cmds, remote_cmds, up_cmds
+    from kubeward.cli import config_cmds, firewall_cmds, lab_cmds, pki_cmds, remote_cmds, up_cmds
 
     config_cmds.register(cli)
     lab_cmds.register(cli)
     remote_cmds.register(cli)
     up_cmds.register(cli)
+    pki_cmds.register(cli)
+    firewall_cmds.register(cli)
 
 
 _register()
