@@ -25,11 +25,15 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-# The main job on the embedded default: a local 3-node lab, validated, shown.
+# The main job on the embedded default: a local lab, validated, preflighted, converged twice
+# (the second `up` shows that a converged cluster changes nothing).
 demo: deps venv
 	$(PY) -m kubeward lab up --name $(LAB) --nodes $(NODES) --control-planes 1 --if-missing
-	$(PY) -m kubeward validate -c $$($(PY) -m kubeward lab path --name $(LAB))
 	$(PY) -m kubeward lab status --name $(LAB)
+	$(PY) -m kubeward validate -c $$($(PY) -m kubeward lab path --name $(LAB))
+	$(PY) -m kubeward preflight -c $$($(PY) -m kubeward lab path --name $(LAB))
+	$(PY) -m kubeward up -c $$($(PY) -m kubeward lab path --name $(LAB))
+	$(PY) -m kubeward up -c $$($(PY) -m kubeward lab path --name $(LAB))
 
 test: deps venv
 	$(PY) -m pytest -q tests
