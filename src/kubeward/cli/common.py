@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from kubeward.config import LoadedConfig, load_config
+from kubeward.errors import KubewardError
 from kubeward.remote.ssh import DEFAULT_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT, Session, Trust
 from kubeward.remote.targets import targets_for
 
@@ -71,6 +72,16 @@ def remote_options(f: F) -> F:
         return f(opts=opts, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def check_hosts(loaded: LoadedConfig, names: list[str]) -> list[str]:
+    """The named hosts, or a clear error naming the unknown ones and the known ones."""
+    known = [h.name for h in loaded.config.hosts]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise KubewardError(f"no host {', '.join(map(repr, unknown))} in {loaded.filename} "
+                            f"(hosts: {', '.join(known)})")
+    return names
 
 
 def ensure_state_dir(path: Path) -> None:

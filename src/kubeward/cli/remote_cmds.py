@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kubeward.cli.common import RemoteOptions, ensure_state_dir, remote_options
+from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options
 from kubeward.errors import RemoteError
 from kubeward.phases.preflight import PreflightReport, run_preflight
 from kubeward.preflight.checks import CHECKS
@@ -109,9 +109,7 @@ def trust(opts: RemoteOptions, replace: bool, yes: bool, hosts: tuple[str, ...])
     """
     loaded = opts.load()
     ensure_state_dir(loaded.state_dir)
-    names = list(hosts) or [h.name for h in loaded.config.hosts]
-    for n in names:
-        loaded.config.host(n)  # a clear error for an unknown host name
+    names = check_hosts(loaded, list(hosts)) or [h.name for h in loaded.config.hosts]
     session = opts.session(loaded, names)
     session.trust.trust_new = True
     if replace:

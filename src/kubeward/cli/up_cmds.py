@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from kubeward.cli.common import RemoteOptions, ensure_state_dir, remote_options
+from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options
 from kubeward.config import LoadedConfig
 from kubeward.phases.base import RunContext
 from kubeward.phases.runner import PHASE_NAMES, RunReport, run_phases, select_phases
@@ -41,12 +41,12 @@ def _start_log(loaded: LoadedConfig, command: str) -> Path:
 
 
 def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], apply: bool,
-             output: str) -> tuple[LoadedConfig, RunReport]:
+             output: str, host: tuple[str, ...] = ()) -> tuple[LoadedConfig, RunReport]:
     loaded = opts.load()
     ensure_state_dir(loaded.state_dir)
     phases = select_phases(_split(only), _split(skip))
     log_path = _start_log(loaded, "up" if apply else "plan")
-    hosts = [h.name for h in loaded.config.hosts]
+    hosts = check_hosts(loaded, _split(host)) or [h.name for h in loaded.config.hosts]
     grid: dict[tuple[str, str], str] = {}
     live_wanted = output == "text" and sys.stdout.isatty()
 
@@ -67,9 +67,9 @@ def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], 
                     def progress(phase: str, host: str, state: str) -> None:
                         grid[(phase, host)] = state
                         live.update(render())
-                    report = await run_phases(ctx, phases, progress)
+                    report = await run_phases(ctx, phases, progress, hosts)
             else:
-                report = await run_phases(ctx, phases)
+                report = await run_phases(ctx, phases, hosts=hosts)
             return report
 
     report = asyncio.run(go())
@@ -79,7 +79,8 @@ def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], 
 
 def _summary_json(loaded: LoadedConfig, report: RunReport, apply: bool) -> dict[str, object]:
     hosts = {}
-    for h in loaded.config.hosts:
+    worked = {h for outs in report.outcomes.values() for h in outs}
+    for h in [x for x in loaded.config.hosts if x.name in worked]:
         changes = [
             {"phase": phase, "summary": c.summary, "diff": c.diff}
             for phase, outs in report.outcomes.items() if h.name in outs for c in outs[h.name].changes
@@ -149,6 +150,8 @@ ONLY = click.option("--only", multiple=True, metavar="PHASE[,PHASE]",
                     help=f"Run only these phases ({', '.join(PHASE_NAMES)}).")
 SKIP = click.option("--skip", multiple=True, metavar="PHASE", help="Skip these phases.")
 OUTPUT = click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+HOST = click.option("--host", multiple=True, metavar="NAME[,NAME]",
+                    help="Work on these hosts only (default: all); the others are left untouched.")
 
 
 @click.command()
@@ -156,7 +159,9 @@ OUTPUT = click.option("-o", "--output", type=click.Choice(["text", "json"]), def
 @ONLY
 @SKIP
 @OUTPUT
-def up(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output: str) -> None:
+@HOST
+def up(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output: str,
+       host: tuple[str, ...]) -> None:
     """Converge every host to cluster.yml: connect, preflight, provision, harden sshd.
 
     Hosts are worked on concurrently; a host that fails lets the others finish the
@@ -169,7 +174,7 @@ def up(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output
       kubeward up -c cluster.yml
       kubeward up -c cluster.yml --only provision --output json
     """
-    loaded, report = _execute(opts, only, skip, True, output)
+    loaded, report = _execute(opts, only, skip, True, output, host)
     if output == "json":
         click.echo(json.dumps(_summary_json(loaded, report, True), indent=2))
     else:
@@ -182,7 +187,9 @@ def up(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output
 @ONLY
 @SKIP
 @OUTPUT
-def plan(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output: str) -> None:
+@HOST
+def plan(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output: str,
+       host: tuple[str, ...]) -> None:
     """Show, per host, exactly what `kubeward up` would change (diffs for files), changing nothing.
 
     \b
@@ -190,7 +197,7 @@ def plan(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], outp
       kubeward plan -c cluster.yml
       kubeward plan -c cluster.yml --output json | jq '.hosts[].changes'
     """
-    loaded, report = _execute(opts, only, skip, False, output)
+    loaded, report = _execute(opts, only, skip, False, output, host)
     if output == "json":
         click.echo(json.dumps(_summary_json(loaded, report, False), indent=2))
     else:

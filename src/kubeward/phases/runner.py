@@ -107,10 +107,16 @@ class RunReport:
 ProgressFn = Callable[[str, str, str], None]  # phase, host, state
 
 
-async def run_phases(ctx: RunContext, phases: Sequence[Phase], progress: ProgressFn | None = None) -> RunReport:
+async def run_phases(
+    ctx: RunContext,
+    phases: Sequence[Phase],
+    progress: ProgressFn | None = None,
+    hosts: Sequence[str] | None = None,
+) -> RunReport:
+    """Run ``phases`` in order on ``hosts`` (default: every host of cluster.yml)."""
     report = RunReport([p.name for p in phases])
     started = time.monotonic()
-    hosts = [h.name for h in ctx.config.hosts]
+    hosts = list(hosts) if hosts else [h.name for h in ctx.config.hosts]
     for phase in phases:
         for h in hosts:
             if progress:
