@@ -35,11 +35,11 @@ def new_lab_name(prefix: str = "t") -> str:
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
-    """A 3-node lab (1 control-plane, 2 workers) shared by the whole session."""
+    """A 4-node lab (3 control-planes for etcd quorum, 1 worker) shared by the whole session."""
     _require_root()
     lb = Lab(new_lab_name())
     try:
-        lb.up(3, 1)
+        lb.up(4, 3)
         yield lb
     finally:
         if lb.exists() or lb.dir.exists():

@@ -65,7 +65,7 @@ def test_cli_status_json_and_errors(lab: Lab) -> None:
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["name"] == lab.name
-    assert [n["state"] for n in data["nodes"]] == ["running"] * 3
+    assert [n["state"] for n in data["nodes"]] == ["running"] * len(lab.load().nodes)
     r = subprocess.run([sys.executable, "-m", "kubeward", "lab", "status", "--name", "nosuchlab"],
                        capture_output=True, text=True)
     assert r.returncode == 1

@@ -1,8 +1,9 @@
-"""Which component listens on which port, on which roles (pure data).
+"""Which component listens on which port, on which roles: the listening half of the port matrix.
 
-This is the seed of the port matrix: preflight uses it to know which ports must be free on a node
-before kubeward installs the component that will listen there. ``process`` names the program that
-may legitimately hold the port (then it is "held by the managed service", not a conflict).
+Preflight uses it to know which ports must be free on a node before kubeward installs the component
+that will listen there. ``process`` names the program that may legitimately hold the port (then it is
+"held by the managed service", not a conflict). The rows come from ``catalog.matrix.core_rows``, so
+this list and the firewall cannot disagree.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Role = Literal["control-plane", "worker"]
-BOTH: tuple[Role, ...] = ("control-plane", "worker")
-CP: tuple[Role, ...] = ("control-plane",)
+from kubeward.catalog.matrix import BOTH, CP, core_rows
+from kubeward.config.model import Role
+
+__all__ = ["BOTH", "CP", "LISTENERS", "Listener", "Role", "listeners_for"]
 
 
 @dataclass(frozen=True)
@@ -24,26 +26,20 @@ class Listener:
     process: tuple[str, ...]  # process names that may own it
 
 
-LISTENERS: tuple[Listener, ...] = (
-    Listener("kube-apiserver", 6443, "tcp", CP, ("kube-apiserver",)),
-    Listener("etcd client", 2379, "tcp", CP, ("etcd",)),
-    Listener("etcd peer", 2380, "tcp", CP, ("etcd",)),
-    Listener("etcd metrics", 2381, "tcp", CP, ("etcd",)),
-    Listener("kube-controller-manager", 10257, "tcp", CP, ("kube-controller",)),
-    Listener("kube-scheduler", 10259, "tcp", CP, ("kube-scheduler",)),
-    Listener("kubelet", 10250, "tcp", BOTH, ("kubelet",)),
-    Listener("kubelet healthz", 10248, "tcp", BOTH, ("kubelet",)),
-    Listener("kube-proxy metrics", 10249, "tcp", BOTH, ("kube-proxy",)),
-    Listener("kube-proxy healthz", 10256, "tcp", BOTH, ("kube-proxy",)),
-)
+def _listeners(api_port: int, etcd_ports: tuple[int, int, int]) -> tuple[Listener, ...]:
+    out = []
+    for row in core_rows(api_port=api_port, etcd_ports=etcd_ports):
+        if row.ports is None or row.protocol == "esp" or not row.process:
+            continue
+        out.append(Listener(row.component, row.ports.lo, row.protocol, row.roles, row.process))
+    return tuple(out)
+
+
+#: the listeners with the default ports
+LISTENERS: tuple[Listener, ...] = _listeners(6443, (2379, 2380, 2381))
 
 
 def listeners_for(role: str, *, etcd_ports: tuple[int, int, int] = (2379, 2380, 2381),
                   api_port: int = 6443) -> list[Listener]:
     """The listeners a node of ``role`` will run, with the ports cluster.yml configures."""
-    remap = {2379: etcd_ports[0], 2380: etcd_ports[1], 2381: etcd_ports[2], 6443: api_port}
-    return [
-        Listener(x.component, remap.get(x.port, x.port), x.protocol, x.roles, x.process)
-        for x in LISTENERS
-        if role in x.roles
-    ]
+    return [x for x in _listeners(api_port, etcd_ports) if role in x.roles]

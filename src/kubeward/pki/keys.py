@@ -9,6 +9,7 @@ from typing import Literal, get_args
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from kubeward.pki.errors import PkiError
 
@@ -27,14 +28,15 @@ def new_private_key(key_type: KeyType) -> PrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
-def key_type_of(key: PrivateKey | PublicKey) -> KeyType | None:
+def key_type_of(key: PrivateKey | CertificatePublicKeyTypes) -> KeyType | None:
     """The ``pki.key_type`` spelling of a key, or None for a key kubeward would not make."""
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
         return "ecdsa-p256" if isinstance(key.curve, ec.SECP256R1) else None
-    name = f"rsa-{key.key_size}"
-    for known in KEY_TYPES:
-        if known == name:
-            return known
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        name = f"rsa-{key.key_size}"
+        for known in KEY_TYPES:
+            if known == name:
+                return known
     return None
 
 
@@ -50,7 +52,7 @@ def render_public_key(key: PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def public_key_der(key: PrivateKey | PublicKey) -> bytes:
+def public_key_der(key: PrivateKey | CertificatePublicKeyTypes) -> bytes:
     """The DER SubjectPublicKeyInfo of a key (of a private key: its public half), for comparing keys."""
     public = key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) else key
     return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from kubeward.catalog.ports import listeners_for
 from kubeward.config import ClusterConfig, HostConfig
-from kubeward.preflight.facts import Facts, maps_127_0_1_1
+from kubeward.preflight.facts import PROBE_NAME, Facts, maps_127_0_1_1
 
 Status = Literal["pass", "warn", "fail", "skip"]
 SUPPORTED_OS = {("debian", "12"), ("ubuntu", "22.04"), ("ubuntu", "24.04")}
@@ -203,7 +203,7 @@ def _ports(config: ClusterConfig, h: HostConfig, f: Facts) -> Result:
     held = []
     for lst in wanted:
         for s in f.listening:
-            if s.port == lst.port:
+            if s.port == lst.port and s.process != PROBE_NAME:
                 if s.process in lst.process:
                     held.append(f"{lst.port} ({s.process})")
                 else:

@@ -4,7 +4,8 @@ The whole gathering is one SSH round-trip per host: the script prints ``@@sectio
 privileged part runs under ``sudo -n`` from inside the script, so a missing sudo is observed (and
 reported) rather than failing the round-trip. The same round-trip starts a short-lived TCP listener
 on the node's private address (python3, when the host has it) that peers connect to in the second
-round-trip, the active node-to-node check.
+round-trip, the active node-to-node check (on the kubelet port, which the firewall opens between
+nodes, so the probe also holds once kubeward's firewall is in place).
 """
 
 from __future__ import annotations
@@ -17,11 +18,19 @@ from dataclasses import dataclass, field
 
 #: how long the probe listener waits for peers, seconds
 LISTEN_SECONDS = 20
+#: peers are probed on the kubelet port: every node must reach every other node's kubelet, so the
+#: firewall allows it between nodes; when the port is taken (by the kubelet), that service answers
+PROBE_PORT = 10250
+PROBE_NAME = "kubeward-probe"
 
 _LISTENER = r"""
-import os, socket, sys, time
+import ctypes, os, socket, sys, time
+try: ctypes.CDLL(None).prctl(15, b"kubeward-probe", 0, 0, 0)  # PR_SET_NAME: recognisable in ss/ps
+except Exception: pass
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 0)); s.listen(128); print(s.getsockname()[1], flush=True)
+try: s.bind((sys.argv[1], int(sys.argv[4]))); s.listen(128)
+except OSError: print(sys.argv[4], "in-use", flush=True); sys.exit(0)
+print(sys.argv[4], "listening", flush=True)
 if os.fork(): os._exit(0)
 os.setsid(); fd = os.open(os.devnull, os.O_RDWR)
 for i in (0, 1, 2): os.dup2(fd, i)
@@ -36,6 +45,7 @@ def render_facts_script(admin_name: str, admin_uid: int, private_address: str, p
     """Shell (run as the SSH user) that prints every preflight fact of a host."""
     a = shlex.quote(admin_name)
     privileged = f"""
+pkill -x {PROBE_NAME} 2>/dev/null
 echo @@ss; ss -Htlnp 2>&1
 echo @@sshd; sshd -T 2>&1 | grep -Ei '^(allowtcpforwarding|permitrootlogin|passwordauthentication|pubkeyauthentication) '
 echo @@authkeys; h=$(getent passwd {a} | cut -d: -f6); [ -n "$h" ] && [ -f "$h/.ssh/authorized_keys" ] && cat "$h/.ssh/authorized_keys"
@@ -57,8 +67,8 @@ echo @@swaps; tail -n +2 /proc/swaps
 echo @@modules; for m in br_netfilter overlay; do if [ -d /sys/module/$m ]; then echo "$m loaded"; elif modinfo $m >/dev/null 2>&1; then echo "$m available"; else echo "$m missing"; fi; done
 echo @@passwd; getent passwd {a}
 echo @@uid; getent passwd {admin_uid}
-echo @@listener; if command -v python3 >/dev/null 2>&1; then python3 -c {listener} {shlex.quote(private_address)} {LISTEN_SECONDS} {peers} 2>&1 || true; fi
 if [ "$(id -u)" = 0 ]; then sh -c {shlex.quote(privileged)}; elif sudo -n true 2>/dev/null; then sudo -n sh -c {shlex.quote(privileged)}; fi
+echo @@listener; if command -v python3 >/dev/null 2>&1; then python3 -c {listener} {shlex.quote(private_address)} {LISTEN_SECONDS} {peers} {PROBE_PORT} 2>&1 || true; fi
 echo @@end
 """
 
@@ -199,9 +209,9 @@ def parse_facts(text: str) -> Facts:
         f.admin_passwd = (pw[0], int(pw[2]), int(pw[3]))
     uid_line = s.get("uid", "").strip().split(":")
     f.uid_owner = uid_line[0] if uid_line and uid_line[0] else None
-    lp = s.get("listener", "").strip().splitlines()
-    if lp and lp[0].strip().isdigit():
-        f.listener_port = int(lp[0].strip())
+    lp = s.get("listener", "").split()
+    if len(lp) >= 2 and lp[0].isdigit() and lp[1] in ("listening", "in-use"):
+        f.listener_port = int(lp[0])
     f.privileged = "ss" in s
     f.listening = parse_ss(s.get("ss", ""))
     for line in s.get("sshd", "").splitlines():
