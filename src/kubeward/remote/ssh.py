@@ -47,6 +47,9 @@ T = TypeVar("T")
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_COMMAND_TIMEOUT = 300.0
 DEFAULT_CONCURRENCY = 64
+#: AES-GCM first: AES-NI makes it several times faster than asyncssh's ChaCha20-Poly1305 (tunnels)
+ENCRYPTION_PREFERENCE = ("aes256-gcm@openssh.com", "aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com",
+                         "aes256-ctr", "aes192-ctr", "aes128-ctr")
 
 
 @dataclass(frozen=True)
@@ -278,6 +281,7 @@ class Session:
                     factory, target.address, target.port, tunnel=tunnel, username=target.user,
                     client_keys=[str(target.key_path)], known_hosts=([], [], []), agent_path=None,
                     config=None, preferred_auth=["publickey"], connect_timeout=self.connect_timeout,
+                    encryption_algs=list(ENCRYPTION_PREFERENCE),
                     login_timeout=max(self.connect_timeout * 2, 10), keepalive_interval=5,
                     keepalive_count_max=3,
                 )
@@ -312,6 +316,12 @@ class Session:
                 raise ConnectError(label, kind, f"{target.address}:{target.port}: {exc.strerror or exc}") from exc
             except asyncssh.Error as exc:
                 raise ConnectError(label, "ssh error", f"{exc.reason}") from exc
+
+    def forget(self, name: str) -> None:
+        """Drop a host's cached connection (after it died), so the next use connects anew."""
+        conn = self._conns.pop(name, None)
+        if conn is not None:
+            conn.close()
 
     async def connect_all(self, names: Sequence[str] | None = None) -> dict[str, RemoteError | None]:
         """Connect to every host concurrently; returns each host's error, or None."""

@@ -1,0 +1,207 @@
+"""`kubeward tunnel` and `kubeward ssh`: admin access through SSH, never through opened ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options, trust_for
+from kubeward.config import ClusterConfig, LoadedConfig
+from kubeward.errors import KubewardError, RemoteError
+from kubeward.remote.forward import Forward, Tunnel
+from kubeward.remote.openssh import openssh_argv, render_known_hosts_for
+from kubeward.remote.targets import target_for, targets_for
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+#: named targets: port, where the service listens on the node, and which nodes run it
+SERVICES: dict[str, tuple[str, str]] = {
+    "api": ("api_port", "private"),
+    "etcd": ("etcd_client", "loopback"),
+    "etcd-metrics": ("etcd_metrics", "loopback"),
+    "kubelet": ("10250", "private"),
+}
+CONTROL_PLANE_SERVICES = {"api", "etcd", "etcd-metrics"}
+
+
+def resolve_target(config: ClusterConfig, node: str, spec: str) -> Forward:
+    """TARGET is a service name, a PORT, or HOST:PORT as seen from the node."""
+    host = config.host(node)
+    if spec in SERVICES:
+        port_ref, where = SERVICES[spec]
+        port = {"api_port": config.network.api_port, "etcd_client": config.etcd.client_port,
+                "etcd_metrics": config.etcd.metrics_port}.get(port_ref) or int(port_ref)
+        dest = "127.0.0.1" if where == "loopback" else str(host.private_address)
+        return Forward(spec, dest, port)
+    m = re.fullmatch(r"(?:(.+):)?(\d{1,5})", spec)
+    if not m or not 0 < int(m.group(2)) < 65536:
+        raise KubewardError(f"unknown tunnel target {spec!r}: use a service ({', '.join(SERVICES)}), "
+                            "a PORT, or HOST:PORT as seen from the node")
+    return Forward(spec, m.group(1) or "127.0.0.1", int(m.group(2)))
+
+
+def _write_api_kubeconfig(loaded: LoadedConfig, port: int) -> Path | None:
+    pki = loaded.state_dir / "pki"
+    ca, cert, key = pki / "ca.crt", pki / "cluster-admin.crt", pki / "cluster-admin.key"
+    if not (ca.exists() and cert.exists() and key.exists()):
+        return None
+    path = loaded.state_dir / "tunnel.kubeconfig"
+    text = f"""apiVersion: v1
+kind: Config
+clusters:
+- name: {loaded.config.name}
+  cluster:
+    server: https://127.0.0.1:{port}
+    certificate-authority: {ca}
+users:
+- name: kubeward-admin
+  user:
+    client-certificate: {cert}
+    client-key: {key}
+contexts:
+- name: {loaded.config.name}-tunnel
+  context: {{cluster: {loaded.config.name}, user: kubeward-admin}}
+current-context: {loaded.config.name}-tunnel
+"""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return path
+
+
+@click.command()
+@remote_options
+@click.option("--node", help="Node to tunnel through (default: the first reachable control-plane).")
+@click.option("--local-port", "local_ports", multiple=True, type=click.IntRange(1, 65535),
+              help="Local port for each target, in order (default: a free port).")
+@click.option("--check", is_flag=True, help="Connect, verify every target answers, print, and exit.")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.argument("targets", nargs=-1, required=True)
+def tunnel(opts: RemoteOptions, node: str | None, local_ports: tuple[int, ...], check: bool, output: str,
+           targets: tuple[str, ...]) -> None:
+    """Forward local ports (127.0.0.1 only) to services on a node, over verified SSH.
+
+    TARGET is a service (api, etcd, etcd-metrics, kubelet), a PORT, or HOST:PORT
+    as seen from the node. Stays up until Ctrl-C and reconnects by itself when
+    the SSH connection drops.
+
+    \b
+    Example:
+      kubeward tunnel -c cluster.yml etcd
+      kubeward tunnel -c cluster.yml --node cp-1 --local-port 16443 api
+      kubeward tunnel -c cluster.yml --check api etcd
+    """
+    loaded = opts.load()
+    ensure_state_dir(loaded.state_dir)
+    config = loaded.config
+    if node:
+        check_hosts(loaded, [node])
+        candidates = [node]
+    elif any(t in CONTROL_PLANE_SERVICES for t in targets):
+        candidates = [h.name for h in config.control_planes]
+    else:
+        candidates = [h.name for h in config.hosts]
+
+    async def go() -> int:
+        session = opts.session(loaded, candidates)
+        errors: list[str] = []
+        chosen = None
+        for c in candidates:  # the first healthy one, in cluster.yml order
+            try:
+                await session.connect(c)
+                chosen = c
+                break
+            except RemoteError as exc:
+                errors.append(str(exc))
+        if chosen is None:
+            raise KubewardError("no node to tunnel through: " + "; ".join(errors))
+        forwards = [resolve_target(config, chosen, t) for t in targets]
+        for f, p in zip(forwards, local_ports, strict=False):
+            f.local_port = p
+        tun = Tunnel(session, chosen, forwards, lambda m: err.print(f"[yellow]tunnel:[/] {m}"))
+        try:
+            await tun.start()
+            results = await tun.check() if check else {}
+            info = []
+            for f in forwards:
+                entry = {"target": f.name, "node": chosen, "local": f.local, "remote": f"{f.dest_host}:{f.dest_port}",
+                         "error": results.get(f.name)}
+                if f.name == "api":
+                    kc = _write_api_kubeconfig(loaded, f.local_port)
+                    entry["kubeconfig"] = str(kc) if kc else None
+                info.append(entry)
+            if output == "json":
+                click.echo(json.dumps(info, indent=2))
+            else:
+                for e in info:
+                    state = f" [red]{e['error']}[/]" if e["error"] else (" [green]answers[/]" if check else "")
+                    extra = f" (kubeconfig: {e['kubeconfig']})" if e.get("kubeconfig") else ""
+                    err.print(f"{e['target']}: [bold]{e['local']}[/] -> {chosen} {e['remote']}{state}{extra}")
+            sys.stdout.flush()
+            if check:
+                return 1 if any(results.values()) else 0
+            err.print("[dim]tunnel up; Ctrl-C to stop[/]")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            watcher = asyncio.create_task(tun.run())
+            await stop.wait()
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            err.print("tunnel closed")
+            return 0
+        finally:
+            await tun.close()
+            await session.close()
+
+    sys.exit(asyncio.run(go()))
+
+
+@click.command("ssh", context_settings={"ignore_unknown_options": True})
+@remote_options
+@click.argument("node")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def ssh_cmd(opts: RemoteOptions, node: str, command: tuple[str, ...]) -> None:
+    """Open a shell on a node, or run a command, with kubeward's host-key trust and bastion.
+
+    \b
+    Example:
+      kubeward ssh -c cluster.yml cp-1
+      kubeward ssh -c cluster.yml cp-1 -- sudo ss -tlnp
+    """
+    loaded = opts.load()
+    check_hosts(loaded, [node])
+    target = target_for(loaded.config.host(node))
+    trust = trust_for(loaded, opts.config_path, False)
+    known = render_known_hosts_for(targets_for(loaded.config), trust)
+    if not any(line.split(" ", 1)[0] == target.pattern for line in known.splitlines()):
+        raise KubewardError(f"the host key of {node} is not trusted yet: run `kubeward trust -c "
+                            f"{opts.config_path} {node}` first, or pin it in cluster.yml")
+    fd, path = tempfile.mkstemp(prefix="kubeward-known-hosts-")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(known)
+    argv = openssh_argv(target, Path(path), list(command), tty=not command and sys.stdin.isatty())
+    try:
+        import subprocess
+
+        rc = subprocess.call(argv)
+    finally:
+        os.unlink(path)
+    sys.exit(rc)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(tunnel)
+    cli.add_command(ssh_cmd)
