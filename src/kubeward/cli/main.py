@@ -54,7 +54,16 @@ def version(output: str) -> None:
 
 
 def _register() -> None:
-    from kubeward.cli import config_cmds, firewall_cmds, lab_cmds, pki_cmds, remote_cmds, tunnel_cmds, up_cmds
+    from kubeward.cli import (
+        audit_cmds,
+        config_cmds,
+        firewall_cmds,
+        lab_cmds,
+        pki_cmds,
+        remote_cmds,
+        tunnel_cmds,
+        up_cmds,
+    )
 
     config_cmds.register(cli)
     lab_cmds.register(cli)
@@ -63,6 +72,7 @@ def _register() -> None:
     pki_cmds.register(cli)
     firewall_cmds.register(cli)
     tunnel_cmds.register(cli)
+    audit_cmds.register(cli)
 
 
 _register()

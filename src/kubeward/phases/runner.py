@@ -15,6 +15,8 @@ from pathlib import Path
 from kubeward.errors import KubewardError
 from kubeward.ops.base import HostOutcome
 from kubeward.phases.base import Phase, RunContext
+from kubeward.phases.audit import Audit
+from kubeward.phases.firewall import Firewall
 from kubeward.phases.harden_ssh import HardenSsh
 from kubeward.phases.preflight import run_preflight
 from kubeward.phases.provision import Provision
@@ -59,7 +61,7 @@ class Preflight(Phase):
         return out
 
 
-PHASES: tuple[Phase, ...] = (Connect(), Preflight(), Provision(), HardenSsh())
+PHASES: tuple[Phase, ...] = (Connect(), Preflight(), Provision(), HardenSsh(), Firewall(), Audit())
 PHASE_NAMES = tuple(p.name for p in PHASES)
 
 

@@ -1,0 +1,1 @@
+"""The audit: probes (I/O) in ``probe``; pure evaluation in ``evaluate``; reports in ``report``."""

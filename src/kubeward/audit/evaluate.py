@@ -1,0 +1,303 @@
+"""Pure evaluation of the audit's observations against the port matrix and kubeward's policy.
+
+Every check is a function over (inputs, observations) yielding findings; ``CHECKS`` is the table of
+them, so a reader sees every check, its id and its severity in one place.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from kubeward.audit.model import Finding, Listener, Observations, Severity
+from kubeward.catalog.matrix import MatrixRow, expand_source, rows_for_host
+from kubeward.config import ClusterConfig, HostConfig
+
+
+@dataclass(frozen=True)
+class ExpectedFile:
+    path: str
+    owner: str
+    mode: int
+    secret: bool  # a private key or token: must not be readable by others
+
+
+@dataclass
+class AuditInputs:
+    config: ClusterConfig
+    matrix: list[MatrixRow]
+    compiled_firewall_sha: dict[str, str] = field(default_factory=dict)  # node -> sha256 of its ruleset
+    expected_files: dict[str, list[ExpectedFile]] = field(default_factory=dict)
+    ca_key_shas: dict[str, str] = field(default_factory=dict)  # sha256 of a CA private key -> CA name
+    ca_keys_allowed: dict[str, set[str]] = field(default_factory=dict)  # node -> CA names it may hold
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    severity: Severity
+    title: str
+    run: Callable[[AuditInputs, Observations], Iterator[Finding]]
+
+
+def _is_loopback(addr: str) -> bool:
+    try:
+        return ipaddress.ip_address(addr.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _wildcard(addr: str) -> bool:
+    return addr in ("*", "0.0.0.0", "::", "[::]")
+
+
+def _row_for(config: ClusterConfig, matrix: list[MatrixRow], host: HostConfig, port: int,
+             protocol: str) -> MatrixRow | None:
+    for row in rows_for_host(matrix, host):
+        if row.protocol == protocol and row.ports is not None and row.ports.lo <= port <= row.ports.hi:
+            return row
+    return None
+
+
+def _allowed(config: ClusterConfig, row: MatrixRow | None, source_address: str) -> bool:
+    if row is None or row.closed:
+        return False
+    try:
+        ip = ipaddress.ip_address(source_address)
+    except ValueError:
+        return False
+    return any(ip in net for s in row.sources for net in expand_source(config, s))
+
+
+# ----- listeners (local vantage) ---------------------------------------------------------------
+def check_listeners(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
+    config = inp.config
+    for h in config.hosts:
+        lo = obs.local.get(h.name)
+        if lo is None:
+            continue
+        for x in lo.listeners:
+            if _is_loopback(x.address) or x.process == "kubeward-probe":
+                continue
+            where = f"{x.address}:{x.port}/{x.protocol} ({x.process or 'unknown process'})"
+            row = _row_for(config, inp.matrix, h, x.port, x.protocol)
+            if row is None:
+                sev: Severity = "medium" if x.protocol == "tcp" else "low"
+                yield Finding("KW-LISTEN-UNLISTED", sev, h.name, "listening on a port the matrix does not list",
+                              f"{where} listens beyond loopback", "stop it, bind it to 127.0.0.1, or add it to "
+                              "firewall.extra_ports if it must be reachable", x.port, x.protocol, "local")
+            elif row.closed:
+                yield Finding("KW-LISTEN-FORBIDDEN", "high", h.name, f"{row.component} must be disabled",
+                              f"{where} listens; the matrix says nobody may reach {row.component}",
+                              f"disable it ({row.description})", x.port, x.protocol, "local")
+            elif row.bind == "loopback":
+                yield Finding("KW-BIND-WIDE", "high", h.name, f"{row.component} must listen on loopback only",
+                              f"{where} listens beyond 127.0.0.1", f"bind {row.component} to 127.0.0.1",
+                              x.port, x.protocol, "local")
+            elif row.bind == "private" and (_wildcard(x.address) or x.address != str(h.private_address)):
+                yield Finding("KW-BIND-PUBLIC", "high", h.name, f"{row.component} must listen on the private "
+                              "address only", f"{where} listens on {x.address}, not only on "
+                              f"{h.private_address}", f"bind {row.component} to {h.private_address} (and 127.0.0.1)",
+                              x.port, x.protocol, "local")
+
+
+# ----- reachability (outside and peer vantages) ---------------------------------------------------
+def check_reachability(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
+    config = inp.config
+    for p in obs.ports:
+        h = config.host(p.target)
+        row = _row_for(config, inp.matrix, h, p.port, p.protocol)
+        allowed = _allowed(config, row, p.source_address)
+        who = "the operator's machine" if p.vantage == "outside" else f"{p.source} ({p.source_address})"
+        if p.state == "open" and not allowed:
+            what = row.component if row else "unlisted port"
+            yield Finding(f"KW-EXPOSED-{p.vantage.upper()}", "high", p.target,
+                          f"{what} reachable from {'outside' if p.vantage == 'outside' else 'a peer'}",
+                          f"{p.address}:{p.port}/{p.protocol} answers {who}; the matrix does not allow it",
+                          "check the firewall (kubeward up applies it) and what listens there",
+                          p.port, p.protocol, p.vantage)
+        elif p.state in ("closed", "filtered") and allowed and row is not None and not row.local_only:
+            listening = any(x.port == p.port and x.protocol == p.protocol and not _is_loopback(x.address)
+                            for x in (obs.local.get(p.target).listeners if p.target in obs.local else []))
+            if listening:
+                yield Finding(f"KW-BLOCKED-{p.vantage.upper()}", "medium", p.target,
+                              f"{row.component} not reachable from {who}",
+                              f"{p.address}:{p.port}/{p.protocol} is {p.state} from {who}, but the matrix says "
+                              f"{', '.join(map(str, row.sources))} must reach it", "check the firewall and routes",
+                              p.port, p.protocol, p.vantage)
+
+
+# ----- TLS and anonymous HTTP -----------------------------------------------------------------
+def check_tls(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
+    rows = {r.key: r for r in inp.matrix}
+    for t in obs.tls:
+        row = rows.get(t.row)
+        name = row.component if row else t.row
+        if t.legacy_tls_accepted:
+            yield Finding("KW-TLS-LEGACY", "high", t.target, f"{name} accepts {t.legacy_tls_accepted}",
+                          f"a {t.legacy_tls_accepted} handshake succeeded on port {t.port}",
+                          "require TLS 1.2 or later", t.port, "tcp", "peer")
+        if t.handshake == "ok" and not t.chain_ok:
+            yield Finding("KW-TLS-CHAIN", "high", t.target, f"{name}'s certificate does not chain to {t.expected_ca}",
+                          t.chain_error, f"serve a certificate issued by kubeward's {t.expected_ca} "
+                          "(kubeward pki issue; kubeward up)", t.port, "tcp", "peer")
+        if t.handshake == "ok" and t.chain_ok and not t.san_ok:
+            yield Finding("KW-TLS-SAN", "medium", t.target, f"{name}'s certificate does not name the node",
+                          f"SANs: {', '.join(t.sans) or 'none'}", "re-issue it (kubeward pki renew)",
+                          t.port, "tcp", "peer")
+        if row is not None and row.auth == "mTLS" and t.client_cert_required is False:
+            yield Finding("KW-TLS-NO-CLIENT-AUTH", "critical", t.target,
+                          f"{name} accepts clients without a certificate",
+                          f"a TLS client without a certificate was served on port {t.port}"
+                          + (f" (HTTP {t.http_status} for {t.http_path})" if t.http_status else ""),
+                          "turn client certificate authentication on (etcd: client-cert-auth / "
+                          "peer-client-cert-auth)", t.port, "tcp", "peer")
+        elif t.http_status in (200, 403) and row is not None and row.auth != "none":
+            yield Finding("KW-HTTP-ANONYMOUS", "high", t.target, f"{name} serves anonymous requests",
+                          f"anonymous GET {t.http_path} answered {t.http_status} (only 401 is acceptable; "
+                          "403 means anonymous authentication is on)", "turn anonymous authentication off",
+                          t.port, "tcp", "peer")
+
+
+# ----- SSH --------------------------------------------------------------------------------------
+SSHD_REQUIRED = {
+    "passwordauthentication": "no",
+    "permitrootlogin": "no",
+    "kbdinteractiveauthentication": "no",
+    "permitemptypasswords": "no",
+    "pubkeyauthentication": "yes",
+    "hostbasedauthentication": "no",
+    "x11forwarding": "no",
+    "allowagentforwarding": "no",
+    "permittunnel": "no",
+    "gatewayports": "no",
+}
+SSHD_ALGORITHMS = {
+    "ciphers": {"chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com"},
+    "macs": {"hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com"},
+    "kexalgorithms": {"mlkem768x25519-sha256", "sntrup761x25519-sha512@openssh.com", "sntrup761x25519-sha512",
+                      "curve25519-sha256", "curve25519-sha256@libssh.org"},
+    "hostkeyalgorithms": {"ssh-ed25519-cert-v01@openssh.com", "ssh-ed25519"},
+    "pubkeyacceptedalgorithms": {"ssh-ed25519-cert-v01@openssh.com", "ssh-ed25519"},
+}
+
+
+def check_ssh(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
+    for a in obs.ssh_auth:
+        if a.methods and set(a.methods) != {"publickey"}:
+            yield Finding("KW-SSH-AUTH-METHODS", "high", a.target, "sshd offers more than public keys",
+                          f"offered to an unauthenticated client: {', '.join(a.methods)}",
+                          "AuthenticationMethods publickey; PasswordAuthentication no (kubeward up)", 22, "tcp",
+                          "outside")
+    for node, lo in obs.local.items():
+        if not lo.sshd:
+            continue
+        for k, want in SSHD_REQUIRED.items():
+            got = lo.sshd.get(k)
+            if got is not None and got != want:
+                yield Finding("KW-SSHD-SETTING", "high", node, f"sshd {k} is {got}",
+                              f"sshd -T: {k} {got}", f"{k} {want} (kubeward's sshd drop-in)", None, None, "local")
+        for k, allowed in SSHD_ALGORITHMS.items():
+            got_algs = set(lo.sshd.get(k, "").split(",")) - {""}
+            extra = sorted(got_algs - allowed)
+            if extra:
+                yield Finding("KW-SSHD-ALGORITHMS", "medium", node, f"sshd allows weaker {k}",
+                              f"sshd -T {k}: {', '.join(extra)} beyond the hardened set",
+                              "kubeward's sshd drop-in restricts them; another file may override it", None, None,
+                              "local")
+
+
+# ----- files ------------------------------------------------------------------------------------
+def check_files(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
+    for node, lo in obs.local.items():
+        stats = {f.path: f for f in lo.files}
+        for e in inp.expected_files.get(node, []):
+            st = stats.get(e.path)
+            if st is None:
+                continue
+            if e.secret and (st.mode & 0o077 or st.owner != e.owner):
+                yield Finding("KW-FILE-SECRET-MODE", "high", node, f"{e.path} is readable beyond its owner",
+                              f"{st.owner}:{st.group} {st.mode:04o}", f"chown {e.owner} and chmod {e.mode:04o} "
+                              "(kubeward up restores it)", None, None, "local")
+            elif not e.secret and (st.mode & 0o022 or st.owner != e.owner):
+                yield Finding("KW-FILE-MODE", "medium", node, f"{e.path} has a loose owner or mode",
+                              f"{st.owner}:{st.group} {st.mode:04o}", f"chown {e.owner}; chmod {e.mode:04o}",
+                              None, None, "local")
+        allowed = inp.ca_keys_allowed.get(node, set())
+        for st in lo.files:
+            ca = inp.ca_key_shas.get(st.sha256)
+            if ca is not None and ca not in allowed:
+                yield Finding("KW-CA-KEY-ON-NODE", "critical", node, f"the {ca} private key is on this node",
+                              f"{st.path} ({st.owner}:{st.group} {st.mode:04o}) is a copy of the {ca} key",
+                              f"remove it: only the operator's machine needs the {ca} key "
+                              "(pki.ca_keys_on_nodes)", None, None, "local")
+
+
+# ----- firewall ---------------------------------------------------------------------------------
+def check_firewall(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
+    if not inp.config.firewall.enabled:
+        return
+    for node, lo in obs.local.items():
+        if not lo.firewall_live_sha:
+            yield Finding("KW-FW-MISSING", "high", node, "kubeward's firewall table is not loaded",
+                          "no table inet kubeward in the kernel", "kubeward up (or kubeward up --only firewall)",
+                          None, None, "local")
+            continue
+        if lo.firewall_recorded_sha and lo.firewall_live_sha != lo.firewall_recorded_sha:
+            yield Finding("KW-FW-DRIFT", "high", node, "kubeward's firewall table was changed by hand",
+                          "the live table differs from what kubeward applied", "kubeward up restores it",
+                          None, None, "local")
+        compiled = inp.compiled_firewall_sha.get(node)
+        if compiled and lo.firewall_persisted_sha and compiled != lo.firewall_persisted_sha:
+            yield Finding("KW-FW-OUTDATED", "medium", node, "the firewall is not the one cluster.yml compiles to",
+                          "the applied ruleset differs from the compiled one", "kubeward up", None, None, "local")
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("listeners", "high", "listeners and bind addresses against the port matrix", check_listeners),
+    Check("reachability", "high", "open and closed ports from outside and from peers", check_reachability),
+    Check("tls", "high", "TLS versions, chains, SANs, client certificates, anonymous HTTP", check_tls),
+    Check("ssh", "high", "SSH authentication methods and sshd settings", check_ssh),
+    Check("files", "high", "key and kubeconfig modes, CA keys on nodes", check_files),
+    Check("firewall", "high", "kubeward's nftables table present and as compiled", check_firewall),
+)
+
+SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+
+
+def evaluate(inp: AuditInputs, obs: Observations) -> list[Finding]:
+    out: list[Finding] = []
+    for node, why in obs.unreachable.items():
+        out.append(Finding("KW-UNREACHABLE", "high", node, "node could not be audited", why,
+                           "check SSH access (kubeward preflight)"))
+    for check in CHECKS:
+        out.extend(check.run(inp, obs))
+    seen: set[tuple[object, ...]] = set()
+    unique = []
+    for f in out:
+        key = (f.id, f.node, f.port, f.protocol, f.vantage, f.observed)
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return sorted(unique, key=lambda f: (f.node, SEVERITY_ORDER[f.severity], f.id, f.port or 0))
+
+
+def parse_listeners(ss_output: str) -> list[Listener]:
+    """``ss -Htlnup`` lines: Netid State Recv-Q Send-Q Local:Port Peer:Port Process."""
+    out = []
+    for line in ss_output.splitlines():
+        parts = line.split()
+        if len(parts) < 5 or parts[0] not in ("tcp", "udp"):
+            continue
+        local = parts[4]
+        addr, _, port = local.rpartition(":")
+        addr = addr.strip("[]").split("%")[0]
+        proc = ""
+        if 'users:(("' in line:
+            proc = line.split('users:(("', 1)[1].split('"', 1)[0]
+        try:
+            out.append(Listener(parts[0], addr, int(port), proc))
+        except ValueError:
+            continue
+    return out

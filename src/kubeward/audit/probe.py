@@ -1,0 +1,375 @@
+"""The audit's probes (I/O): what each node says about itself, what the operator's machine and the
+peer nodes can reach, what TLS and HTTP endpoints answer an anonymous client, what sshd offers.
+
+Order: every node's local view first (one round-trip each, all at once), because it tells which
+ports listen; then, all at once, the outside scan from this machine, the peer scan on every node
+(one round-trip each, probes in parallel inside), TLS/HTTP probes through SSH channels, and the SSH
+authentication-methods probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shlex
+import socket
+import ssl
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID
+
+from kubeward.audit.evaluate import parse_listeners
+from kubeward.audit.model import FileStat, LocalObservation, Observations, PortProbe, SshAuthProbe, TlsProbe
+from kubeward.catalog.matrix import MatrixRow, rows_for_host
+from kubeward.config import ClusterConfig
+from kubeward.errors import RemoteError
+from kubeward.phases.firewall import LIST, LISTED, RULESET
+from kubeward.remote.forward import Forward, Tunnel
+from kubeward.remote.openssh import openssh_argv, render_known_hosts_for
+from kubeward.remote.ssh import Session
+from kubeward.remote.targets import target_for, targets_for
+
+#: where kubeward (and Kubernetes) keep keys and kubeconfigs; searched for stray CA keys too
+KEY_DIRS = ("/etc/kubernetes", "/etc/etcd", "/etc/kubeward", "/var/lib/kubeward", "/etc/ssl/private", "/root",
+            "/home", "/tmp", "/srv")
+ALWAYS_PROBE = (8080, 10255, 2379, 2380, 2381, 6443, 10248, 10249, 10250, 10256, 10257, 10259, 80, 443)
+CONNECT_TIMEOUT = 1.0
+
+
+def render_local_script(extra_paths: Sequence[str]) -> str:
+    paths = " ".join(shlex.quote(p) for p in extra_paths)
+    dirs = " ".join(KEY_DIRS)
+    return f"""echo @@ss; ss -Htlnup 2>/dev/null
+echo @@sshd; sshd -T 2>/dev/null
+echo @@files
+for f in {paths} $(find {dirs} -xdev -type f \\( -name '*.key' -o -name '*.pem' -o -name '*kubeconfig*' \\
+    -o -name '*.conf' -path '*/kubernetes/*' -o -name 'authorized_keys' \\) -size -256k 2>/dev/null); do
+  [ -f "$f" ] && echo "$(stat -c '%U|%G|%a' "$f")|$(sha256sum < "$f" | cut -d' ' -f1)|$f"
+done
+echo @@fw
+(nft -s list table inet kubeward 2>/dev/null | sha256sum | cut -d' ' -f1) ; nft list table inet kubeward >/dev/null 2>&1 && echo present || echo absent
+cat {LISTED} 2>/dev/null || echo
+[ -f {RULESET} ] && sha256sum < {RULESET} | cut -d' ' -f1 || echo
+echo @@end
+"""
+
+
+def parse_local(text: str) -> LocalObservation:
+    sections: dict[str, list[str]] = {}
+    cur = None
+    for line in text.splitlines():
+        if re.fullmatch(r"@@[a-z]+", line):
+            cur = line[2:]
+            sections[cur] = []
+        elif cur:
+            sections[cur].append(line)
+    lo = LocalObservation()
+    lo.listeners = parse_listeners("\n".join(sections.get("ss", [])))
+    for line in sections.get("sshd", []):
+        parts = line.split(None, 1)
+        if len(parts) == 2 and parts[0].lower() not in lo.sshd:
+            lo.sshd[parts[0].lower()] = parts[1].strip()
+    seen = set()
+    for line in sections.get("files", []):
+        parts = line.split("|", 4)
+        if len(parts) == 5 and parts[4] not in seen:
+            seen.add(parts[4])
+            lo.files.append(FileStat(parts[4], parts[0], parts[1], int(parts[2], 8), parts[3]))
+    fw = sections.get("fw", []) + ["", "", "", ""]
+    live_sha, presence, recorded, persisted = fw[0].strip(), fw[1].strip(), fw[2].strip(), fw[3].strip()
+    lo.firewall_live_sha = live_sha if presence == "present" else ""
+    lo.firewall_recorded_sha = recorded
+    lo.firewall_persisted_sha = persisted
+    return lo
+
+
+def candidate_ports(config: ClusterConfig, matrix: list[MatrixRow], host_name: str, lo: LocalObservation | None,
+                    protocol: str = "tcp", include_ranges: bool = True) -> list[int]:
+    """Ports worth probing on a node: what listens there, what the matrix names, the usual suspects.
+
+    A TCP port can only be open if something listens on it, or if it is DNAT'ed (NodePorts), so
+    listeners plus the matrix plus the NodePort range cover every port that can answer."""
+    host = config.host(host_name)
+    ports: set[int] = set(ALWAYS_PROBE) if protocol == "tcp" else set()
+    if lo is not None:
+        ports |= {x.port for x in lo.listeners if x.protocol == protocol}
+    for row in rows_for_host(matrix, host):
+        if row.protocol == protocol and row.ports is not None:
+            if row.ports.hi - row.ports.lo < 256 and (include_ranges or row.ports.lo == row.ports.hi):
+                ports |= set(range(row.ports.lo, row.ports.hi + 1))
+    return sorted(ports)
+
+
+async def tcp_state(address: str, port: int, timeout: float = CONNECT_TIMEOUT) -> str:
+    try:
+        _, w = await asyncio.wait_for(asyncio.open_connection(address, port), timeout)
+        w.close()
+        return "open"
+    except ConnectionRefusedError:
+        return "closed"
+    except (asyncio.TimeoutError, OSError):
+        return "filtered"
+
+
+async def udp_state(address: str, port: int, timeout: float = CONNECT_TIMEOUT) -> str:
+    """closed when an ICMP port-unreachable comes back, open when data does, else open|filtered."""
+    loop = asyncio.get_running_loop()
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setblocking(False)
+    try:
+        s.connect((address, port))
+        s.send(b"\x00kubeward-audit\n")
+        try:
+            await asyncio.wait_for(loop.sock_recv(s, 512), timeout)
+            return "open"
+        except ConnectionRefusedError:
+            return "closed"
+        except (asyncio.TimeoutError, OSError):
+            return "open|filtered"
+    finally:
+        s.close()
+
+
+_SCANNER = r"""
+import asyncio, sys
+async def one(a, p):
+    try:
+        _, w = await asyncio.wait_for(asyncio.open_connection(a, p), T); w.close(); return "open"
+    except ConnectionRefusedError: return "closed"
+    except Exception: return "filtered"
+async def main():
+    pairs = [x.rsplit(":", 1) for x in sys.argv[1:]]
+    res = await asyncio.gather(*(one(a, int(p)) for a, p in pairs))
+    for (a, p), r in zip(pairs, res): print(a, p, r)
+T = TIMEOUT
+asyncio.run(main())
+"""
+
+
+def render_peer_script(targets: list[tuple[str, int]]) -> str:
+    """Connect to every (address, port) at once: python3 when the node has it, else bash /dev/tcp."""
+    args = " ".join(shlex.quote(f"{a}:{p}") for a, p in targets)
+    scanner = shlex.quote(_SCANNER.replace("TIMEOUT", str(CONNECT_TIMEOUT)))
+    fallback = []
+    for addr, port in targets:
+        a = shlex.quote(addr)
+        fallback.append(f"(timeout {CONNECT_TIMEOUT + 0.5} bash -c '</dev/tcp/'{a}'/{port}' 2>/dev/null; rc=$?; "
+                        f"if [ $rc = 0 ]; then s=open; elif [ $rc = 124 ]; then s=filtered; else s=closed; fi; "
+                        f"echo {a} {port} $s) &")
+    return (f"if command -v python3 >/dev/null 2>&1; then python3 -c {scanner} {args}; else\n"
+            + "\n".join(fallback) + "\nwait\nfi\n")
+
+
+async def probe_local(config: ClusterConfig, session: Session, hosts: list[str],
+                      expected_paths: dict[str, list[str]], obs: Observations) -> None:
+    async def one(name: str) -> LocalObservation:
+        res = await session.run(name, render_local_script(expected_paths.get(name, [])), label="audit: local view",
+                                check=False, timeout=60)
+        return parse_local(res.stdout)
+
+    for name, r in (await session.each(one, hosts)).items():
+        if isinstance(r, LocalObservation):
+            obs.local[name] = r
+        elif isinstance(r, RemoteError):
+            obs.unreachable[name] = str(r)
+        else:
+            raise r
+
+
+async def probe_outside(config: ClusterConfig, matrix: list[MatrixRow], obs: Observations, operator: str) -> None:
+    sem = asyncio.Semaphore(512)
+
+    async def one(host: str, addr: str, port: int, proto: str) -> PortProbe:
+        async with sem:
+            state = await (tcp_state(addr, port) if proto == "tcp" else udp_state(addr, port))
+        return PortProbe("outside", "operator", operator, host, addr, port, proto, state)
+
+    jobs = []
+    for h in config.hosts:
+        if h.name in obs.unreachable:
+            continue
+        lo = obs.local.get(h.name)
+        for port in candidate_ports(config, matrix, h.name, lo):
+            jobs.append(one(h.name, str(h.address), port, "tcp"))
+        for port in candidate_ports(config, matrix, h.name, lo, "udp", include_ranges=False):
+            jobs.append(one(h.name, str(h.address), port, "udp"))
+    obs.ports += await asyncio.gather(*jobs)
+
+
+async def probe_peers(config: ClusterConfig, matrix: list[MatrixRow], session: Session, obs: Observations) -> None:
+    alive = [h for h in config.hosts if h.name not in obs.unreachable]
+
+    async def one(name: str) -> list[PortProbe]:
+        me = config.host(name)
+        targets = []
+        owner = {}
+        for other in alive:
+            if other.name == name:
+                continue
+            for port in candidate_ports(config, matrix, other.name, obs.local.get(other.name),
+                                        include_ranges=False):
+                targets.append((str(other.private_address), port))
+                owner[str(other.private_address)] = other.name
+        res = await session.run(name, render_peer_script(targets), sudo=False, label="audit: peer scan",
+                                check=False, timeout=60)
+        out = []
+        for line in res.stdout.splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[0] in owner:
+                out.append(PortProbe("peer", name, str(me.private_address), owner[parts[0]], parts[0],
+                                     int(parts[1]), "tcp", parts[2]))
+        return out
+
+    for _name, r in (await session.each(one, [h.name for h in alive])).items():
+        if isinstance(r, list):
+            obs.ports += r
+
+
+def _sans(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        ext = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+    except x509.ExtensionNotFound:
+        return ()
+    names: list[str] = [str(n) for n in ext.get_values_for_type(x509.DNSName)]
+    names += [str(ip) for ip in ext.get_values_for_type(x509.IPAddress)]
+    return tuple(names)
+
+
+HTTP_PATHS = {"kube-apiserver": "/api", "kubelet": "/pods", "etcd-client": "/version", "etcd-peer": "/version"}
+
+
+async def tls_probe(local_port: int, node: str, node_names: set[str], row: MatrixRow, port: int,
+                    ca_name: str, ca: x509.Certificate | None) -> TlsProbe:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    path = HTTP_PATHS.get(row.key, "/")
+    handshake, der, required, status = "ok", b"", None, None
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection("127.0.0.1", local_port, ssl=ctx, server_hostname=node), 5)
+        sslobj = writer.get_extra_info("ssl_object")
+        der = sslobj.getpeercert(binary_form=True) if sslobj else b""
+        try:
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {node}\r\nConnection: close\r\n\r\n".encode())
+            await writer.drain()
+            head = await asyncio.wait_for(reader.read(256), 5)
+            m = re.match(rb"HTTP/\d\.\d (\d{3})", head)
+            if m:
+                status, required = int(m.group(1)), False
+            elif not head:
+                required = True  # the server closed the connection: no certificate, no service
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as exc:
+            required = "certificate" in str(exc).lower() or isinstance(exc, ConnectionResetError)
+        writer.close()
+    except ssl.SSLError as exc:
+        handshake = f"TLS handshake failed: {exc.reason or exc}"
+        required = "certificate" in str(exc).lower() or None
+    except (OSError, asyncio.TimeoutError) as exc:
+        handshake = f"no TLS service: {exc or 'timeout'}"
+    legacy = await _legacy_tls(local_port, node)
+    chain_ok, chain_error, san_ok, sans = False, "no certificate", False, ()
+    if der:
+        cert = x509.load_der_x509_certificate(der)
+        sans = _sans(cert)
+        san_ok = bool(node_names & set(sans))
+        if ca is None:
+            chain_error = f"kubeward's {ca_name} is not in the state directory"
+        else:
+            try:
+                cert.verify_directly_issued_by(ca)
+                chain_ok, chain_error = True, ""
+            except (ValueError, TypeError, Exception) as exc:  # InvalidSignature has no message
+                chain_error = (f"issued by {cert.issuer.rfc4514_string()}, not by kubeward's {ca_name} "
+                               f"({type(exc).__name__})")
+    return TlsProbe(node, port, row.key, handshake, legacy, chain_ok, chain_error, ca_name, san_ok, sans,
+                    required, status, path)
+
+
+async def _legacy_tls(local_port: int, node: str) -> str:
+    for version, name in ((ssl.TLSVersion.TLSv1_1, "TLS 1.1"), (ssl.TLSVersion.TLSv1, "TLS 1.0")):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        try:
+            ctx.set_ciphers("ALL:@SECLEVEL=0")
+            ctx.minimum_version = version
+            ctx.maximum_version = version
+        except (ValueError, ssl.SSLError):
+            continue
+        try:
+            _, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", local_port, ssl=ctx,
+                                                                  server_hostname=node), 5)
+            w.close()
+            return name
+        except (ssl.SSLError, OSError, asyncio.TimeoutError):
+            continue
+    return ""
+
+
+async def probe_tls(config: ClusterConfig, matrix: list[MatrixRow], session: Session, obs: Observations,
+                    cas: dict[str, x509.Certificate]) -> None:
+    """TLS rows with a listener, probed through an SSH channel from the node itself."""
+
+    async def one(name: str) -> list[TlsProbe]:
+        h = config.host(name)
+        lo = obs.local.get(name)
+        if lo is None:
+            return []
+        wanted: list[tuple[MatrixRow, int, str]] = []
+        for row in rows_for_host(matrix, h):
+            if not row.tls or row.ports is None or row.ports.lo != row.ports.hi:
+                continue
+            for x in lo.listeners:
+                if x.protocol == "tcp" and x.port == row.ports.lo:
+                    dest = str(h.private_address) if x.address in ("*", "0.0.0.0", "::") else x.address
+                    wanted.append((row, x.port, dest))
+                    break
+        if not wanted:
+            return []
+        forwards = [Forward(r.key, dest, port) for r, port, dest in wanted]
+        tun = Tunnel(session, name, forwards, lambda m: None)
+        await tun.start()
+        try:
+            names = {name, str(h.private_address), str(h.address)}
+            out = []
+            for (row, port, _), f in zip(wanted, forwards, strict=True):
+                ca_name = "etcd-ca" if row.key.startswith("etcd") else "ca"
+                out.append(await tls_probe(f.local_port, name, names, row, port, ca_name, cas.get(ca_name)))
+            return out
+        finally:
+            await tun.close()
+
+    for _name, r in (await session.each(one, [h for h in obs.local])).items():
+        if isinstance(r, list):
+            obs.tls += r
+
+
+async def probe_ssh_auth(config: ClusterConfig, session: Session, obs: Observations) -> None:
+    known = render_known_hosts_for(targets_for(config), session.trust)
+    with tempfile.NamedTemporaryFile("w", prefix="kubeward-audit-kh-") as fh:
+        fh.write(known)
+        fh.flush()
+
+        async def one(name: str) -> SshAuthProbe:
+            t = target_for(config.host(name))
+            probe_target = type(t)(t.name, t.address, t.port, "kubeward-audit-nobody", t.key_path, t.host_key,
+                                   t.bastion)
+            argv = openssh_argv(probe_target, Path(fh.name), ["true"], tty=False,
+                                extra=("-o", "BatchMode=yes", "-o", "PreferredAuthentications=password",
+                                       "-o", "NumberOfPasswordPrompts=0"))
+            proc = await asyncio.create_subprocess_exec(*argv, stdout=subprocess.DEVNULL,
+                                                        stderr=subprocess.PIPE)
+            _, err = await asyncio.wait_for(proc.communicate(), 20)
+            m = re.search(r"Permission denied \(([^)]*)\)", err.decode(errors="replace"))
+            if not m:
+                return SshAuthProbe(name, (), err.decode(errors="replace").strip()[-300:])
+            return SshAuthProbe(name, tuple(x for x in m.group(1).split(",") if x))
+
+        results = await asyncio.gather(*(one(h.name) for h in config.hosts if h.name not in obs.unreachable),
+                                       return_exceptions=True)
+    obs.ssh_auth += [r for r in results if isinstance(r, SshAuthProbe)]

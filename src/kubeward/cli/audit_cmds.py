@@ -1,0 +1,98 @@
+"""`kubeward audit`: prove what is exposed, from outside, from peer nodes and on each node."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from kubeward.audit.model import SEVERITIES, AuditReport, Severity
+from kubeward.audit.report import render_html
+from kubeward.catalog.matrix import build_matrix
+from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options
+from kubeward.errors import KubewardError
+from kubeward.phases.audit import run_audit
+
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+STYLE = {"critical": "bold magenta", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
+
+
+def print_report(report: AuditReport) -> None:
+    by_node: dict[str, list[object]] = {}
+    for f in report.findings:
+        by_node.setdefault(f.node, []).append(f)
+    table = Table(title="kubeward audit", title_justify="left")
+    for col in ("node", "severity", "id", "port", "vantage", "observed", "fix"):
+        table.add_column(col, overflow="fold")
+    for f in report.findings:
+        port = "" if f.port is None else f"{f.port}/{f.protocol}"
+        table.add_row(f.node, f"[{STYLE[f.severity]}]{f.severity}[/]", f.id, port, f.vantage or "",
+                      f"{f.title}: {f.observed}", f.fix)
+    if report.findings:
+        out.print(table)
+    counts = report.counts()
+    summary = ", ".join(f"[{STYLE[s]}]{counts[s]} {s}[/]" for s in SEVERITIES if counts[s])
+    out.print(f"{len(report.nodes)} nodes, {report.checks_run} observations in {report.seconds:.2f} s: "
+              f"{summary or '[green]no findings[/]'}")
+
+
+@click.command()
+@remote_options
+@click.option("-o", "--output", type=click.Choice(["text", "json", "html"]), default="text", show_default=True)
+@click.option("--file", "out_file", type=click.Path(path_type=Path), help="Write the report here (html: required).")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default="high", show_default=True,
+              help="Exit 1 when a finding is at this severity or above.")
+@click.option("--host", multiple=True, help="Audit only these nodes.")
+def audit(opts: RemoteOptions, output: str, out_file: Path | None, fail_on: Severity, host: tuple[str, ...]) -> None:
+    """Scan what is really exposed and report every deviation from the port matrix.
+
+    Three vantage points, all at once: from this machine to every node's public
+    address, from every node to the others on the private network, and on each
+    node (listeners, sshd -T, key modes, the firewall table). Also TLS versions,
+    certificate chains and SANs, client-certificate enforcement, and anonymous
+    HTTP answers (only 401 passes). Exit 0: nothing at --fail-on or above;
+    1: findings; 2: the audit could not run.
+
+    \b
+    Example:
+      kubeward audit -c cluster.yml
+      kubeward audit -c cluster.yml --output html --file audit.html
+      kubeward audit -c cluster.yml --output json --fail-on medium | jq .counts
+    """
+    try:
+        loaded = opts.load()
+        ensure_state_dir(loaded.state_dir)
+        names = check_hosts(loaded, list(host)) or None
+
+        async def go() -> AuditReport:
+            async with opts.session(loaded, names) as session:
+                return await run_audit(loaded, session, names)
+
+        report = asyncio.run(go())
+    except KubewardError as exc:
+        click.echo(f"error: audit could not run: {exc}", err=True)
+        sys.exit(2)
+    if output == "json":
+        text = json.dumps(report.to_dict(), indent=2)
+        if out_file:
+            out_file.write_text(text)
+        else:
+            click.echo(text)
+    elif output == "html":
+        if out_file is None:
+            raise click.UsageError("--output html needs --file FILE")
+        out_file.write_text(render_html(report, build_matrix(loaded.config), loaded.config.name))
+        print_report(report)
+        out.print(f"report: {out_file}")
+    else:
+        print_report(report)
+    sys.exit(1 if report.failed(fail_on) else 0)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(audit)
