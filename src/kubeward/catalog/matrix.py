@@ -282,7 +282,9 @@ def _ingress_rows(config: ClusterConfig) -> list[MatrixRow]:
     if not config.addons.ingress_nginx.enabled:
         return []
     names = ingress_hosts(config)
-    roles = tuple(r for r in ROLES if any(h.role == r for h in config.hosts if h.name in names))
+    picked = set(names)
+    present = {h.role for h in config.hosts if h.name in picked}
+    roles = tuple(r for r in ROLES if r in present)
     where = "nodes matching addons.ingress_nginx.node_selector" if config.addons.ingress_nginx.node_selector \
         else "every worker"
     return [
@@ -290,12 +292,15 @@ def _ingress_rows(config: ClusterConfig) -> list[MatrixRow]:
             key, f"ingress-nginx {scheme}", _port(port), "tcp", roles or ("worker",), "all",
             ("world",), "application", tls, True,
             f"public {scheme.upper()} into the cluster, on {where}",
-            "hostNetwork; authentication is the application's" + ("" if names else
-                                                                 "; the selector matches no host"),
+            "hostNetwork or hostPort; the application authenticates"
+            + ("" if names else "; the selector matches no host"),
             hosts=names,
             process=("nginx",),
         )
-        for key, scheme, port, tls in (("ingress-http", "http", 80, False), ("ingress-https", "https", 443, True))
+        for key, scheme, port, tls in (
+            ("ingress-http", "http", 80, False),
+            ("ingress-https", "https", 443, True),
+        )
     ]
 
 
@@ -407,3 +412,26 @@ def expand_source(config: ClusterConfig, source: Source) -> tuple[IPv4Network | 
 
 def describe_sources(sources: Sequence[Source]) -> str:
     return ", ".join(str(s) for s in sources)
+
+
+def row_targets(row: MatrixRow) -> str:
+    """Where a row applies, for people: the roles, or the host names when it names hosts."""
+    if row.hosts is not None:
+        return ", ".join(row.hosts) or "(no host)"
+    return ", ".join(row.roles)
+
+
+def render_matrix_markdown(rows: Sequence[MatrixRow]) -> str:
+    """The matrix as a Markdown table (docs/port-matrix.md, ``kubeward matrix -o markdown``)."""
+    lines = [
+        "| component | port | proto | on | bind | reachable from | auth | TLS | HTTP | what |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        what = r.description + (f" — {r.notes}" if r.notes else "")
+        lines.append(
+            f"| {r.component} | {r.port_text} | {r.protocol} | {row_targets(r)} | {r.bind} "
+            f"| {describe_sources(r.sources)} | {r.auth} | {'yes' if r.tls else 'no'} "
+            f"| {'yes' if r.http else 'no'} | {what.replace('|', '/')} |"
+        )
+    return "\n".join(lines) + "\n"
