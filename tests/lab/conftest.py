@@ -5,9 +5,12 @@ Lab tests are real: nodes boot systemd and sshd in namespaces on this machine. T
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,3 +72,36 @@ def ssh(lab: Lab, address: str, command: str, timeout: float = 60) -> subprocess
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
+
+
+def lab_config(lab: Lab, tmp: Path, *, pins: bool = True) -> Path:
+    """A copy of the lab's cluster.yml with its own state dir, optionally without host-key pins."""
+    text = lab.cluster_yml.read_text()
+    text = text.replace("key_path: id_ed25519", f"key_path: {lab.key_path}")
+    text = text.replace("state_dir: state", f"state_dir: {tmp / 'state'}")
+    if not pins:
+        text = re.sub(r"\n    ssh:\n      host_key: \"[^\"]+\"", "", text)
+    path = tmp / "cluster.yml"
+    path.write_text(text)
+    return path
+
+
+def kubeward(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kubeward", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def up_json(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
+    r = subprocess.run([sys.executable, "-m", "kubeward", "up", "-c", str(config), "-o", "json", *args],
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.stdout, r.stderr
+    return r.returncode, json.loads(r.stdout)
+
+
+@pytest.fixture(scope="session")
+def converged(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`kubeward up` once on the session lab (tests using it run last: test_up*.py files)."""
+    config = lab_config(lab, tmp_path_factory.mktemp("up"))
+    rc, report = up_json(config)
+    assert rc == 0, json.dumps(report, indent=1)
+    return config

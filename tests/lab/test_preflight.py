@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,23 +11,7 @@ from typing import Any
 import pytest
 
 from kubeward.lab.lab import Lab, LabState
-
-
-def lab_config(lab: Lab, tmp: Path, *, pins: bool = True) -> Path:
-    """A copy of the lab's cluster.yml with its own state dir, optionally without host-key pins."""
-    text = lab.cluster_yml.read_text()
-    text = text.replace("key_path: id_ed25519", f"key_path: {lab.key_path}")
-    text = text.replace("state_dir: state", f"state_dir: {tmp / 'state'}")
-    if not pins:
-        text = re.sub(r"\n    ssh:\n      host_key: \"[^\"]+\"", "", text)
-    path = tmp / "cluster.yml"
-    path.write_text(text)
-    return path
-
-
-def kubeward(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kubeward", *args], capture_output=True, text=True,
-                          timeout=timeout)
+from tests.lab.conftest import kubeward, lab_config
 
 
 def preflight_json(config: Path) -> tuple[int, dict[str, Any]]:

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from kubeward.lab.lab import Lab, LabState
-from tests.lab.test_preflight import kubeward, lab_config
+from tests.lab.conftest import kubeward, lab_config
 
 PORT = 8771
 

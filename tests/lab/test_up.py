@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -22,26 +21,9 @@ from kubeward.phases.base import RunContext
 from kubeward.phases.runner import run_phases, select_phases
 from kubeward.remote.ssh import Session, Trust
 from kubeward.remote.targets import targets_for
-from tests.lab.test_preflight import kubeward, lab_config
+from tests.lab.conftest import kubeward, up_json
 
 ADMIN = "kubeadmin"
-
-
-def up_json(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-    r = subprocess.run([sys.executable, "-m", "kubeward", "up", "-c", str(config), "-o", "json", *args],
-                       capture_output=True, text=True, timeout=600, env=env)
-    assert r.stdout, r.stderr
-    return r.returncode, json.loads(r.stdout)
-
-
-@pytest.fixture(scope="module")
-def converged(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`up` once on the session lab; later tests start from a converged cluster."""
-    config = lab_config(lab, tmp_path_factory.mktemp("up"))
-    rc, report = up_json(config)
-    assert rc == 0, json.dumps(report, indent=1)
-    assert all(h["status"] in ("changed", "unchanged") for h in report["hosts"].values())
-    return config
 
 
 def test_first_up_converges_and_second_up_changes_nothing(converged: Path) -> None:
