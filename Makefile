@@ -9,7 +9,8 @@ NODES ?= 3
 .PHONY: deps venv demo test test-unit lint bench clean
 
 # Debian packages the lab and the tests need on the operator's machine (root only).
-HOST_PACKAGES := debootstrap nftables iproute2 openssh-client apt-utils busybox-static util-linux netcat-openbsd
+HOST_PACKAGES := debootstrap nftables iproute2 openssh-client apt-utils busybox-static util-linux netcat-openbsd \
+	nmap chromium curl
 deps:
 	@missing=$$(for p in $(HOST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from ipaddress import IPv4Address, IPv6Address
 from typing import Literal
 
 from cryptography import x509
@@ -52,7 +53,7 @@ def cert_sans(cert: x509.Certificate) -> tuple[SanValue, ...]:
     except x509.ExtensionNotFound:
         return ()
     values: list[SanValue] = [as_san(v) for v in ext.get_values_for_type(x509.DNSName)]
-    values += list(ext.get_values_for_type(x509.IPAddress))
+    values += [v for v in ext.get_values_for_type(x509.IPAddress) if isinstance(v, IPv4Address | IPv6Address)]
     return tuple(values)
 
 

@@ -167,11 +167,11 @@ def sign_cert(
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(key_usage(desired.row.key_usages(isinstance(key, rsa.RSAPrivateKey))), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([EKU_OIDS[e] for e in desired.row.ext_key_usages]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([EKU_OIDS[e] for e in desired.row.ext_key_usages]), False)
         .add_extension(aki, critical=False)
     )
     if desired.sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(general_names(desired.sans)), critical=False)
+        builder = builder.add_extension(x509.SubjectAlternativeName(general_names(desired.sans)), False)
     return Issued(builder.sign(ca.key, hashes.SHA256()), key)
 
 
@@ -180,7 +180,9 @@ def new_ca(row: CertRow, config: ClusterConfig, now: datetime) -> Issued:
     return sign_ca(desire(row, config), config.pki, now)
 
 
-def new_cert(row: CertRow, ca: Issued, config: ClusterConfig, host: HostConfig | None, now: datetime) -> Issued:
+def new_cert(
+    row: CertRow, ca: Issued, config: ClusterConfig, host: HostConfig | None, now: datetime
+) -> Issued:
     """A new leaf certificate for a row of the table (and the host, for per-host rows)."""
     return sign_cert(desire(row, config, host), ca, config.pki, now)
 

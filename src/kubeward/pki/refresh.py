@@ -28,7 +28,15 @@ from kubeward.pki.check import (
 from kubeward.pki.errors import PkiError
 from kubeward.pki.issue import Issued, KeyPair, new_key_pair, sign_ca, sign_cert
 from kubeward.pki.keys import PrivateKey, parse_private_key, parse_public_key, public_key_der
-from kubeward.pki.table import CA_NAMES, ROWS, SA_KEY, DesiredCert, desired_certs, expected_paths
+from kubeward.pki.table import (
+    CA_NAMES,
+    CERT_TABLE,
+    ROWS,
+    SA_KEY,
+    DesiredCert,
+    desired_certs,
+    expected_paths,
+)
 
 Action = Literal["issued", "reused", "reissued"]
 Kind = Literal["ca", "cert", "key-pair"]
@@ -115,18 +123,21 @@ def resolve_renew(
         elif name in ROWS:
             chosen |= {d.name for d in desired if d.row.name == name}
         else:
-            known = ", ".join(sorted({*by_name, SA_KEY.name, *(r for r in ROWS if ROWS[r].per != "cluster")}))
-            raise PkiError(f"no certificate called {name!r}; known names: {known}")
+            single = [r.name for r in CERT_TABLE if r.per == "cluster"] + [SA_KEY.name]
+            per_host = [f"{r.name}[-HOST]" for r in CERT_TABLE if r.per != "cluster"]
+            raise PkiError(f"no certificate called {name!r}; known: {', '.join(single + per_host)}")
     refused = sorted(chosen & guarded)
     if refused and not include_cas:
-        raise PkiError(
-            f"{', '.join(refused)}: renewing a CA re-issues every certificate it signed, and renewing sa "
-            "invalidates every service-account token; add --include-cas if that is what you want"
-        )
+        why = []
+        if set(refused) & set(CA_NAMES):
+            why.append("a new CA re-issues every certificate it signed and every host must get it")
+        if SA_KEY.name in refused:
+            why.append("renewing sa invalidates every service-account token")
+        raise PkiError(f"{', '.join(refused)}: {'; '.join(why)}; add --include-cas if that is what you want")
     return frozenset(chosen)
 
 
-def _stored_ca_without_key(d: DesiredCert, stored: StoredCert) -> bool:
+def _ca_key_lost(stored: StoredCert) -> bool:
     return stored.cert is not None and stored.key is None and stored.key_error is None
 
 
@@ -143,13 +154,13 @@ def plan_refresh(
     writes: list[FileWrite] = []
     signers: dict[str, Issued] = {}
     issued: dict[str, Issued] = {}
-    new_cas: set[str] = set()
+    new_cas: dict[str, Action] = {}
 
     for d in desired_certs(config):
         stored = parse_stored(d, files)
         reasons: list[str] = []
         if d.is_ca:
-            if _stored_ca_without_key(d, stored) and d.name not in renew:
+            if _ca_key_lost(stored) and d.name not in renew:
                 raise PkiError(
                     f"{d.cert_path} exists but {d.key_path} is missing, so no certificate it signs can be "
                     f"issued; put {d.key_path} back (it stays on the operator's machine), or start a new "
@@ -160,7 +171,7 @@ def plan_refresh(
         else:
             assert d.ca is not None
             if d.ca in new_cas:
-                reasons.append(f"its CA {d.ca} was {'re-' if d.ca in renew else ''}issued")
+                reasons.append(f"its CA {d.ca} was {new_cas[d.ca]}")
             assessment = assess_cert(d, stored, signers[d.ca].cert, pki, now)
         reasons += assessment.reasons
         if d.name in renew:
@@ -170,11 +181,11 @@ def plan_refresh(
             entries.append(ReportEntry(d.name, "ca" if d.is_ca else "cert", "reused", "valid", d.cert_path))
         else:
             kept = sign_ca(d, pki, now) if d.is_ca else sign_cert(d, signers[d.ca or ""], pki, now)
-            if d.is_ca:
-                new_cas.add(d.name)
             writes.append(FileWrite(d.key_path, kept.key_pem(), KEY_MODE))
             writes.append(FileWrite(d.cert_path, kept.cert_pem(), CERT_MODE))
             action: Action = "issued" if d.cert_path not in files else "reissued"
+            if d.is_ca:
+                new_cas[d.name] = action
             reason = "; ".join(reasons) if action == "reissued" else "new"
             entries.append(ReportEntry(d.name, "ca" if d.is_ca else "cert", action, reason, d.cert_path))
         issued[d.name] = kept
@@ -188,7 +199,9 @@ def plan_refresh(
     return Refresh(report, tuple(writes), issued)
 
 
-def _refresh_sa(config: ClusterConfig, files: Mapping[str, bytes], renew: bool) -> tuple[ReportEntry, list[FileWrite]]:
+def _refresh_sa(
+    config: ClusterConfig, files: Mapping[str, bytes], renew: bool
+) -> tuple[ReportEntry, list[FileWrite]]:
     key: PrivateKey | None = None
     reasons: list[str] = []
     if SA_KEY.key_path in files:
@@ -201,8 +214,8 @@ def _refresh_sa(config: ClusterConfig, files: Mapping[str, bytes], renew: bool) 
     if key is None or reasons:
         pair = new_key_pair(config.pki)
         action: Action = "reissued" if SA_KEY.key_path in files else "issued"
-        entry = ReportEntry(SA_KEY.name, "key-pair", action, "; ".join(reasons) if action == "reissued" else "new",
-                            SA_KEY.key_path)
+        reason = "; ".join(reasons) if action == "reissued" else "new"
+        entry = ReportEntry(SA_KEY.name, "key-pair", action, reason, SA_KEY.key_path)
         return entry, [FileWrite(SA_KEY.key_path, pair.key_pem(), KEY_MODE),
                        FileWrite(SA_KEY.public_path, pair.public_pem(), CERT_MODE)]
     pair = KeyPair(key)
@@ -216,8 +229,8 @@ def _refresh_sa(config: ClusterConfig, files: Mapping[str, bytes], renew: bool) 
     if pub_ok:
         return ReportEntry(SA_KEY.name, "key-pair", "reused", "valid", SA_KEY.key_path), []
     return (
-        ReportEntry(SA_KEY.name, "key-pair", "reused", f"{SA_KEY.public_path} re-derived from {SA_KEY.key_path}",
-                    SA_KEY.key_path),
+        ReportEntry(SA_KEY.name, "key-pair", "reused",
+                    f"{SA_KEY.public_path} re-derived from {SA_KEY.key_path}", SA_KEY.key_path),
         [FileWrite(SA_KEY.public_path, pair.public_pem(), CERT_MODE)],
     )
 
@@ -312,7 +325,8 @@ def _sa_status(files: Mapping[str, bytes]) -> CertStatus:
         try:
             pub = parse_public_key(files.get(SA_KEY.public_path, b""), SA_KEY.public_path)
             if public_key_der(pub) != public_key_der(key):
-                state, reasons = "mismatch", [f"{SA_KEY.public_path} is not the public half of {SA_KEY.key_path}"]
+                why = f"{SA_KEY.public_path} is not the public half of {SA_KEY.key_path}"
+                state, reasons = "mismatch", [why]
         except PkiError as exc:
             state, reasons = "mismatch", [str(exc)]
     return CertStatus(SA_KEY.name, "key-pair", SA_KEY.key_path, "", "", (), None, None, state, tuple(reasons))
