@@ -46,8 +46,13 @@ lint: venv
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy
 
+# kubeward against Ansible on fresh labs (root; ~25 min): Ansible goes into its own bench-only
+# virtualenv (bench/.venv-ansible), never into $(VENV). BENCH_ARGS e.g. "--sizes 3,10 --reps 1".
 bench: deps venv
-	$(PY) -m bench
+	@test -x bench/.venv-ansible/bin/ansible-playbook || { $(PYTHON) -m venv bench/.venv-ansible && \
+	  bench/.venv-ansible/bin/pip install -q --upgrade pip && \
+	  bench/.venv-ansible/bin/pip install -q 'ansible-core>=2.16'; }
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -38,7 +38,8 @@ def render_svg(report: AuditReport, matrix: list[MatrixRow]) -> str:
     cx, cy, r = 600, 290, 200
     pos = {}
     for i, n in enumerate(nodes):
-        a = 2 * math.pi * i / max(1, len(nodes)) - math.pi / 2
+        # offset by half a step so that no node sits on the operator's line to another node
+        a = 2 * math.pi * (i + 0.5) / max(1, len(nodes)) - math.pi / 2
         pos[n["name"]] = (cx + r * math.cos(a), cy + r * math.sin(a))
     bad_nodes: dict[str, list[str]] = {}
     for f in report.findings:
@@ -62,17 +63,17 @@ def render_svg(report: AuditReport, matrix: list[MatrixRow]) -> str:
             parts.append(f'<line x1="{x1:.0f}" y1="{y1:.0f}" x2="{x2:.0f}" y2="{y2:.0f}" stroke="#cfd8dc" '
                          'stroke-dasharray="4 3"/>')
     for name, (x, y) in pos.items():
-        parts.append(f'<line x1="{ox + 70}" y1="{oy}" x2="{x - 60:.0f}" y2="{y:.0f}" stroke="#90a4ae" '
+        parts.append(f'<line x1="{ox + 70}" y1="{oy}" x2="{x - 80:.0f}" y2="{y:.0f}" stroke="#90a4ae" '
                      'marker-end="url(#arr)"/>')
         if name in bad_nodes:
-            parts.append(f'<line x1="{ox + 70}" y1="{oy + 6}" x2="{x - 60:.0f}" y2="{y + 6:.0f}" stroke="#c62828" '
+            parts.append(f'<line x1="{ox + 70}" y1="{oy + 6}" x2="{x - 80:.0f}" y2="{y + 6:.0f}" stroke="#c62828" '
                          'stroke-width="2.5" marker-end="url(#bad)"/>')
     for n in nodes:
         x, y = pos[n["name"]]
         cp = n["role"] == "control-plane"
         stroke = "#c62828" if n["name"] in bad_nodes else ("#2e7d32" if cp else "#455a64")
         fill = "#ffebee" if n["name"] in bad_nodes else ("#e8f5e9" if cp else "#eceff1")
-        parts.append(f'<rect x="{x - 60:.0f}" y="{y - 28:.0f}" width="120" height="56" rx="8" fill="{fill}" '
+        parts.append(f'<rect x="{x - 80:.0f}" y="{y - 28:.0f}" width="160" height="56" rx="8" fill="{fill}" '
                      f'stroke="{stroke}" stroke-width="2"/>'
                      f'<text x="{x:.0f}" y="{y - 10:.0f}" text-anchor="middle" font-weight="bold">'
                      f'{html.escape(n["name"])}</text>'

@@ -57,6 +57,7 @@ def _register() -> None:
     from kubeward.cli import (
         audit_cmds,
         config_cmds,
+        etcd_cmds,
         firewall_cmds,
         lab_cmds,
         pki_cmds,
@@ -73,6 +74,7 @@ def _register() -> None:
     firewall_cmds.register(cli)
     tunnel_cmds.register(cli)
     audit_cmds.register(cli)
+    etcd_cmds.register(cli)
 
 
 _register()

@@ -57,6 +57,8 @@ def handler(id: str) -> Handler:
         return Handler(id, f"systemctl reload {unit}")
     if kind == "restart":
         return Handler(id, f"systemctl restart {unit}")
+    if kind == "try-restart":  # only if it runs: certificates may land before their service exists
+        return Handler(id, f"if systemctl cat {unit} >/dev/null 2>&1; then systemctl try-restart {unit}; fi")
     if kind == "daemon-reload":
         return Handler(id, "systemctl daemon-reload")
     raise ValueError(f"unknown handler {id!r}")

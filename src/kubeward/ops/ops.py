@@ -221,6 +221,28 @@ class User:
 
 
 @dataclass(frozen=True)
+class SystemUser:
+    """A system account with its own group, no login shell (as Debian packages create them)."""
+
+    name: str
+    home: str
+
+    @property
+    def id(self) -> str:
+        return f"system-user:{self.name}"
+
+    def fact_script(self) -> str:
+        return f"getent passwd {q(self.name)}"
+
+    def evaluate(self, fact: str) -> list[Outcome]:
+        if fact.strip():
+            return [Unchanged(self.id, "exists")]
+        return [Change(self.id, f"create system user {self.name}",
+                       f"adduser --system --group --quiet --home {q(self.home)} --no-create-home "
+                       f"--shell /usr/sbin/nologin {q(self.name)}")]
+
+
+@dataclass(frozen=True)
 class AuthorizedKey:
     """Ensure a public key is in a user's ~/.ssh/authorized_keys (dir 0700, file 0600, owned by the user)."""
 

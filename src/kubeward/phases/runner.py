@@ -18,6 +18,7 @@ from kubeward.phases.base import Phase, RunContext
 from kubeward.phases.audit import Audit
 from kubeward.phases.firewall import Firewall
 from kubeward.phases.harden_ssh import HardenSsh
+from kubeward.phases.pki import Pki
 from kubeward.phases.preflight import run_preflight
 from kubeward.phases.provision import Provision
 
@@ -61,7 +62,7 @@ class Preflight(Phase):
         return out
 
 
-PHASES: tuple[Phase, ...] = (Connect(), Preflight(), Provision(), HardenSsh(), Firewall(), Audit())
+PHASES: tuple[Phase, ...] = (Connect(), Preflight(), Provision(), HardenSsh(), Firewall(), Pki(), Audit())
 PHASE_NAMES = tuple(p.name for p in PHASES)
 
 
