@@ -118,8 +118,10 @@ def check_reachability(inp: AuditInputs, obs: Observations) -> Iterator[Finding]
                           "check the firewall (kubeward up applies it) and what listens there",
                           p.port, p.protocol, p.vantage)
         elif p.state in ("closed", "filtered") and allowed and row is not None and not row.local_only:
-            listening = any(x.port == p.port and x.protocol == p.protocol and not _is_loopback(x.address)
-                            for x in (obs.local.get(p.target).listeners if p.target in obs.local else []))
+            target_local = obs.local.get(p.target)
+            listening = target_local is not None and any(
+                x.port == p.port and x.protocol == p.protocol and not _is_loopback(x.address)
+                for x in target_local.listeners)
             if listening:
                 yield Finding(f"KW-BLOCKED-{p.vantage.upper()}", "medium", p.target,
                               f"{row.component} not reachable from {who}",

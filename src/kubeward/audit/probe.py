@@ -27,7 +27,7 @@ from kubeward.audit.model import FileStat, LocalObservation, Observations, PortP
 from kubeward.catalog.matrix import MatrixRow, rows_for_host
 from kubeward.config import ClusterConfig
 from kubeward.errors import RemoteError
-from kubeward.phases.firewall import LIST, LISTED, RULESET
+from kubeward.phases.firewall import LISTED, RULESET
 from kubeward.remote.forward import Forward, Tunnel
 from kubeward.remote.openssh import openssh_argv, render_known_hosts_for
 from kubeward.remote.ssh import Session
@@ -111,7 +111,7 @@ async def tcp_state(address: str, port: int, timeout: float = CONNECT_TIMEOUT) -
         return "open"
     except ConnectionRefusedError:
         return "closed"
-    except (asyncio.TimeoutError, OSError):
+    except (TimeoutError, OSError):
         return "filtered"
 
 
@@ -128,7 +128,7 @@ async def udp_state(address: str, port: int, timeout: float = CONNECT_TIMEOUT) -
             return "open"
         except ConnectionRefusedError:
             return "closed"
-        except (asyncio.TimeoutError, OSError):
+        except (TimeoutError, OSError):
             return "open|filtered"
     finally:
         s.close()
@@ -234,6 +234,7 @@ def _sans(cert: x509.Certificate) -> tuple[str, ...]:
         ext = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
     except x509.ExtensionNotFound:
         return ()
+    assert isinstance(ext, x509.SubjectAlternativeName)
     names: list[str] = [str(n) for n in ext.get_values_for_type(x509.DNSName)]
     names += [str(ip) for ip in ext.get_values_for_type(x509.IPAddress)]
     return tuple(names)
@@ -269,10 +270,11 @@ async def tls_probe(local_port: int, node: str, node_names: set[str], row: Matri
     except ssl.SSLError as exc:
         handshake = f"TLS handshake failed: {exc.reason or exc}"
         required = "certificate" in str(exc).lower() or None
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         handshake = f"no TLS service: {exc or 'timeout'}"
     legacy = await _legacy_tls(local_port, node)
-    chain_ok, chain_error, san_ok, sans = False, "no certificate", False, ()
+    chain_ok, chain_error, san_ok = False, "no certificate", False
+    sans: tuple[str, ...] = ()
     if der:
         cert = x509.load_der_x509_certificate(der)
         sans = _sans(cert)
@@ -306,7 +308,7 @@ async def _legacy_tls(local_port: int, node: str) -> str:
                                                                   server_hostname=node), 5)
             w.close()
             return name
-        except (ssl.SSLError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, ssl.SSLError, OSError):
             continue
     return ""
 

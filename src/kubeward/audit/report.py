@@ -57,9 +57,9 @@ def render_svg(report: AuditReport, matrix: list[MatrixRow]) -> str:
                  f'<text x="{ox}" y="{oy + 12}" text-anchor="middle">{html.escape(report.observations.operator_address)}</text>')
     # peer mesh among nodes (private network) drawn once, then operator's allowed SSH
     names = list(pos)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            (x1, y1), (x2, y2) = pos[a], pos[b]
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            (x1, y1), (x2, y2) = pos[first], pos[second]
             parts.append(f'<line x1="{x1:.0f}" y1="{y1:.0f}" x2="{x2:.0f}" y2="{y2:.0f}" stroke="#cfd8dc" '
                          'stroke-dasharray="4 3"/>')
     for name, (x, y) in pos.items():

@@ -128,9 +128,9 @@ def trust(opts: RemoteOptions, replace: bool, yes: bool, hosts: tuple[str, ...])
     results = asyncio.run(go())
     failed = False
     for n in names:
-        e = results.get(n)
+        err_ = results.get(n)
         t = session.targets[n]
-        if e is None:
+        if err_ is None:
             if t.host_key:
                 out.print(f"[green]✓[/] {n} {t.pattern}: pinned in cluster.yml ({HostKey.parse(t.host_key).fingerprint})")
             else:
@@ -138,7 +138,7 @@ def trust(opts: RemoteOptions, replace: bool, yes: bool, hosts: tuple[str, ...])
                 out.print(f"[green]✓[/] {n} {t.pattern}: trusted {fp}")
         else:
             failed = True
-            out.print(f"[red]✗[/] {e}")
+            out.print(f"[red]✗[/] {err_}")
     sys.exit(1 if failed else 0)
 
 

@@ -141,7 +141,7 @@ def parse_debian_mirror(sources: dict[str, str]) -> str:
             enabled = fields.get("Enabled", "yes").strip().lower() not in ("no", "false", "0")
             if enabled and "deb" in fields.get("Types", "").split() and SUITE in suites:
                 for uri in fields.get("URIs", "").split():
-                    return uri.rstrip("/")
+                    return str(uri).rstrip("/")
         for line in text.splitlines():
             m = re.match(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line)
             if m and m.group(2) == SUITE:

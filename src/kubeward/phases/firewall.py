@@ -19,7 +19,6 @@ anyway if that connection were gone.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import shlex
 from collections.abc import Sequence
@@ -164,6 +163,6 @@ async def _fresh_login(s: Session, host: str) -> str | None:
         return f"a new SSH connection failed after applying the firewall ({exc.kind}: {exc.detail})"
     except RemoteError as exc:
         return f"a new SSH connection failed after applying the firewall: {exc}"
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return "a new SSH connection timed out after applying the firewall"
     return None

@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 from kubeward.config import ClusterConfig
 from kubeward.errors import RemoteError
 from kubeward.preflight.checks import HostInput, Result, evaluate
-from kubeward.preflight.facts import Facts, parse_facts, parse_probe_output, render_facts_script, render_probe_script
+from kubeward.preflight.facts import (
+    Facts,
+    parse_facts,
+    parse_probe_output,
+    render_facts_script,
+    render_probe_script,
+)
 from kubeward.remote.ssh import Session
 
 

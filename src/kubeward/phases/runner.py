@@ -14,8 +14,8 @@ from pathlib import Path
 
 from kubeward.errors import KubewardError
 from kubeward.ops.base import HostOutcome
-from kubeward.phases.base import Phase, RunContext
 from kubeward.phases.audit import Audit
+from kubeward.phases.base import Phase, RunContext
 from kubeward.phases.firewall import Firewall
 from kubeward.phases.harden_ssh import HardenSsh
 from kubeward.phases.pki import Pki

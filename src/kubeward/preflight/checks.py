@@ -7,6 +7,7 @@ hosts at once, because some checks compare hosts with each other (unique hostnam
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -137,7 +138,7 @@ def _admin(
     config: ClusterConfig,
     h: HostConfig,
     f: Facts,
-    ids: dict[str, tuple[str, int, int] | None],
+    ids: Mapping[str, tuple[str, int, int] | None],
     key_sets: dict[str, frozenset[str]],
 ) -> Result:
     a = config.admin

@@ -13,8 +13,9 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncssh
 
@@ -66,8 +67,7 @@ class Tunnel:
             if not f.local_port:
                 f.local_port = free_port()
             try:
-                f.server = await asyncio.start_server(
-                    lambda r, w, f=f: self._serve(f, r, w), "127.0.0.1", f.local_port)
+                f.server = await asyncio.start_server(self._handler(f), "127.0.0.1", f.local_port)
             except OSError as exc:
                 raise RemoteError(f"cannot listen on 127.0.0.1:{f.local_port} for {f.name}: {exc.strerror}; "
                                   "pick another --local-port") from exc
@@ -81,7 +81,7 @@ class Tunnel:
                 _, writer = await asyncio.wait_for(self._conn.open_connection(f.dest_host, f.dest_port), timeout)
                 writer.close()
                 out[f.name] = None
-            except (asyncssh.Error, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, asyncssh.Error, OSError) as exc:
                 out[f.name] = f"{f.dest_host}:{f.dest_port} does not answer from {self.node}: {exc or 'timeout'}"
         return out
 
@@ -113,13 +113,21 @@ class Tunnel:
                 with contextlib.suppress(Exception):
                     await f.server.wait_closed()
 
+    def _handler(
+        self, f: Forward
+    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]]:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await self._serve(f, reader, writer)
+
+        return handle
+
     async def _serve(self, f: Forward, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await asyncio.wait_for(self._link_up.wait(), WAIT_FOR_LINK)
             assert self._conn is not None
             r2, w2 = await self._conn.open_connection(f.dest_host, f.dest_port, encoding=None,
                                                       window=WINDOW, max_pktsize=PACKET)
-        except (asyncio.TimeoutError, asyncssh.Error, OSError) as exc:
+        except (TimeoutError, asyncssh.Error, OSError) as exc:
             log.info("%s: cannot reach %s:%s: %s", f.name, f.dest_host, f.dest_port, exc)
             writer.close()
             return

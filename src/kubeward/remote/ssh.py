@@ -222,7 +222,7 @@ class Session:
         for conn in [*self._conns.values(), *self._bastions.values()]:
             try:
                 await asyncio.wait_for(conn.wait_closed(), 2)
-            except (asyncio.TimeoutError, OSError, asyncssh.Error):
+            except (TimeoutError, OSError, asyncssh.Error):
                 pass
         self._conns.clear()
         self._bastions.clear()
@@ -300,7 +300,7 @@ class Session:
             except FileNotFoundError as exc:
                 raise ConnectError(label, "no key", f"SSH key {target.key_path} does not exist",
                                    "fix hosts[].ssh.key_path in cluster.yml") from exc
-            except (asyncio.TimeoutError, TimeoutError, ConnectionResetError, asyncssh.ConnectionLost) as exc:
+            except (TimeoutError, ConnectionResetError, asyncssh.ConnectionLost) as exc:
                 kind = "timeout" if isinstance(exc, asyncio.TimeoutError | TimeoutError) else "connection reset"
                 if attempt > self.connect_retries:
                     raise ConnectError(label, kind, f"{target.address}:{target.port} after {attempt} attempts "
@@ -365,7 +365,7 @@ class Session:
         except asyncssh.TimeoutError as exc:
             raise CommandError(name, shown, None, _text(exc.stdout), _text(exc.stderr),
                                f"timed out after {limit:g} s") from exc
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             self._conns.pop(name, None)
             raise CommandError(name, shown, None, "", "", f"timed out after {limit:g} s (no answer)") from exc
         except (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.ChannelOpenError, OSError) as exc:
