@@ -17,6 +17,7 @@ import ssl
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from cryptography import x509
@@ -38,6 +39,8 @@ KEY_DIRS = ("/etc/kubernetes", "/etc/etcd", "/etc/kubeward", "/var/lib/kubeward"
             "/home", "/tmp", "/srv")
 ALWAYS_PROBE = (8080, 10255, 2379, 2380, 2381, 6443, 10248, 10249, 10250, 10256, 10257, 10259, 80, 443)
 CONNECT_TIMEOUT = 1.0
+#: a "filtered" answer on a port something listens on is asked again, slower, before it counts
+RECHECK_TIMEOUT = 4.0
 
 
 def render_local_script(extra_paths: Sequence[str]) -> str:
@@ -150,14 +153,14 @@ asyncio.run(main())
 """
 
 
-def render_peer_script(targets: list[tuple[str, int]]) -> str:
+def render_peer_script(targets: list[tuple[str, int]], timeout: float = CONNECT_TIMEOUT) -> str:
     """Connect to every (address, port) at once: python3 when the node has it, else bash /dev/tcp."""
     args = " ".join(shlex.quote(f"{a}:{p}") for a, p in targets)
-    scanner = shlex.quote(_SCANNER.replace("TIMEOUT", str(CONNECT_TIMEOUT)))
+    scanner = shlex.quote(_SCANNER.replace("TIMEOUT", str(timeout)))
     fallback = []
     for addr, port in targets:
         a = shlex.quote(addr)
-        fallback.append(f"(timeout {CONNECT_TIMEOUT + 0.5} bash -c '</dev/tcp/'{a}'/{port}' 2>/dev/null; rc=$?; "
+        fallback.append(f"(timeout {timeout + 0.5} bash -c '</dev/tcp/'{a}'/{port}' 2>/dev/null; rc=$?; "
                         f"if [ $rc = 0 ]; then s=open; elif [ $rc = 124 ]; then s=filtered; else s=closed; fi; "
                         f"echo {a} {port} $s) &")
     return (f"if command -v python3 >/dev/null 2>&1; then python3 -c {scanner} {args}; else\n"
@@ -227,6 +230,45 @@ async def probe_peers(config: ClusterConfig, matrix: list[MatrixRow], session: S
     for _name, r in (await session.each(one, [h.name for h in alive])).items():
         if isinstance(r, list):
             obs.ports += r
+
+
+async def recheck_filtered(config: ClusterConfig, session: Session, obs: Observations) -> None:
+    """Ask again, with a longer timeout, about filtered TCP ports that something listens on.
+
+    On a loaded machine a 1 s connect can time out on an open port; only a second, slower
+    "filtered" counts (ports nothing listens on cannot be open, so they are not asked again)."""
+
+    def listening(target: str, port: int) -> bool:
+        lo = obs.local.get(target)
+        return lo is not None and any(x.protocol == "tcp" and x.port == port and x.address not in ("127.0.0.1", "::1")
+                                      for x in lo.listeners)
+
+    doubtful = [i for i, p in enumerate(obs.ports)
+                if p.protocol == "tcp" and p.state == "filtered" and listening(p.target, p.port)]
+    if not doubtful:
+        return
+
+    async def outside(i: int) -> None:
+        p = obs.ports[i]
+        obs.ports[i] = replace(p, state=await tcp_state(p.address, p.port, RECHECK_TIMEOUT))
+
+    by_source: dict[str, list[int]] = {}
+    for i in doubtful:
+        if obs.ports[i].vantage == "peer":
+            by_source.setdefault(obs.ports[i].source, []).append(i)
+
+    async def peer(source: str) -> None:
+        idx = by_source[source]
+        script = render_peer_script([(obs.ports[i].address, obs.ports[i].port) for i in idx], RECHECK_TIMEOUT)
+        res = await session.run(source, script, sudo=False, label="audit: peer re-check", check=False, timeout=60)
+        states = {(a, int(port)): st for a, port, st in (line.split() for line in res.stdout.splitlines()
+                                                          if len(line.split()) == 3)}
+        for i in idx:
+            p = obs.ports[i]
+            obs.ports[i] = replace(p, state=states.get((p.address, p.port), p.state))
+
+    await asyncio.gather(*(outside(i) for i in doubtful if obs.ports[i].vantage == "outside"),
+                         *(peer(s) for s in by_source))
 
 
 def _sans(cert: x509.Certificate) -> tuple[str, ...]:

@@ -14,7 +14,14 @@ from cryptography import x509
 
 from kubeward.audit.evaluate import AuditInputs, ExpectedFile, evaluate
 from kubeward.audit.model import AuditReport, Observations
-from kubeward.audit.probe import probe_local, probe_outside, probe_peers, probe_ssh_auth, probe_tls
+from kubeward.audit.probe import (
+    probe_local,
+    probe_outside,
+    probe_peers,
+    probe_ssh_auth,
+    probe_tls,
+    recheck_filtered,
+)
 from kubeward.catalog.matrix import build_matrix
 from kubeward.config import ClusterConfig, HostConfig, LoadedConfig
 from kubeward.ops.base import HostOutcome, Unchanged
@@ -94,6 +101,7 @@ async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str]
         probe_tls(config, inp.matrix, session, obs, cas),
         probe_ssh_auth(config, session, obs),
     )
+    await recheck_filtered(config, session, obs)
     findings = evaluate(inp, obs)
     nodes = [{"name": h.name, "role": h.role, "address": str(h.address), "private_address": str(h.private_address)}
              for h in config.hosts if h.name in names]
