@@ -33,8 +33,9 @@ def test_first_up_converges_and_second_up_changes_nothing(converged: Path) -> No
     for name, h in report["hosts"].items():
         assert h["changed"] == 0, (name, h["changes"])
         assert h["unchanged"] > 0
-    # no-op run: connection, preflight (2), provision facts, sshd facts
-    assert max(report["round_trips"].values()) <= 5, report["round_trips"]
+    # no-op run: the connection, every phase's facts at once, the preflight peer probe, the audit's
+    # peer scan
+    assert max(report["round_trips"].values()) <= 4, report["round_trips"]
 
 
 def test_provisioning_baseline_is_in_place(lab: Lab, converged: Path, lab_state: LabState) -> None:

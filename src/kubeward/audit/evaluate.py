@@ -60,6 +60,12 @@ def _row_for(config: ClusterConfig, matrix: list[MatrixRow], host: HostConfig, p
     return None
 
 
+def port_allowed(inp: AuditInputs, target: str, port: int, protocol: str, source_address: str) -> bool:
+    """Whether the port matrix lets ``source_address`` reach ``port`` on node ``target``."""
+    row = _row_for(inp.config, inp.matrix, inp.config.host(target), port, protocol)
+    return _allowed(inp.config, row, source_address)
+
+
 def _allowed(config: ClusterConfig, row: MatrixRow | None, source_address: str) -> bool:
     if row is None or row.closed:
         return False

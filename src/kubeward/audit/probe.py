@@ -16,7 +16,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -168,11 +168,15 @@ def render_peer_script(targets: list[tuple[str, int]], timeout: float = CONNECT_
 
 
 async def probe_local(config: ClusterConfig, session: Session, hosts: list[str],
-                      expected_paths: dict[str, list[str]], obs: Observations) -> None:
+                      expected_paths: dict[str, list[str]], obs: Observations,
+                      cached: Callable[[str], str | None] | None = None) -> None:
     async def one(name: str) -> LocalObservation:
-        res = await session.run(name, render_local_script(expected_paths.get(name, [])), label="audit: local view",
-                                check=False, timeout=60)
-        return parse_local(res.stdout)
+        text = cached(name) if cached else None
+        if text is None:
+            res = await session.run(name, render_local_script(expected_paths.get(name, [])), label="audit: local view",
+                                    check=False, timeout=60)
+            text = res.stdout
+        return parse_local(text)
 
     for name, r in (await session.each(one, hosts)).items():
         if isinstance(r, LocalObservation):
@@ -232,11 +236,12 @@ async def probe_peers(config: ClusterConfig, matrix: list[MatrixRow], session: S
             obs.ports += r
 
 
-async def recheck_filtered(config: ClusterConfig, session: Session, obs: Observations) -> None:
-    """Ask again, with a longer timeout, about filtered TCP ports that something listens on.
+async def recheck_filtered(session: Session, obs: Observations, expected_open: Callable[[PortProbe], bool]) -> None:
+    """Ask again, with a longer timeout, about filtered TCP ports that should answer.
 
     On a loaded machine a 1 s connect can time out on an open port; only a second, slower
-    "filtered" counts (ports nothing listens on cannot be open, so they are not asked again)."""
+    "filtered" counts. ``expected_open`` says which probes should have answered (something listens
+    there and the matrix allows the source), so expected drops are not asked twice."""
 
     def listening(target: str, port: int) -> bool:
         lo = obs.local.get(target)
@@ -244,7 +249,7 @@ async def recheck_filtered(config: ClusterConfig, session: Session, obs: Observa
                                       for x in lo.listeners)
 
     doubtful = [i for i, p in enumerate(obs.ports)
-                if p.protocol == "tcp" and p.state == "filtered" and listening(p.target, p.port)]
+                if p.protocol == "tcp" and p.state == "filtered" and listening(p.target, p.port) and expected_open(p)]
     if not doubtful:
         return
 

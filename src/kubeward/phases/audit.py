@@ -7,12 +7,12 @@ import asyncio
 import hashlib
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cryptography import x509
 
-from kubeward.audit.evaluate import AuditInputs, ExpectedFile, evaluate
+from kubeward.audit.evaluate import AuditInputs, ExpectedFile, evaluate, port_allowed
 from kubeward.audit.model import AuditReport, Observations
 from kubeward.audit.probe import (
     probe_local,
@@ -21,6 +21,7 @@ from kubeward.audit.probe import (
     probe_ssh_auth,
     probe_tls,
     recheck_filtered,
+    render_local_script,
 )
 from kubeward.catalog.matrix import build_matrix
 from kubeward.config import ClusterConfig, HostConfig, LoadedConfig
@@ -87,21 +88,28 @@ def audit_inputs(loaded: LoadedConfig) -> AuditInputs:
     return inp
 
 
-async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str] | None = None) -> AuditReport:
+def local_script(loaded: LoadedConfig, host: str) -> str:
+    return render_local_script([f.path for f in expected_files(loaded.config, loaded.config.host(host))])
+
+
+async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str] | None = None,
+                    cached: Callable[[str], str | None] | None = None) -> AuditReport:
+    """``cached(host)``: the local view read earlier in this run, if the host did not change since."""
     started = time.monotonic()
     config = loaded.config
     inp = audit_inputs(loaded)
     cas, _ = read_ca_material(loaded.state_dir)
     names = list(hosts) if hosts else [h.name for h in config.hosts]
     obs = Observations(operator_address=operator_address(config))
-    await probe_local(config, session, names, {n: [f.path for f in inp.expected_files[n]] for n in names}, obs)
+    await probe_local(config, session, names, {n: [f.path for f in inp.expected_files[n]] for n in names}, obs,
+                      cached)
     await asyncio.gather(
         probe_outside(config, inp.matrix, obs, obs.operator_address),
         probe_peers(config, inp.matrix, session, obs),
         probe_tls(config, inp.matrix, session, obs, cas),
         probe_ssh_auth(config, session, obs),
     )
-    await recheck_filtered(config, session, obs)
+    await recheck_filtered(session, obs, lambda p: port_allowed(inp, p.target, p.port, p.protocol, p.source_address))
     findings = evaluate(inp, obs)
     nodes = [{"name": h.name, "role": h.role, "address": str(h.address), "private_address": str(h.private_address)}
              for h in config.hosts if h.name in names]
@@ -115,8 +123,11 @@ class Audit(Phase):
     title = "Audit what is exposed"
     fail_on = ("critical", "high")
 
+    def facts_script(self, ctx: RunContext, host: str) -> str | None:
+        return local_script(ctx.loaded, host)
+
     async def run_all(self, ctx: RunContext, hosts: Sequence[str]) -> dict[str, HostOutcome]:
-        report = await run_audit(ctx.loaded, ctx.session, hosts)
+        report = await run_audit(ctx.loaded, ctx.session, hosts, lambda h: ctx.prefetched_facts(h, self.name))
         out = {}
         for h in hosts:
             bad = [f for f in report.findings if f.node == h and f.severity in self.fail_on]

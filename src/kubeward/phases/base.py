@@ -8,6 +8,7 @@ I/O, and (unless this is a plan) one more round-trip applies them all.
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -35,15 +36,39 @@ class RunContext:
     session: Session
     apply: bool  # False for `plan`
     notes: dict[str, list[str]] = field(default_factory=dict)  # host -> remarks for the summary
+    #: every phase's facts, read in one round-trip per host before the first phase (see prefetch)
+    prefetched: dict[str, dict[str, str]] = field(default_factory=dict)
+    prefetch_window: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: hosts an earlier phase changed: their prefetched facts are stale
+    changed_hosts: set[str] = field(default_factory=set)
 
     @property
     def config(self) -> ClusterConfig:
         return self.loaded.config
 
+    def prefetched_facts(self, host: str, key: str) -> str | None:
+        if host in self.changed_hosts:
+            return None
+        return self.prefetched.get(host, {}).pop(key, None)
+
+    async def read_facts(self, host: str, key: str, script: str, *, label: str) -> str:
+        """A phase's facts: from the prefetch when still fresh, else one round-trip now."""
+        cached = self.prefetched_facts(host, key)
+        if cached is not None:
+            return cached
+        return (await self.session.run(host, script, label=label)).stdout
+
 
 class Phase:
     name: str = ""
     title: str = ""
+
+    async def prepare(self, ctx: RunContext) -> None:
+        """Local work before any host is touched (e.g. issuing certificates)."""
+
+    def facts_script(self, ctx: RunContext, host: str) -> str | None:
+        """The shell (run as root) whose output ``read_facts`` will want first, for the prefetch."""
+        return None
 
     async def run_all(self, ctx: RunContext, hosts: Sequence[str]) -> dict[str, HostOutcome]:
         results = await ctx.session.each(lambda h: self.run(ctx, h), hosts)
@@ -67,14 +92,17 @@ class OpsPhase(Phase):
     def ops_for(self, ctx: RunContext, host: str) -> list[Op]:
         raise NotImplementedError
 
+    def facts_script(self, ctx: RunContext, host: str) -> str | None:
+        return render_facts_script(self.ops_for(ctx, host))
+
     async def run(self, ctx: RunContext, host: str) -> HostOutcome:
         ops = self.ops_for(ctx, host)
         return await run_ops(ctx, host, ops, self.name)
 
 
 async def read_outcomes(ctx: RunContext, host: str, ops: Sequence[Op], what: str) -> list[Change | Unchanged]:
-    res = await ctx.session.run(host, render_facts_script(ops), label=f"read facts for {what}")
-    return evaluate_all(ops, parse_facts_output(res.stdout, len(ops)))
+    text = await ctx.read_facts(host, what, render_facts_script(ops), label=f"read facts for {what}")
+    return evaluate_all(ops, parse_facts_output(text, len(ops)))
 
 
 async def run_ops(ctx: RunContext, host: str, ops: Sequence[Op], what: str) -> HostOutcome:
@@ -89,6 +117,7 @@ async def run_ops(ctx: RunContext, host: str, ops: Sequence[Op], what: str) -> H
         return result
     for c in changes:
         log.info("%s: %s: %s", host, what, c.summary)
+    ctx.changed_hosts.add(host)
     try:
         res = await ctx.session.run(host, render_apply_script(changes), label=f"apply {len(changes)} change(s) of {what}")
         result.applied = applied_count(res.stdout)
@@ -96,5 +125,51 @@ async def run_ops(ctx: RunContext, host: str, ops: Sequence[Op], what: str) -> H
         result.applied = applied_count(exc.stdout)
         failed = changes[result.applied].summary if result.applied < len(changes) else "a handler"
         result.error = (f"applying {what} stopped at '{failed}' after {result.applied} of {len(changes)} "
-                        f"change(s): {(exc.stderr.strip() or exc.stdout.strip())[-500:]}")
+                        f"change(s): {(exc.stderr.strip() or exc.stdout.strip() or exc.reason)[-500:]}")
     return result
+
+
+PREFETCH_MARK = "@@kubeward-prefetch"
+
+
+def render_prefetch_script(scripts: dict[str, tuple[str, bool]], user: str) -> str:
+    """One script printing every phase's facts; (script, as_root) per phase key."""
+    parts = []
+    for key, (script, as_root) in scripts.items():
+        sudo = "sudo -n " if as_root and user != "root" else ""
+        run = f"{sudo}sh -c {shlex.quote(script)}"
+        # stdout only, as when each phase reads its own facts: warnings on stderr (sudo's "unable to
+        # resolve host", say) must not reach the parsers
+        parts.append(f"echo '{PREFETCH_MARK} {key}'\n{run}")
+    parts.append(f"echo '{PREFETCH_MARK} end'")
+    return "\n".join(parts) + "\n"
+
+
+def parse_prefetch_output(text: str) -> dict[str, str]:
+    out: dict[str, list[str]] = {}
+    cur: str | None = None
+    for line in text.splitlines(keepends=True):
+        if line.startswith(PREFETCH_MARK + " "):
+            cur = line[len(PREFETCH_MARK) + 1:].strip()
+            if cur == "end":
+                cur = None
+            else:
+                out[cur] = []
+        elif cur is not None:
+            out[cur].append(line)
+    return {k: "".join(v) for k, v in out.items()}
+
+
+async def prefetch(ctx: RunContext, hosts: Sequence[str], scripts: dict[str, dict[str, tuple[str, bool]]]) -> None:
+    """Read every phase's facts from each host in one round-trip (all hosts at once)."""
+    import time
+
+    async def one(host: str) -> None:
+        before = time.time()
+        user = ctx.session.targets[host].user
+        res = await ctx.session.run(host, render_prefetch_script(scripts[host], user), sudo=False, check=False,
+                                    label="read facts for every phase")
+        ctx.prefetch_window[host] = (before, time.time())
+        ctx.prefetched[host] = parse_prefetch_output(res.stdout)
+
+    await ctx.session.each(one, [h for h in hosts if scripts.get(h)])

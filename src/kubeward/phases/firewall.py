@@ -113,12 +113,15 @@ class Firewall(Phase):
             return {h: HostOutcome(h, unchanged=[Unchanged("firewall", "firewall.enabled is false")]) for h in hosts}
         return await super().run_all(ctx, hosts)
 
+    def facts_script(self, ctx: RunContext, host: str) -> str | None:
+        return FACTS if ctx.config.firewall.enabled else None
+
     async def run(self, ctx: RunContext, host: str) -> HostOutcome:
         from kubeward.firewall.compile import render_ruleset
 
         s = ctx.session
         ruleset = render_ruleset(ctx.config, ctx.config.host(host))
-        facts = (await s.run(host, FACTS, label="read firewall state")).stdout.split()
+        facts = (await ctx.read_facts(host, self.name, FACTS, label="read firewall state")).split()
         persisted, live, recorded, enabled, unit_sha = (facts + ["none"] * 5)[:5]
         reasons = []
         if persisted != sha(ruleset):
@@ -134,6 +137,7 @@ class Firewall(Phase):
         if not ctx.apply:
             return out
         seconds = ctx.config.firewall.rollback_seconds
+        ctx.changed_hosts.add(host)
         try:
             await s.run(host, render_arm_script(ruleset, seconds), label="check and apply the firewall")
         except CommandError as exc:

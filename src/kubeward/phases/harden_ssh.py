@@ -64,10 +64,13 @@ class HardenSsh(Phase):
     name = "harden-ssh"
     title = "Harden sshd"
 
+    def facts_script(self, ctx: RunContext, host: str) -> str | None:
+        return FACTS
+
     async def run(self, ctx: RunContext, host: str) -> HostOutcome:
         s = ctx.session
-        res = await s.run(host, FACTS, label="read sshd facts")
-        kex_line, dropin_fact, sshd_t = (res.stdout.split("@@\n") + ["", ""])[:3]
+        text = await ctx.read_facts(host, self.name, FACTS, label="read sshd facts")
+        kex_line, dropin_fact, sshd_t = (text.split("@@\n") + ["", ""])[:3]
         offered = kex_line.split()
         content = render_dropin(offered, os.environ.get(EXTRA_ENV, ""))
         file_op = File(DROPIN, content.encode())
@@ -91,6 +94,7 @@ class HardenSsh(Phase):
             out.error = "refusing to harden sshd: " + "; ".join(risks)
             return out
         rollback = ctx.config.firewall.rollback_seconds
+        ctx.changed_hosts.add(host)
         try:
             await s.run(host, render_install_script(content, rollback), label="install sshd drop-in")
         except CommandError as exc:

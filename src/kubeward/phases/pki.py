@@ -4,10 +4,9 @@ changed certificate. CA keys stay on the operator's machine unless pki.ca_keys_o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from kubeward.ops.base import HostOutcome, Op
+from kubeward.ops.base import Op
 from kubeward.ops.ops import Directory, File, SystemUser
 from kubeward.phases.base import OpsPhase, RunContext
 from kubeward.pki.nodes import files_for_node
@@ -21,14 +20,13 @@ class Pki(OpsPhase):
     name = "pki"
     title = "Distribute certificates"
 
-    async def run_all(self, ctx: RunContext, hosts: Sequence[str]) -> dict[str, HostOutcome]:
+    async def prepare(self, ctx: RunContext) -> None:
         store = PkiStore.for_config(ctx.config)
         report = ensure_pki(ctx.config, store, datetime.now(UTC))
         issued = [e for e in report.entries if e.action != "reused"]
         if issued:
             ctx.notes.setdefault("(operator)", []).extend(f"pki {e.action} {e.name}: {e.reason}" for e in issued)
         self.store = store
-        return await super().run_all(ctx, hosts)
 
     def ops_for(self, ctx: RunContext, host: str) -> list[Op]:
         h = ctx.config.host(host)

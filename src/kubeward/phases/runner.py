@@ -15,11 +15,11 @@ from pathlib import Path
 from kubeward.errors import KubewardError
 from kubeward.ops.base import HostOutcome
 from kubeward.phases.audit import Audit
-from kubeward.phases.base import Phase, RunContext
+from kubeward.phases.base import Phase, RunContext, prefetch
 from kubeward.phases.firewall import Firewall
 from kubeward.phases.harden_ssh import HardenSsh
 from kubeward.phases.pki import Pki
-from kubeward.phases.preflight import run_preflight
+from kubeward.phases.preflight import preflight_facts_script, run_preflight
 from kubeward.phases.provision import Provision
 
 log = logging.getLogger("kubeward.phases")
@@ -41,8 +41,15 @@ class Preflight(Phase):
     name = "preflight"
     title = "Check host requirements"
 
+    def facts_script(self, ctx: RunContext, host: str) -> str | None:
+        return preflight_facts_script(ctx.config, host)
+
     async def run_all(self, ctx: RunContext, hosts: Sequence[str]) -> dict[str, HostOutcome]:
-        report = await run_preflight(ctx.config, ctx.session, hosts)
+        def cached(host: str) -> tuple[str, tuple[float, float]] | None:
+            text = ctx.prefetched_facts(host, self.name)
+            return None if text is None else (text, ctx.prefetch_window[host])
+
+        report = await run_preflight(ctx.config, ctx.session, hosts, cached)
         out: dict[str, HostOutcome] = {}
         for h in hosts:
             if h in report.unreachable:
@@ -109,6 +116,22 @@ class RunReport:
 
 ProgressFn = Callable[[str, str, str], None]  # phase, host, state
 
+#: phases whose facts are read as the SSH user (the others as root)
+AS_USER = {"preflight"}
+
+
+async def _prefetch(ctx: RunContext, phases: Sequence[Phase], hosts: Sequence[str]) -> None:
+    """Local preparation of every phase, then all their facts in one round-trip per host."""
+    for phase in phases:
+        await phase.prepare(ctx)
+    scripts: dict[str, dict[str, tuple[str, bool]]] = {}
+    for h in hosts:
+        for phase in phases:
+            script = phase.facts_script(ctx, h)
+            if script is not None:
+                scripts.setdefault(h, {})[phase.name] = (script, phase.name not in AS_USER)
+    await prefetch(ctx, hosts, scripts)
+
 
 async def run_phases(
     ctx: RunContext,
@@ -138,6 +161,8 @@ async def run_phases(
             if phase is not phases[-1]:
                 report.stopped_after = phase.name
             break
+        if phase.name == "connect":
+            await _prefetch(ctx, phases, hosts)
     report.seconds = time.monotonic() - started
     report.round_trips = dict(ctx.session.round_trips)
     report.notes = ctx.notes

@@ -108,6 +108,7 @@ class CommandError(RemoteError):
         self.stdout, self.stderr = stdout, stderr
         shown = command if len(command) <= 200 else command[:200] + "..."
         why = reason or f"exit status {exit_status}"
+        self.reason = why
         tail = (stderr.strip() or stdout.strip())[-1000:]
         super().__init__(f"{host}: command failed ({why}): {shown}" + (f"\n  {tail}" if tail else ""))
 
