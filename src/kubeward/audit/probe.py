@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import resource
 import shlex
 import socket
 import ssl
@@ -138,13 +139,20 @@ async def udp_state(address: str, port: int, timeout: float = CONNECT_TIMEOUT) -
 
 
 _SCANNER = r"""
-import asyncio, sys
+import asyncio, resource, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+try: resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard)); soft = hard
+except Exception: pass
+S = None
 async def one(a, p):
-    try:
-        _, w = await asyncio.wait_for(asyncio.open_connection(a, p), T); w.close(); return "open"
-    except ConnectionRefusedError: return "closed"
-    except Exception: return "filtered"
+    async with S:
+        try:
+            _, w = await asyncio.wait_for(asyncio.open_connection(a, p), T); w.close(); return "open"
+        except ConnectionRefusedError: return "closed"
+        except Exception: return "filtered"
 async def main():
+    global S
+    S = asyncio.Semaphore(max(32, min(2048, soft - 64)))
     pairs = [x.rsplit(":", 1) for x in sys.argv[1:]]
     res = await asyncio.gather(*(one(a, int(p)) for a, p in pairs))
     for (a, p), r in zip(pairs, res): print(a, p, r)
@@ -187,8 +195,22 @@ async def probe_local(config: ClusterConfig, session: Session, hosts: list[str],
             raise r
 
 
+def raise_open_files_limit() -> int:
+    """Lift the soft limit on open files to the hard one: a scan holds a socket per probe."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
 async def probe_outside(config: ClusterConfig, matrix: list[MatrixRow], obs: Observations, operator: str) -> None:
-    sem = asyncio.Semaphore(512)
+    # filtered ports cost a whole timeout each: probe as many at once as the process may hold
+    sem = asyncio.Semaphore(max(64, min(4096, raise_open_files_limit() - 256)))
 
     async def one(host: str, addr: str, port: int, proto: str) -> PortProbe:
         async with sem:
