@@ -196,7 +196,8 @@ def check_ssh(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
         if a.methods and set(a.methods) != {"publickey"}:
             yield Finding("KW-SSH-AUTH-METHODS", "high", a.target, "sshd offers more than public keys",
                           f"offered to an unauthenticated client: {', '.join(a.methods)}",
-                          "AuthenticationMethods publickey; PasswordAuthentication no (kubeward up)", 22, "tcp",
+                          "AuthenticationMethods publickey; PasswordAuthentication no (kubeward up)",
+                          inp.config.host(a.target).ssh.port, "tcp",
                           "outside")
     for node, lo in obs.local.items():
         if not lo.sshd:

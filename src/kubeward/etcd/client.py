@@ -184,7 +184,7 @@ class EtcdClient:
         except ValueError as exc:
             raise EtcdApiError(f"{self.label}: {path} answered HTTP {resp.status} with no JSON: {raw[:200]!r}") from exc
         if resp.status != 200 or not isinstance(data, dict) or "error" in data and "header" not in data:
-            msg = data.get("message") or data.get("error") if isinstance(data, dict) else raw[:200]
+            msg = (data.get("message") or data.get("error")) if isinstance(data, dict) else raw[:200].decode(errors="replace")
             raise EtcdApiError(f"{self.label}: {path}: HTTP {resp.status}: {msg}")
         return data
 

@@ -3,7 +3,8 @@
 etcd 3.4 (Debian bookworm's etcd-server) reads a YAML ``--config-file`` and then ignores every
 other flag and ``ETCD_*`` environment variable. It silently ignores keys it does not know, so only
 keys etcd 3.4 reads are written here (checked against ``etcd --help`` of 3.4.23 and its
-``embed.Config`` YAML names). TLS 1.2 is etcd 3.4's built-in minimum (``transport.TLSInfo`` sets
+``embed.Config`` YAML names; note that 3.4 turns the v3 JSON gateway off unless the file says
+``enable-grpc-gateway: true``, unlike its command line). TLS 1.2 is etcd 3.4's built-in minimum (``transport.TLSInfo`` sets
 ``MinVersion: tls.VersionTLS12``); ``tls-min-version`` only exists from etcd 3.5, so it is not
 written. TLS 1.3 is negotiated when the client offers it; its suites are not configurable in Go.
 
@@ -125,6 +126,8 @@ initial-cluster-token: {_q(bootstrap.token)}
 strict-reconfig-check: true
 enable-v2: false
 enable-pprof: false
+# etcd 3.4 leaves its v3 JSON gateway off when it reads a config file; kubeward's client uses it
+enable-grpc-gateway: true
 logger: 'zap'
 log-outputs: [stderr]
 client-transport-security:

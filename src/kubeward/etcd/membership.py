@@ -136,8 +136,8 @@ def quorum(voters: int) -> int:
 
 def even_warning(count: int) -> str | None:
     if count and count % 2 == 0:
-        return (f"{count} etcd members tolerate as many failures as {count - 1} "
-                f"({(count - 1) // 2}) and need more votes: use an odd number of control planes")
+        return (f"{count} etcd members tolerate {(count - 1) // 2} failed member(s), no more than {count - 1} "
+                "would, and need one more vote for a quorum: use an odd number of control planes")
     return None
 
 

@@ -67,8 +67,9 @@ def handler(id: str) -> Handler:
 def render_facts_script(ops: Sequence[Op]) -> str:
     parts = []
     for i, op in enumerate(ops):
-        parts.append(f"echo '@@fact {i}'\n( {op.fact_script()}\n) 2>&1 || true")
-    parts.append("echo '@@fact end'")
+        # the newline before each marker keeps a fact that does not end in one from swallowing it
+        parts.append(f"printf '\\n@@fact {i}\\n'\n( {op.fact_script()}\n) 2>&1 || true")
+    parts.append("printf '\\n@@fact end\\n'")
     return "\n".join(parts) + "\n"
 
 
@@ -78,6 +79,9 @@ def parse_facts_output(text: str, count: int) -> list[str]:
     for line in text.splitlines():
         m = re.fullmatch(r"@@fact (\d+|end)", line)
         if m:
+            # drop the empty line the marker's own leading newline left behind
+            if current is not None and sections[current] and sections[current][-1] == "":
+                sections[current].pop()
             current = None if m.group(1) == "end" else int(m.group(1))
             if current is not None:
                 sections[current] = []

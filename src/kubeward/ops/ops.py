@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import difflib
 import hashlib
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -19,6 +20,15 @@ MAX_INLINE = 256 * 1024  # files up to this size are read back in full (for diff
 
 def q(s: str) -> str:
     return shlex.quote(s)
+
+
+def key_body(line: str) -> str:
+    """``type base64`` of an authorized_keys line, skipping any options before the key type."""
+    parts = line.split()
+    for i, p in enumerate(parts):
+        if p.startswith(("ssh-", "ecdsa-", "sk-")) and i + 1 < len(parts):
+            return f"{p} {parts[i + 1]}"
+    return line.strip()
 
 
 def write_file_script(path: str, content: bytes, owner: str, group: str, mode: int, validate: str = "") -> str:
@@ -191,7 +201,8 @@ class User:
                 f"getent passwd {self.uid}; echo @; getent shadow {q(self.name)} | cut -d: -f2 | cut -c1")
 
     def evaluate(self, fact: str) -> list[Outcome]:
-        parts = [p.strip() for p in fact.split("@")] + ["", "", "", ""]
+        # sections are separated by lines holding a lone "@" (a GECOS field may contain "@")
+        parts = [p.strip() for p in re.split(r"^@$", fact, flags=re.M)] + ["", "", "", ""]
         pw, groups, by_uid, pwfield = parts[0], parts[1].split(), parts[2], parts[3]
         sup = ",".join(self.groups)
         if not pw:
@@ -262,15 +273,12 @@ class AuthorizedKey:
     def fact_script(self) -> str:
         return _stat_fact(self.path, read=True) + f"; echo @; stat -c '%U|%G|%a' {q(self.home)}/.ssh 2>/dev/null"
 
-    @staticmethod
-    def _body(line: str) -> str:
-        return " ".join(line.split()[:2])
 
     def evaluate(self, fact: str) -> list[Outcome]:
         file_fact, _, dir_fact = fact.partition("@")
         st = parse_stat_fact(file_fact.strip())
         old = (st.content or b"").decode(errors="replace") if st else ""
-        present = any(self._body(line) == self._body(self.key) for line in old.splitlines())
+        present = any(key_body(line) == key_body(self.key) for line in old.splitlines())
         out: list[Outcome] = []
         d = f"{self.home}/.ssh"
         if dir_fact.strip() != f"{self.user}|{self.group}|700":
@@ -317,11 +325,15 @@ class Service:
         return f"service:{self.unit}"
 
     def fact_script(self) -> str:
-        return f"systemctl is-enabled {q(self.unit)}; systemctl is-active {q(self.unit)}"
+        u = q(self.unit)
+        return (f'e=$(systemctl is-enabled {u} 2>/dev/null); echo "${{e:-missing}}"; '
+                f'a=$(systemctl is-active {u} 2>/dev/null); echo "${{a:-unknown}}"')
 
     def evaluate(self, fact: str) -> list[Outcome]:
-        lines = fact.split() + ["", ""]
-        enabled, active = lines[0], lines[1]
+        words = [line.strip() for line in fact.splitlines() if line.strip()]
+        # one word per line; anything else (an error message) means the unit is missing
+        enabled = words[0] if words and " " not in words[0] else "missing"
+        active = words[-1] if len(words) > 1 and " " not in words[-1] else "unknown"
         out: list[Outcome] = []
         if self.enabled and enabled not in ("enabled", "static", "alias", "indirect"):
             out.append(Change(self.id, f"enable {self.unit}", f"systemctl enable {q(self.unit)} 2>/dev/null"))

@@ -16,6 +16,7 @@ from kubeward.errors import KubewardError
 from kubeward.ops.base import HostOutcome
 from kubeward.phases.audit import Audit
 from kubeward.phases.base import Phase, RunContext, prefetch
+from kubeward.phases.etcd import Etcd
 from kubeward.phases.firewall import Firewall
 from kubeward.phases.harden_ssh import HardenSsh
 from kubeward.phases.pki import Pki
@@ -69,7 +70,7 @@ class Preflight(Phase):
         return out
 
 
-PHASES: tuple[Phase, ...] = (Connect(), Preflight(), Provision(), HardenSsh(), Firewall(), Pki(), Audit())
+PHASES: tuple[Phase, ...] = (Connect(), Preflight(), Provision(), HardenSsh(), Firewall(), Pki(), Etcd(), Audit())
 PHASE_NAMES = tuple(p.name for p in PHASES)
 
 

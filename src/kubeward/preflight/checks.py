@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from kubeward.catalog.ports import listeners_for
 from kubeward.config import ClusterConfig, HostConfig
+from kubeward.ops.ops import key_body
 from kubeward.preflight.facts import PROBE_NAME, Facts, maps_127_0_1_1
 
 Status = Literal["pass", "warn", "fail", "skip"]
@@ -76,7 +77,7 @@ def evaluate(config: ClusterConfig, inputs: list[HostInput]) -> list[Result]:
         i.host.name: i.facts.admin_passwd for i in reachable if i.facts and i.facts.admin_passwd is not None
     }
     key_sets = {
-        i.host.name: frozenset(_key_body(k) for k in i.facts.authorized_keys)
+        i.host.name: frozenset(key_body(k) for k in i.facts.authorized_keys)
         for i in reachable if i.facts and i.facts.admin_passwd is not None and i.facts.privileged
     }
     for i in inputs:
@@ -126,14 +127,6 @@ def _sudo(h: HostConfig, f: Facts) -> Result:
               f"| sudo tee /etc/sudoers.d/{h.ssh.user}")
 
 
-def _key_body(line: str) -> str:
-    parts = line.split()
-    for i, p in enumerate(parts):  # skip authorized_keys options before the key type
-        if p.startswith(("ssh-", "ecdsa-", "sk-")) and i + 1 < len(parts):
-            return f"{p} {parts[i + 1]}"
-    return line.strip()
-
-
 def _admin(
     config: ClusterConfig,
     h: HostConfig,
@@ -158,7 +151,7 @@ def _admin(
                   "fix the account or admin.uid/gid so every node agrees")
     mine = key_sets.get(h.name)
     if mine is not None:
-        want_key = _key_body(str(a.ssh_public_key))
+        want_key = key_body(str(a.ssh_public_key))
         differing = sorted(n for n, ks in key_sets.items() if ks != mine)
         if want_key not in mine:
             return _r(h, "admin", "warn", observed + ", admin key missing from authorized_keys",

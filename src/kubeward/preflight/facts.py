@@ -46,30 +46,30 @@ def render_facts_script(admin_name: str, admin_uid: int, private_address: str, p
     a = shlex.quote(admin_name)
     privileged = f"""
 pkill -x {PROBE_NAME} 2>/dev/null
-echo @@ss; ss -Htlnp 2>&1
-echo @@sshd; sshd -T 2>&1 | grep -Ei '^(allowtcpforwarding|permitrootlogin|passwordauthentication|pubkeyauthentication) '
-echo @@authkeys; h=$(getent passwd {a} | cut -d: -f6); [ -n "$h" ] && [ -f "$h/.ssh/authorized_keys" ] && cat "$h/.ssh/authorized_keys"
-echo @@ipforward; cat /proc/sys/net/ipv4/ip_forward; [ -w /proc/sys/net/ipv4/ip_forward ] && echo writable || echo readonly
+printf '\\n@@ss\\n'; ss -Htlnp 2>&1
+printf '\\n@@sshd\\n'; sshd -T 2>&1 | grep -Ei '^(allowtcpforwarding|permitrootlogin|passwordauthentication|pubkeyauthentication) '
+printf '\\n@@authkeys\\n'; h=$(getent passwd {a} | cut -d: -f6); [ -n "$h" ] && [ -f "$h/.ssh/authorized_keys" ] && cat "$h/.ssh/authorized_keys"
+printf '\\n@@ipforward\\n'; cat /proc/sys/net/ipv4/ip_forward; [ -w /proc/sys/net/ipv4/ip_forward ] && echo writable || echo readonly
 """
     listener = shlex.quote(_LISTENER)
     return f"""
-echo @@os; cat /etc/os-release 2>/dev/null
-echo @@arch; uname -m
-echo @@hostname; hostname
-echo @@systemd; [ -d /run/systemd/system ] && echo yes || echo no
-echo @@apt; command -v apt-get >/dev/null 2>&1 && echo yes || echo no
-echo @@sudo; if [ "$(id -u)" = 0 ]; then echo root; elif sudo -n true 2>/dev/null; then echo yes; else echo no; fi
-echo @@time; date +%s.%N
-echo @@ntp; timedatectl show -p NTPSynchronized --value 2>/dev/null || echo unknown
-echo @@etchosts; cat /etc/hosts
-echo @@ip; ip -j addr 2>/dev/null
-echo @@swaps; tail -n +2 /proc/swaps
-echo @@modules; for m in br_netfilter overlay; do if [ -d /sys/module/$m ]; then echo "$m loaded"; elif modinfo $m >/dev/null 2>&1; then echo "$m available"; else echo "$m missing"; fi; done
-echo @@passwd; getent passwd {a}
-echo @@uid; getent passwd {admin_uid}
+printf '\\n@@os\\n'; cat /etc/os-release 2>/dev/null
+printf '\\n@@arch\\n'; uname -m
+printf '\\n@@hostname\\n'; hostname
+printf '\\n@@systemd\\n'; [ -d /run/systemd/system ] && echo yes || echo no
+printf '\\n@@apt\\n'; command -v apt-get >/dev/null 2>&1 && echo yes || echo no
+printf '\\n@@sudo\\n'; if [ "$(id -u)" = 0 ]; then echo root; elif sudo -n true 2>/dev/null; then echo yes; else echo no; fi
+printf '\\n@@time\\n'; date +%s.%N
+printf '\\n@@ntp\\n'; timedatectl show -p NTPSynchronized --value 2>/dev/null || echo unknown
+printf '\\n@@etchosts\\n'; cat /etc/hosts
+printf '\\n@@ip\\n'; ip -j addr 2>/dev/null
+printf '\\n@@swaps\\n'; tail -n +2 /proc/swaps
+printf '\\n@@modules\\n'; for m in br_netfilter overlay; do if [ -d /sys/module/$m ]; then echo "$m loaded"; elif modinfo $m >/dev/null 2>&1; then echo "$m available"; else echo "$m missing"; fi; done
+printf '\\n@@passwd\\n'; getent passwd {a}
+printf '\\n@@uid\\n'; getent passwd {admin_uid}
 if [ "$(id -u)" = 0 ]; then sh -c {shlex.quote(privileged)}; elif sudo -n true 2>/dev/null; then sudo -n sh -c {shlex.quote(privileged)}; fi
-echo @@listener; if command -v python3 >/dev/null 2>&1; then python3 -c {listener} {shlex.quote(private_address)} {LISTEN_SECONDS} {peers} {PROBE_PORT} 2>&1 || true; fi
-echo @@end
+printf '\\n@@listener\\n'; if command -v python3 >/dev/null 2>&1; then python3 -c {listener} {shlex.quote(private_address)} {LISTEN_SECONDS} {peers} {PROBE_PORT} 2>&1 || true; fi
+printf '\\n@@end\\n'
 """
 
 
@@ -129,12 +129,21 @@ class Facts:
     complete: bool = False
 
 
+SECTIONS = ("os", "arch", "hostname", "systemd", "apt", "sudo", "time", "ntp", "etchosts", "ip", "swaps", "modules",
+            "passwd", "uid", "ss", "sshd", "authkeys", "ipforward", "listener", "end")
+_GLUED = re.compile(r"^(.*)@@(" + "|".join(SECTIONS) + r")$")
+
+
 def _sections(text: str) -> dict[str, str]:
     out: dict[str, list[str]] = {}
     current = None
     for line in text.splitlines():
-        if line.startswith("@@") and re.fullmatch(r"@@[a-z_]+", line.strip()):
-            current = line.strip()[2:]
+        glued = _GLUED.match(line)
+        if glued and current is not None and glued.group(1):
+            # a file without a final newline ran into the next marker
+            out[current].append(glued.group(1))
+        if glued:
+            current = glued.group(2)
             out[current] = []
         elif current is not None:
             out[current].append(line)

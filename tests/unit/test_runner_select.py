@@ -1,0 +1,96 @@
+"""Phase selection (--only/--skip) and the one-round-trip prefetch script of every phase's facts."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from kubeward.errors import KubewardError
+from kubeward.phases.base import PREFETCH_MARK, parse_prefetch_output, render_prefetch_script
+from kubeward.phases.runner import PHASE_NAMES, PHASES, select_phases
+
+
+def names(only: list[str], skip: list[str]) -> list[str]:
+    return [p.name for p in select_phases(only, skip)]
+
+
+def test_phase_table() -> None:
+    assert PHASE_NAMES == ("connect", "preflight", "provision", "harden-ssh", "firewall", "pki", "audit")
+    assert all(p.title for p in PHASES)
+
+
+def test_everything_by_default() -> None:
+    assert names([], []) == list(PHASE_NAMES)
+    assert select_phases([], [])[0] is PHASES[0]
+
+
+def test_only_keeps_pipeline_order_and_implies_connect() -> None:
+    assert names(["firewall", "provision"], []) == ["connect", "provision", "firewall"]
+    assert names(["audit"], []) == ["connect", "audit"]
+    assert names(["connect"], []) == ["connect"]
+    assert names(["connect", "pki"], []) == ["connect", "pki"]  # not twice
+
+
+def test_skip() -> None:
+    assert names([], ["preflight", "audit"]) == ["connect", "provision", "harden-ssh", "firewall", "pki"]
+
+
+def test_skipping_connect_still_connects() -> None:
+    assert names([], ["connect"]) == list(PHASE_NAMES)
+    assert names(["pki"], ["connect"]) == ["connect", "pki"]
+
+
+def test_only_and_skip_together() -> None:
+    assert names(["provision", "firewall", "pki"], ["firewall"]) == ["connect", "provision", "pki"]
+
+
+def test_nothing_left() -> None:
+    assert names(["pki"], ["pki"]) == []
+
+
+@pytest.mark.parametrize(("only", "skip", "bad"), [
+    (["frewall"], [], "frewall"), ([], ["Audit"], "Audit"), (["pki", "bogus"], [], "bogus"),
+])
+def test_unknown_phase_is_an_error(only: list[str], skip: list[str], bad: str) -> None:
+    with pytest.raises(KubewardError) as info:
+        select_phases(only, skip)
+    assert f"unknown phase {bad!r}" in str(info.value)
+    assert "phases are: connect, preflight, provision, harden-ssh, firewall, pki, audit" in str(info.value)
+
+
+# ----- prefetch ------------------------------------------------------------------------------------
+
+
+def test_prefetch_script_sudo_only_for_root_phases_of_a_non_root_user() -> None:
+    scripts = {"preflight": ("echo as-user", False), "provision": ("echo as-root", True)}
+    s = render_prefetch_script(scripts, "debian")
+    assert "\nsh -c 'echo as-user'\n" in s
+    assert "\nsudo -n sh -c 'echo as-root'\n" in s
+    as_root = render_prefetch_script(scripts, "root")
+    assert "sudo" not in as_root
+    assert as_root.splitlines() == [
+        f"echo '{PREFETCH_MARK} preflight'", "sh -c 'echo as-user'",
+        f"echo '{PREFETCH_MARK} provision'", "sh -c 'echo as-root'",
+        f"echo '{PREFETCH_MARK} end'",
+    ]
+
+
+def test_parse_prefetch_output() -> None:
+    text = (f"noise\n{PREFETCH_MARK} a\none\n\ntwo\n{PREFETCH_MARK} b\n{PREFETCH_MARK} c\nthree"
+            f"\n{PREFETCH_MARK} end\nafter\n")
+    assert parse_prefetch_output(text) == {"a": "one\n\ntwo\n", "b": "", "c": "three\n"}
+    assert parse_prefetch_output("") == {}
+
+
+def test_prefetch_round_trip_through_a_real_shell() -> None:
+    scripts = {
+        "preflight": ("echo '@@os'; printf 'ID=debian\\n'; echo \"quote ' and $((1+1))\"", False),
+        "provision": ("printf 'a\\n\\nb\\n'; echo to-stderr >&2; exit 1", True),
+        "audit": ("true", True),
+    }
+    res = subprocess.run(["/bin/sh", "-c", render_prefetch_script(scripts, "root")], capture_output=True, text=True,
+                         timeout=10)
+    out = parse_prefetch_output(res.stdout)
+    assert out == {"preflight": "@@os\nID=debian\nquote ' and 2\n", "provision": "a\n\nb\n", "audit": ""}
+    assert "to-stderr" in res.stderr  # stderr never reaches the parsers
