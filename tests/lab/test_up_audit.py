@@ -152,3 +152,29 @@ def test_nmap_agrees_with_the_outside_vantage(converged: Path, lab_state: LabSta
     ours = {p["port"] for p in report["probes"]["ports"]
             if p["vantage"] == "outside" and p["target"] == node.name and p["protocol"] == "tcp" and p["state"] == "open"}
     assert nmap_open == ours == {22}
+
+
+def test_etcd_without_client_certificate_auth_is_reported(converged: Path, lab: Lab, lab_state: LabState,
+                                                          weakened: Any) -> None:
+    """etcd 3.4 keeps requiring client certificates while trusted-ca-file is set, even with
+    client-cert-auth false: the audit proves what is served, not what a flag says. Only once the CA
+    is gone too does etcd serve anonymous clients, and that is a critical finding."""
+    cp = next(n.name for n in lab_state.nodes if n.role == "control-plane")
+    conf = "/etc/etcd/kubeward.yaml"
+
+    def client_section(edit: str) -> str:
+        # only the client side: the peers still need their certificates to keep the cluster together
+        return (f"awk '/^client-transport-security:/{{c=1}} /^peer-transport-security:/{{c=0}} {edit} {{print}}' "
+                f"/root/etcd.yaml.bak > {conf} && systemctl restart etcd")
+
+    weakened(cp, f"cp -a {conf} /root/etcd.yaml.bak && "
+             + client_section('c && /client-cert-auth: true/{sub(/true/, "false")}'),
+             f"cp -a /root/etcd.yaml.bak {conf} && systemctl restart etcd")
+    rc, report = audit(converged)
+    assert not [f for f in report["findings"] if f["id"] == "KW-TLS-NO-CLIENT-AUTH"], report["findings"]
+    _sh(lab, cp, client_section('c && /client-cert-auth: true/{sub(/true/, "false")} c && /trusted-ca-file/{next}'))
+    rc, report = audit(converged)
+    assert rc == 1
+    found = [f for f in report["findings"] if f["id"] == "KW-TLS-NO-CLIENT-AUTH" and f["node"] == cp]
+    assert found and found[0]["port"] == 2379 and found[0]["severity"] == "critical", report["findings"]
+    assert not [f for f in report["findings"] if f["id"] == "KW-TLS-NO-CLIENT-AUTH" and f["port"] == 2380]
