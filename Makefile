@@ -35,6 +35,8 @@ demo: deps venv
 	$(PY) -m kubeward preflight -c $$($(PY) -m kubeward lab path --name $(LAB))
 	$(PY) -m kubeward up -c $$($(PY) -m kubeward lab path --name $(LAB))
 	$(PY) -m kubeward up -c $$($(PY) -m kubeward lab path --name $(LAB))
+	$(PY) -m kubeward audit -c $$($(PY) -m kubeward lab path --name $(LAB)) -o html \
+	  --file $$(dirname $$($(PY) -m kubeward lab path --name $(LAB)))/audit.html
 
 test: deps venv
 	$(PY) -m pytest -q tests
