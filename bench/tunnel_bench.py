@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from kubeward.lab.lab import Lab
-from kubeward.remote.ssh import Target
 from kubeward.remote.openssh import openssh_argv
+from kubeward.remote.ssh import Target
 
 PORT = 8765
 

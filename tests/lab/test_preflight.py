@@ -174,3 +174,27 @@ def test_unpinned_hosts_need_trust_and_a_changed_key_is_refused(lab: Lab, tmp_pa
     finally:
         _sh(lab, worker, "cp -a /root/hk2 /etc/ssh/ssh_host_ed25519_key && cp -a /root/hk2.pub "
                          "/etc/ssh/ssh_host_ed25519_key.pub && systemctl restart ssh")
+
+
+def test_hosts_behind_a_bastion_are_reached_through_it(lab: Lab, lab_state: LabState, tmp_path: Path) -> None:
+    """Every node but the first is addressed by its private address, which this machine cannot route
+    to: only the jump through the first node (host key pinned too) reaches them."""
+    jump = lab_state.nodes[0]
+    lines = [line for line in lab_config(lab, tmp_path).read_text().splitlines()]
+    text = "\n".join(lines) + "\n"
+    for n in lab_state.nodes[1:]:
+        text = text.replace(
+            f"    address: {n.public_address}\n",
+            f"    address: {n.private_address}\n", 1)
+        text = text.replace(
+            f"      host_key: \"{n.host_key}\"\n",
+            f"      host_key: \"{n.host_key}\"\n      bastion:\n        address: {jump.public_address}\n"
+            f"        host_key: \"{jump.host_key}\"\n", 1)
+    config = tmp_path / "bastion.yml"
+    config.write_text(text)
+    assert text.count("bastion:") == len(lab_state.nodes) - 1
+    rc, report = preflight_json(config)
+    assert rc == 0, (report["unreachable"], failures(report))
+    target = lab_state.nodes[-1]
+    r = kubeward("ssh", "-c", str(config), target.name, "--", "hostname")
+    assert r.returncode == 0 and r.stdout.strip() == target.name, r.stderr

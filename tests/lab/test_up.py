@@ -48,6 +48,23 @@ def test_provisioning_baseline_is_in_place(lab: Lab, converged: Path, lab_state:
         assert n.name in out and "install ok installed" in out
 
 
+def test_workers_hold_no_ca_key_and_no_etcd_material(lab: Lab, converged: Path, lab_state: LabState) -> None:
+    for n in lab_state.nodes:
+        r = lab.exec(n.name, ["sh", "-c", "find /etc/kubernetes /var/lib/kubelet -type f -printf '%p %u %m\\n' | sort"])
+        files = dict((line.split()[0], line.split()[1:]) for line in r.stdout.splitlines())
+        assert not [f for f in files if f.endswith("ca.key")], (n.name, files)
+        for path, (owner, mode) in files.items():
+            if path.endswith(".key"):
+                assert mode == "600", (n.name, path, mode)
+        if n.role == "worker":
+            assert not [f for f in files if "/etcd/" in f or "apiserver" in f or "sa.key" in f], files
+            assert set(files) == {"/etc/kubernetes/pki/ca.crt", "/var/lib/kubelet/pki/kubelet-client.crt",
+                                  "/var/lib/kubelet/pki/kubelet-client.key", "/var/lib/kubelet/pki/kubelet.crt",
+                                  "/var/lib/kubelet/pki/kubelet.key"}, files
+        else:
+            assert files["/etc/kubernetes/pki/etcd/server.key"] == ["etcd", "600"]
+
+
 def _ssh(lab: Lab, address: str, user: str, key: Path, *opts: str) -> subprocess.CompletedProcess[str]:
     state = lab.load()
     known = lab.dir / "known_hosts.up"
