@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -13,8 +14,39 @@ from kubeward.errors import KubewardError
 err_console = Console(stderr=True)
 
 
+#: command name -> module that registers it; a command's module is imported only when it is used
+#: (importing every command costs most of a short run's time)
+COMMAND_MODULES = {
+    "validate": "config_cmds", "schema": "config_cmds",
+    "lab": "lab_cmds",
+    "preflight": "remote_cmds", "trust": "remote_cmds",
+    "up": "up_cmds", "plan": "up_cmds",
+    "pki": "pki_cmds",
+    "firewall": "firewall_cmds", "matrix": "firewall_cmds",
+    "tunnel": "tunnel_cmds", "ssh": "tunnel_cmds",
+    "audit": "audit_cmds",
+    "etcd": "etcd_cmds",
+}
+
+
+def _load(name: str) -> click.Command | None:
+    module = COMMAND_MODULES.get(name)
+    if module is None:
+        return None
+    scratch = click.Group()
+    importlib.import_module(f"kubeward.cli.{module}").register(scratch)
+    return scratch.commands.get(name)
+
+
 class KubewardGroup(click.Group):
-    """Turns every KubewardError into its message and exit code instead of a traceback."""
+    """Loads commands on first use, and turns every KubewardError into its message and exit code
+    instead of a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMAND_MODULES})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self.commands.get(name) or _load(name)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -51,33 +83,6 @@ def version(output: str) -> None:
         click.echo(json.dumps({"version": __version__, "python": sys.version.split()[0]}))
     else:
         click.echo(f"kubeward {__version__}")
-
-
-def _register() -> None:
-    from kubeward.cli import (
-        audit_cmds,
-        config_cmds,
-        etcd_cmds,
-        firewall_cmds,
-        lab_cmds,
-        pki_cmds,
-        remote_cmds,
-        tunnel_cmds,
-        up_cmds,
-    )
-
-    config_cmds.register(cli)
-    lab_cmds.register(cli)
-    remote_cmds.register(cli)
-    up_cmds.register(cli)
-    pki_cmds.register(cli)
-    firewall_cmds.register(cli)
-    tunnel_cmds.register(cli)
-    audit_cmds.register(cli)
-    etcd_cmds.register(cli)
-
-
-_register()
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 def _start_log(loaded: LoadedConfig, command: str) -> Path:
     logs = loaded.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    path = logs / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    path = logs / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger("kubeward")

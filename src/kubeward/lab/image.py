@@ -16,15 +16,12 @@ serialised by a lock, so two labs coming up at once build it once.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,17 +154,6 @@ def read_debian_mirror() -> str:
     return parse_debian_mirror(sources)
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _chroot(rootfs: Path, script: str, log: Path, what: str, timeout: float = 900) -> None:
     """Run a shell script in the image with /proc mounted in a private mount namespace."""
     wrapper = (
@@ -194,7 +180,7 @@ def build_image(progress: object = None, mirror: str | None = None) -> Image:
     if image.complete:
         return image
     sh.require_tools("debootstrap", "apt-ftparchive", "unshare", "chroot")
-    with _locked(cache_dir() / "images" / ".lock"):
+    with sh.locked(cache_dir() / "images" / ".lock"):
         if image.complete:  # built by another process while we waited
             return image
         _say(progress, f"building the lab image {image.key} (debootstrap {SUITE}, about a minute)")

@@ -13,7 +13,6 @@ Layout on this machine (root only)::
 
 from __future__ import annotations
 
-import fcntl
 import ipaddress
 import json
 import os
@@ -22,9 +21,8 @@ import socket
 import stat
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,7 +140,7 @@ class Lab:
         sh.require_tools("ip", "unshare", "nsenter", "mount")
         _check_kernel()
         image = build_image(progress)
-        with _locked(labs_root() / ".lock"):
+        with sh.locked(labs_root() / ".lock"):
             if self.exists():
                 raise LabError(
                     f"a lab named {self.name!r} already exists ({self.dir}); pick another --name, "
@@ -578,17 +576,6 @@ def _image_by_key(key: str) -> Image:
     if not img.complete:
         raise LabError(f"the image {key} this lab was made from is gone; recreate the lab")
     return img
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def as_dict(s: NodeStatus) -> dict[str, Any]:

@@ -3,10 +3,13 @@ runs local privileged commands; everything that touches a *node* as a host goes 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 from kubeward.errors import LabError
 
@@ -46,6 +49,18 @@ def ip_batch(commands: Sequence[str], netns: str | None = None, *, what: str) ->
         return
     argv = ["ip"] + (["-n", netns] if netns else []) + ["-batch", "-"]
     run(argv, input="\n".join(commands) + "\n", what=what)
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock file (serialises image builds and lab slot choice across processes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def require_root() -> None:

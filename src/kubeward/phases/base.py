@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -59,7 +60,9 @@ class RunContext:
         return (await self.session.run(host, script, label=label)).stdout
 
 
-class Phase:
+class Phase(ABC):
+    """A step of `kubeward up` over a set of hosts; ``run_all`` returns each host's outcome."""
+
     name: str = ""
     title: str = ""
 
@@ -69,6 +72,13 @@ class Phase:
     def facts_script(self, ctx: RunContext, host: str) -> str | None:
         """The shell (run as root) whose output ``read_facts`` will want first, for the prefetch."""
         return None
+
+    @abstractmethod
+    async def run_all(self, ctx: RunContext, hosts: Sequence[str]) -> dict[str, HostOutcome]: ...
+
+
+class PerHostPhase(Phase):
+    """A phase whose hosts are independent: ``run`` per host, all hosts at once."""
 
     async def run_all(self, ctx: RunContext, hosts: Sequence[str]) -> dict[str, HostOutcome]:
         results = await ctx.session.each(lambda h: self.run(ctx, h), hosts)
@@ -82,15 +92,15 @@ class Phase:
                 raise r
         return out
 
-    async def run(self, ctx: RunContext, host: str) -> HostOutcome:
-        raise NotImplementedError
+    @abstractmethod
+    async def run(self, ctx: RunContext, host: str) -> HostOutcome: ...
 
 
-class OpsPhase(Phase):
+class OpsPhase(PerHostPhase):
     """A phase made of operations; subclasses say which operations a host gets."""
 
-    def ops_for(self, ctx: RunContext, host: str) -> list[Op]:
-        raise NotImplementedError
+    @abstractmethod
+    def ops_for(self, ctx: RunContext, host: str) -> list[Op]: ...
 
     def facts_script(self, ctx: RunContext, host: str) -> str | None:
         return render_facts_script(self.ops_for(ctx, host))

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from kubeward.errors import RemoteError
 from kubeward.ops.base import Change, HostOutcome, Unchanged
-from kubeward.phases.base import Phase, RunContext
+from kubeward.phases.base import PerHostPhase, RunContext
 from kubeward.remote.ssh import CommandError, ConnectError, Session
 
 DIR = "/etc/kubeward"
@@ -104,7 +104,7 @@ def render_rollback_script() -> str:
             f"systemctl reset-failed {ROLLBACK}.service {ROLLBACK}.timer >/dev/null 2>&1; rm -f {NEW}; true")
 
 
-class Firewall(Phase):
+class Firewall(PerHostPhase):
     name = "firewall"
     title = "Apply the host firewall"
 

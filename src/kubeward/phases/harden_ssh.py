@@ -28,7 +28,7 @@ from kubeward.ops.sshd import (
     render_install_script,
     render_restore_script,
 )
-from kubeward.phases.base import Phase, RunContext
+from kubeward.phases.base import PerHostPhase, RunContext
 from kubeward.remote.ssh import CommandError, ConnectError, Session
 
 #: test hook only: extra text appended to the drop-in (to prove a broken option is caught)
@@ -60,7 +60,7 @@ def lockout_risks(user: str, key_path: Path) -> list[str]:
     return out
 
 
-class HardenSsh(Phase):
+class HardenSsh(PerHostPhase):
     name = "harden-ssh"
     title = "Harden sshd"
 

@@ -271,7 +271,7 @@ class Session:
             attempt += 1
             client: list[_Client] = []
 
-            def factory() -> _Client:
+            def factory(client: list[_Client] = client) -> _Client:
                 c = _Client(self.trust, target)
                 client.append(c)
                 return c
