@@ -70,16 +70,17 @@ def test_prefetch_script_sudo_only_for_root_phases_of_a_non_root_user() -> None:
     as_root = render_prefetch_script(scripts, "root")
     assert "sudo" not in as_root
     assert as_root.splitlines() == [
-        f"echo '{PREFETCH_MARK} preflight'", "sh -c 'echo as-user'",
-        f"echo '{PREFETCH_MARK} provision'", "sh -c 'echo as-root'",
-        f"echo '{PREFETCH_MARK} end'",
+        f"printf '\\n{PREFETCH_MARK} preflight\\n'", "sh -c 'echo as-user'",
+        f"printf '\\n{PREFETCH_MARK} provision\\n'", "sh -c 'echo as-root'",
+        f"printf '\\n{PREFETCH_MARK} end\\n'",
     ]
 
 
 def test_parse_prefetch_output() -> None:
-    text = (f"noise\n{PREFETCH_MARK} a\none\n\ntwo\n{PREFETCH_MARK} b\n{PREFETCH_MARK} c\nthree"
+    # each marker is preceded by one newline of the script's own: the parser drops exactly that one
+    text = (f"noise\n\n{PREFETCH_MARK} a\none\n\ntwo\n\n{PREFETCH_MARK} b\n\n{PREFETCH_MARK} c\nthree"
             f"\n{PREFETCH_MARK} end\nafter\n")
-    assert parse_prefetch_output(text) == {"a": "one\n\ntwo\n", "b": "", "c": "three\n"}
+    assert parse_prefetch_output(text) == {"a": "one\n\ntwo\n", "b": "", "c": "three"}
     assert parse_prefetch_output("") == {}
 
 
@@ -94,3 +95,7 @@ def test_prefetch_round_trip_through_a_real_shell() -> None:
     out = parse_prefetch_output(res.stdout)
     assert out == {"preflight": "@@os\nID=debian\nquote ' and 2\n", "provision": "a\n\nb\n", "audit": ""}
     assert "to-stderr" in res.stderr  # stderr never reaches the parsers
+    # output without a final newline keeps the next marker on its own line
+    res = subprocess.run(["/bin/sh", "-c", render_prefetch_script({"a": ("printf x", False), "b": ("echo y", False)},
+                                                                  "root")], capture_output=True, text=True, timeout=10)
+    assert parse_prefetch_output(res.stdout) == {"a": "x", "b": "y\n"}

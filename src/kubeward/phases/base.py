@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -150,8 +151,10 @@ def render_prefetch_script(scripts: dict[str, tuple[str, bool]], user: str) -> s
         run = f"{sudo}sh -c {shlex.quote(script)}"
         # stdout only, as when each phase reads its own facts: warnings on stderr (sudo's "unable to
         # resolve host", say) must not reach the parsers
-        parts.append(f"echo '{PREFETCH_MARK} {key}'\n{run}")
-    parts.append(f"echo '{PREFETCH_MARK} end'")
+        # each marker starts on a line of its own even after output without a final newline; the
+        # parser drops that one extra newline again
+        parts.append(f"printf '\\n{PREFETCH_MARK} {key}\\n'\n{run}")
+    parts.append(f"printf '\\n{PREFETCH_MARK} end\\n'")
     return "\n".join(parts) + "\n"
 
 
@@ -167,12 +170,11 @@ def parse_prefetch_output(text: str) -> dict[str, str]:
                 out[cur] = []
         elif cur is not None:
             out[cur].append(line)
-    return {k: "".join(v) for k, v in out.items()}
+    return {k: "".join(v).removesuffix("\n") for k, v in out.items()}
 
 
 async def prefetch(ctx: RunContext, hosts: Sequence[str], scripts: dict[str, dict[str, tuple[str, bool]]]) -> None:
     """Read every phase's facts from each host in one round-trip (all hosts at once)."""
-    import time
 
     async def one(host: str) -> None:
         before = time.time()

@@ -28,8 +28,10 @@ import ctypes, os, socket, sys, time
 try: ctypes.CDLL(None).prctl(15, b"kubeward-probe", 0, 0, 0)  # PR_SET_NAME: recognisable in ss/ps
 except Exception: pass
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-try: s.bind((sys.argv[1], int(sys.argv[4]))); s.listen(128)
-except OSError: print(sys.argv[4], "in-use", flush=True); sys.exit(0)
+for attempt in range(40):  # a previous run's probe, just killed, may still hold the port
+    try: s.bind((sys.argv[1], int(sys.argv[4]))); s.listen(128); break
+    except OSError: time.sleep(0.05)
+else: print(sys.argv[4], "in-use", flush=True); sys.exit(0)
 print(sys.argv[4], "listening", flush=True)
 if os.fork(): os._exit(0)
 os.setsid(); fd = os.open(os.devnull, os.O_RDWR)
@@ -45,7 +47,7 @@ def render_facts_script(admin_name: str, admin_uid: int, private_address: str, p
     """Shell (run as the SSH user) that prints every preflight fact of a host."""
     a = shlex.quote(admin_name)
     privileged = f"""
-pkill -x {PROBE_NAME} 2>/dev/null
+pkill -x {PROBE_NAME} 2>/dev/null && for i in 1 2 3 4 5 6 7 8 9 10; do pgrep -x {PROBE_NAME} >/dev/null || break; sleep 0.05; done
 printf '\\n@@ss\\n'; ss -Htlnp 2>&1
 printf '\\n@@sshd\\n'; sshd -T 2>&1 | grep -Ei '^(allowtcpforwarding|permitrootlogin|passwordauthentication|pubkeyauthentication) '
 printf '\\n@@authkeys\\n'; h=$(getent passwd {a} | cut -d: -f6); [ -n "$h" ] && [ -f "$h/.ssh/authorized_keys" ] && cat "$h/.ssh/authorized_keys"
