@@ -93,11 +93,18 @@ done
 echo @@promoted"""
 
 
-def member_remove_script(client_port: int, member_id: int) -> str:
+def member_remove_script(client_port: int, member_id: int, timeout: float = 60) -> str:
+    """Remove a member, retrying while etcd refuses because a member has only just (re)joined
+    ("unhealthy cluster": its strict reconfiguration check wants every member connected a while)."""
     return f"""{etcdctl_function(client_port)}
-if ! kw_out=$(kw_etcdctl --command-timeout=15s member remove {member_id:x} 2>&1); then
-  case "$kw_out" in *"member not found"*) ;; *) echo "$kw_out" >&2; exit 1;; esac
-fi
+kw_end=$(( $(date +%s) + {int(timeout)} ))
+until kw_out=$(kw_etcdctl --command-timeout=15s member remove {member_id:x} 2>&1); do
+  case "$kw_out" in
+    *"member not found"*) break;;
+    *"unhealthy cluster"*) if [ "$(date +%s)" -ge "$kw_end" ]; then echo "$kw_out" >&2; exit 1; fi; sleep 1;;
+    *) echo "$kw_out" >&2; exit 1;;
+  esac
+done
 echo @@removed"""
 
 
