@@ -218,9 +218,7 @@ async def probe_outside(config: ClusterConfig, matrix: list[MatrixRow], obs: Obs
         return PortProbe("outside", "operator", operator, host, addr, port, proto, state)
 
     jobs = []
-    for h in config.hosts:
-        if h.name in obs.unreachable:
-            continue
+    for h in [config.host(n) for n in obs.local]:  # the audited, reachable nodes
         lo = obs.local.get(h.name)
         for port in candidate_ports(config, matrix, h.name, lo):
             jobs.append(one(h.name, str(h.address), port, "tcp"))
@@ -230,7 +228,7 @@ async def probe_outside(config: ClusterConfig, matrix: list[MatrixRow], obs: Obs
 
 
 async def probe_peers(config: ClusterConfig, matrix: list[MatrixRow], session: Session, obs: Observations) -> None:
-    alive = [h for h in config.hosts if h.name not in obs.unreachable]
+    alive = [config.host(n) for n in obs.local]  # the audited, reachable nodes
 
     async def one(name: str) -> list[PortProbe]:
         me = config.host(name)
@@ -441,6 +439,5 @@ async def probe_ssh_auth(config: ClusterConfig, session: Session, obs: Observati
                 return SshAuthProbe(name, (), err.decode(errors="replace").strip()[-300:])
             return SshAuthProbe(name, tuple(x for x in m.group(1).split(",") if x))
 
-        results = await asyncio.gather(*(one(h.name) for h in config.hosts if h.name not in obs.unreachable),
-                                       return_exceptions=True)
+        results = await asyncio.gather(*(one(name) for name in obs.local), return_exceptions=True)
     obs.ssh_auth += [r for r in results if isinstance(r, SshAuthProbe)]
