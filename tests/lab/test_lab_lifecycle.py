@@ -82,3 +82,24 @@ def test_cli_exec_runs_inside_the_node(lab: Lab, lab_state: LabState) -> None:
                         "sh", "-c", "hostname; cat /proc/1/comm"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == [node, "systemd"]
+
+
+def test_a_failed_boot_stops_the_nodes_already_booted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second node's boot fails (injected): the first, already running, must not be left behind."""
+    import kubeward.lab.node as nodemod
+
+    real = nodemod.boot
+    booted: list[str] = []
+
+    def failing_second(spec: nodemod.NodeSpec, image: object) -> tuple[int, int]:
+        booted.append(spec.name)
+        if len(booted) == 2:
+            raise LabError("injected boot failure")
+        return real(spec, image)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(nodemod, "boot", failing_second)
+    lb = Lab(new_lab_name("f"))
+    with pytest.raises(LabError, match="injected boot failure"):
+        lb.up(2, 1)
+    assert len(booted) == 2
+    assert _leftovers(lb.name) == {k: [] for k in _leftovers(lb.name)}
