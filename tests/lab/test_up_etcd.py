@@ -278,3 +278,36 @@ def test_membership_follows_cluster_yml_and_a_second_up_restarts_nothing(
     assert {n: unit_identity(lab, n) for n in names} == before
     rc, st = status(etcd)
     assert rc == 0, st
+
+
+def test_etcd_is_reached_through_kubeward_tunnel_only(lab: Lab, lab_state: LabState, etcd: Path) -> None:
+    """From the operator's machine etcd does not answer directly; through `kubeward tunnel etcd` it
+    does, with kubeward's own client certificate (checked against the etcd CA, name 127.0.0.1)."""
+    import socket
+    import time
+
+    from kubeward.config import load_config
+    from kubeward.etcd.client import ClientCredentials, EtcdClient
+
+    cp = next(n for n in lab_state.nodes if n.role == "control-plane")
+    with pytest.raises(OSError):
+        socket.create_connection((cp.public_address, 2379), timeout=2).close()
+    local = 12379
+    proc = subprocess.Popen([sys.executable, "-m", "kubeward", "tunnel", "-c", str(etcd), "--local-port", str(local),
+                             "etcd"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", local)) == 0:
+                    break
+            time.sleep(0.1)
+        client = EtcdClient(local, ClientCredentials.for_config(load_config(etcd).config).context())
+        client.put(b"kubeward/tunnel-test", b"through-ssh")
+        assert client.get(b"kubeward/tunnel-test") == b"through-ssh"
+        _, members = client.member_list()
+        assert len(members) == len(cps(lab_state))
+        client.delete(b"kubeward/tunnel-test")
+    finally:
+        proc.terminate()
+        proc.wait(20)

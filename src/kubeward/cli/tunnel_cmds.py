@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from kubeward.catalog.matrix import MatrixRow, build_matrix
 from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options, trust_for
 from kubeward.config import ClusterConfig, LoadedConfig
 from kubeward.errors import KubewardError, RemoteError
@@ -24,28 +25,32 @@ from kubeward.remote.targets import target_for, targets_for
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-#: named targets: port, where the service listens on the node, and which nodes run it
-SERVICES: dict[str, tuple[str, str]] = {
-    "api": ("api_port", "private"),
-    "etcd": ("etcd_client", "loopback"),
-    "etcd-metrics": ("etcd_metrics", "loopback"),
-    "kubelet": ("10250", "private"),
-}
-CONTROL_PLANE_SERVICES = {"api", "etcd", "etcd-metrics"}
+#: short names for port-matrix rows; any row key of `kubeward matrix` works as a target too
+ALIASES = {"api": "kube-apiserver", "etcd": "etcd-client"}
+
+
+def service_row(config: ClusterConfig, name: str) -> MatrixRow | None:
+    """The port-matrix row a service name (or alias) stands for, if it is a single TCP port."""
+    key = ALIASES.get(name, name)
+    for row in build_matrix(config):
+        if row.key == key and row.protocol == "tcp" and row.ports is not None and row.ports.lo == row.ports.hi:
+            return row
+    return None
 
 
 def resolve_target(config: ClusterConfig, node: str, spec: str) -> Forward:
-    """TARGET is a service name, a PORT, or HOST:PORT as seen from the node."""
+    """TARGET is a service of the port matrix, a PORT, or HOST:PORT as seen from the node."""
     host = config.host(node)
-    if spec in SERVICES:
-        port_ref, where = SERVICES[spec]
-        port = {"api_port": config.network.api_port, "etcd_client": config.etcd.client_port,
-                "etcd_metrics": config.etcd.metrics_port}.get(port_ref) or int(port_ref)
-        dest = "127.0.0.1" if where == "loopback" else str(host.private_address)
-        return Forward(spec, dest, port)
+    row = service_row(config, spec)
+    if row is not None:
+        assert row.ports is not None
+        dest = {"loopback": "127.0.0.1", "public": str(host.address)}.get(row.bind, str(host.private_address))
+        return Forward(spec, dest, row.ports.lo)
     m = re.fullmatch(r"(?:(.+):)?(\d{1,5})", spec)
     if not m or not 0 < int(m.group(2)) < 65536:
-        raise KubewardError(f"unknown tunnel target {spec!r}: use a service ({', '.join(SERVICES)}), "
+        names = sorted({*ALIASES, *(r.key for r in build_matrix(config) if r.protocol == "tcp" and r.ports
+                                     and r.ports.lo == r.ports.hi and not r.closed)})
+        raise KubewardError(f"unknown tunnel target {spec!r}: use a service ({', '.join(names)}), "
                             "a PORT, or HOST:PORT as seen from the node")
     return Forward(spec, m.group(1) or "127.0.0.1", int(m.group(2)))
 
@@ -91,8 +96,8 @@ def tunnel(opts: RemoteOptions, node: str | None, local_ports: tuple[int, ...], 
            targets: tuple[str, ...]) -> None:
     """Forward local ports (127.0.0.1 only) to services on a node, over verified SSH.
 
-    TARGET is a service (api, etcd, etcd-metrics, kubelet), a PORT, or HOST:PORT
-    as seen from the node. Stays up until Ctrl-C and reconnects by itself when
+    TARGET is a service of the port matrix (api, etcd, etcd-metrics, kubelet,
+    any row of `kubeward matrix`), a PORT, or HOST:PORT as seen from the node. Stays up until Ctrl-C and reconnects by itself when
     the SSH connection drops.
 
     \b
@@ -107,7 +112,7 @@ def tunnel(opts: RemoteOptions, node: str | None, local_ports: tuple[int, ...], 
     if node:
         check_hosts(loaded, [node])
         candidates = [node]
-    elif any(t in CONTROL_PLANE_SERVICES for t in targets):
+    elif any((r := service_row(config, t)) is not None and r.roles == ("control-plane",) for t in targets):
         candidates = [h.name for h in config.control_planes]
     else:
         candidates = [h.name for h in config.hosts]
