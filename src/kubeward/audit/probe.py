@@ -102,9 +102,9 @@ def candidate_ports(config: ClusterConfig, matrix: list[MatrixRow], host_name: s
     if lo is not None:
         ports |= {x.port for x in lo.listeners if x.protocol == protocol}
     for row in rows_for_host(matrix, host):
-        if row.protocol == protocol and row.ports is not None:
-            if row.ports.hi - row.ports.lo < 256 and (include_ranges or row.ports.lo == row.ports.hi):
-                ports |= set(range(row.ports.lo, row.ports.hi + 1))
+        if (row.protocol == protocol and row.ports is not None and row.ports.hi - row.ports.lo < 256
+                and (include_ranges or row.ports.lo == row.ports.hi)):
+            ports |= set(range(row.ports.lo, row.ports.hi + 1))
     return sorted(ports)
 
 

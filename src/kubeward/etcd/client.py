@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 
 from kubeward.config import ClusterConfig
 from kubeward.errors import KubewardError, RemoteError
-from kubeward.etcd.membership import Member, parse_member_list
+from kubeward.etcd.membership import Member, as_int, parse_member_list
 from kubeward.remote.forward import Forward, Tunnel
 from kubeward.remote.ssh import Session
 
@@ -66,10 +66,6 @@ class ClientCredentials:
         return ctx
 
 
-def _int(value: Any) -> int:
-    return int(value) if value not in (None, "") else 0
-
-
 @dataclass(frozen=True)
 class EndpointStatus:
     """``/v3/maintenance/status`` of one member."""
@@ -91,16 +87,16 @@ class EndpointStatus:
 def parse_status(obj: Mapping[str, Any]) -> EndpointStatus:
     header = obj.get("header") or {}
     return EndpointStatus(
-        member_id=_int(header.get("member_id")),
-        cluster_id=_int(header.get("cluster_id")),
-        leader=_int(obj.get("leader")),
+        member_id=as_int(header.get("member_id")),
+        cluster_id=as_int(header.get("cluster_id")),
+        leader=as_int(obj.get("leader")),
         version=str(obj.get("version") or ""),
-        db_size=_int(obj.get("dbSize")),
-        db_size_in_use=_int(obj.get("dbSizeInUse")),
-        raft_term=_int(obj.get("raftTerm")),
-        raft_index=_int(obj.get("raftIndex")),
-        raft_applied_index=_int(obj.get("raftAppliedIndex")),
-        revision=_int(header.get("revision")),
+        db_size=as_int(obj.get("dbSize")),
+        db_size_in_use=as_int(obj.get("dbSizeInUse")),
+        raft_term=as_int(obj.get("raftTerm")),
+        raft_index=as_int(obj.get("raftIndex")),
+        raft_applied_index=as_int(obj.get("raftAppliedIndex")),
+        revision=as_int(header.get("revision")),
         is_learner=bool(obj.get("isLearner", False)),
         errors=tuple(str(e) for e in obj.get("errors") or ()),
     )
@@ -197,7 +193,7 @@ class EtcdClient:
 
     def alarms(self) -> list[str]:
         data = self.call("/v3/maintenance/alarm", {"action": "GET"})
-        return [f"{a.get('alarm', 'NONE')} on {_int(a.get('memberID')):x}" for a in data.get("alarms") or ()]
+        return [f"{a.get('alarm', 'NONE')} on {as_int(a.get('memberID')):x}" for a in data.get("alarms") or ()]
 
     def health(self) -> str | None:
         """None when a linearizable read succeeds (needs a quorum), else why not."""
@@ -210,7 +206,7 @@ class EtcdClient:
     # ----- keys -----------------------------------------------------------------------------------
     def put(self, key: bytes, value: bytes) -> int:
         data = self.call("/v3/kv/put", {"key": _b64(key), "value": _b64(value)})
-        return _int((data.get("header") or {}).get("revision"))
+        return as_int((data.get("header") or {}).get("revision"))
 
     def get(self, key: bytes) -> bytes | None:
         data = self.call("/v3/kv/range", {"key": _b64(key)})
@@ -218,7 +214,7 @@ class EtcdClient:
         return base64.b64decode(kvs[0].get("value", "")) if kvs else None
 
     def delete(self, key: bytes) -> int:
-        return _int(self.call("/v3/kv/deleterange", {"key": _b64(key)}).get("deleted"))
+        return as_int(self.call("/v3/kv/deleterange", {"key": _b64(key)}).get("deleted"))
 
     # ----- snapshot -------------------------------------------------------------------------------
     def snapshot(self, out: BinaryIO, timeout: float = 60.0) -> int:
@@ -257,7 +253,7 @@ class EtcdClient:
                     out.write(body)
                     written += len(body)
                     last = keep
-                if _int(result.get("remaining_bytes")) == 0 and blob:
+                if as_int(result.get("remaining_bytes")) == 0 and blob:
                     finished = True
         except (OSError, http.client.HTTPException, ValueError) as exc:
             raise EtcdApiError(f"{self.label}: snapshot stream broke: {exc}") from exc

@@ -54,14 +54,14 @@ class Desired:
     peer_url: str
 
 
-def _int(value: Any) -> int:
+def as_int(value: Any) -> int:
     # etcdctl -w json prints uint64 as numbers, the JSON gateway as strings
     return int(value) if value not in (None, "") else 0
 
 
 def parse_member(obj: Mapping[str, Any]) -> Member:
     return Member(
-        id=_int(obj.get("ID", obj.get("id"))),
+        id=as_int(obj.get("ID", obj.get("id"))),
         name=str(obj.get("name") or ""),
         peer_urls=tuple(obj.get("peerURLs") or obj.get("peer_urls") or ()),
         client_urls=tuple(obj.get("clientURLs") or obj.get("client_urls") or ()),
@@ -72,7 +72,7 @@ def parse_member(obj: Mapping[str, Any]) -> Member:
 def parse_member_list(obj: Mapping[str, Any]) -> tuple[int, list[Member]]:
     """(cluster id, members) from ``etcdctl member list -w json`` or the gateway's member/list."""
     header = obj.get("header") or {}
-    return _int(header.get("cluster_id")), [parse_member(m) for m in obj.get("members") or ()]
+    return as_int(header.get("cluster_id")), [parse_member(m) for m in obj.get("members") or ()]
 
 
 @dataclass(frozen=True)

@@ -214,8 +214,7 @@ def boot(spec: NodeSpec, image: Image) -> tuple[int, int]:
         f"exec nsenter --net=/run/netns/{spec.netns} -- "
         f"unshare --uts --ipc --pid --cgroup --fork --kill-child -- /bin/sh {spec.dir / 'boot.sh'}\n"
     )
-    log = open(spec.boot_log, "ab")
-    try:
+    with open(spec.boot_log, "ab") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", launcher],
             stdin=subprocess.DEVNULL,
@@ -224,8 +223,6 @@ def boot(spec: NodeSpec, image: Image) -> tuple[int, int]:
             start_new_session=True,
             close_fds=True,
         )
-    finally:
-        log.close()
     deadline = time.monotonic() + BOOT_EXEC_TIMEOUT
     while time.monotonic() < deadline:
         child = _systemd_child(proc.pid)

@@ -25,10 +25,11 @@ from kubeward.audit.probe import (
 )
 from kubeward.catalog.matrix import build_matrix
 from kubeward.config import ClusterConfig, HostConfig, LoadedConfig
+from kubeward.firewall.compile import render_ruleset
 from kubeward.ops.base import HostOutcome, Unchanged
 from kubeward.ops.sshd import DROPIN
 from kubeward.phases.base import Phase, RunContext
-from kubeward.phases.firewall import RULESET
+from kubeward.phases.firewall import RULESET, sha
 from kubeward.remote.ssh import Session
 
 #: CA certificates and keys in the state directory (kubeadm-style layout of `kubeward pki`)
@@ -75,16 +76,12 @@ def read_ca_material(state_dir: Path) -> tuple[dict[str, x509.Certificate], dict
     return certs, key_shas
 
 
-def audit_inputs(loaded: LoadedConfig) -> AuditInputs:
-    config = loaded.config
-    inp = AuditInputs(config, build_matrix(config))
-    from kubeward.firewall.compile import render_ruleset
-
+def audit_inputs(config: ClusterConfig, ca_key_shas: dict[str, str]) -> AuditInputs:
+    inp = AuditInputs(config, build_matrix(config), ca_key_shas=ca_key_shas)
     for h in config.hosts:
-        inp.compiled_firewall_sha[h.name] = hashlib.sha256(render_ruleset(config, h).encode()).hexdigest()
+        inp.compiled_firewall_sha[h.name] = sha(render_ruleset(config, h))
         inp.expected_files[h.name] = expected_files(config, h)
         inp.ca_keys_allowed[h.name] = set(CA_FILES) if config.pki.ca_keys_on_nodes and h.is_control_plane else set()
-    _, inp.ca_key_shas = read_ca_material(loaded.state_dir)
     return inp
 
 
@@ -97,8 +94,8 @@ async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str]
     """``cached(host)``: the local view read earlier in this run, if the host did not change since."""
     started = time.monotonic()
     config = loaded.config
-    inp = audit_inputs(loaded)
-    cas, _ = read_ca_material(loaded.state_dir)
+    cas, ca_key_shas = read_ca_material(loaded.state_dir)
+    inp = audit_inputs(config, ca_key_shas)
     names = list(hosts) if hosts else [h.name for h in config.hosts]
     obs = Observations(operator_address=operator_address(config))
     await probe_local(config, session, names, {n: [f.path for f in inp.expected_files[n]] for n in names}, obs,

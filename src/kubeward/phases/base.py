@@ -67,7 +67,7 @@ class Phase(ABC):
     name: str = ""
     title: str = ""
 
-    async def prepare(self, ctx: RunContext) -> None:
+    async def prepare(self, ctx: RunContext) -> None:  # noqa: B027 - an optional hook, not abstract
         """Local work before any host is touched (e.g. issuing certificates)."""
 
     def facts_script(self, ctx: RunContext, host: str) -> str | None:

@@ -24,6 +24,7 @@ import shlex
 from collections.abc import Sequence
 
 from kubeward.errors import RemoteError
+from kubeward.firewall.compile import render_ruleset
 from kubeward.ops.base import Change, HostOutcome, Unchanged
 from kubeward.phases.base import PerHostPhase, RunContext
 from kubeward.remote.ssh import CommandError, ConnectError, Session
@@ -117,8 +118,6 @@ class Firewall(PerHostPhase):
         return FACTS if ctx.config.firewall.enabled else None
 
     async def run(self, ctx: RunContext, host: str) -> HostOutcome:
-        from kubeward.firewall.compile import render_ruleset
-
         s = ctx.session
         ruleset = render_ruleset(ctx.config, ctx.config.host(host))
         facts = (await ctx.read_facts(host, self.name, FACTS, label="read firewall state")).split()
