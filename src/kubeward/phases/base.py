@@ -8,7 +8,6 @@ I/O, and (unless this is a plan) one more round-trip applies them all.
 from __future__ import annotations
 
 import logging
-import shlex
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from kubeward.ops.base import (
     render_apply_script,
     render_facts_script,
 )
+from kubeward.ops.shell import render_nested
 from kubeward.remote.ssh import CommandError, Session
 
 log = logging.getLogger("kubeward.phases")
@@ -147,8 +147,8 @@ def render_prefetch_script(scripts: dict[str, tuple[str, bool]], user: str) -> s
     """One script printing every phase's facts; (script, as_root) per phase key."""
     parts = []
     for key, (script, as_root) in scripts.items():
-        sudo = "sudo -n " if as_root and user != "root" else ""
-        run = f"{sudo}sh -c {shlex.quote(script)}"
+        # the phase's script travels in a here-document: it may not be an argument of sudo or sh
+        run = render_nested(script, sudo=as_root and user != "root")
         # stdout only, as when each phase reads its own facts: warnings on stderr (sudo's "unable to
         # resolve host", say) must not reach the parsers
         # each marker starts on a line of its own even after output without a final newline; the

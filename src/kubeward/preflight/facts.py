@@ -16,6 +16,8 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from kubeward.ops.shell import render_nested
+
 #: how long the probe listener waits for peers, seconds
 LISTEN_SECONDS = 20
 #: peers are probed on the kubelet port: every node must reach every other node's kubelet, so the
@@ -69,7 +71,9 @@ printf '\\n@@swaps\\n'; tail -n +2 /proc/swaps
 printf '\\n@@modules\\n'; for m in br_netfilter overlay; do if [ -d /sys/module/$m ]; then echo "$m loaded"; elif modinfo $m >/dev/null 2>&1; then echo "$m available"; else echo "$m missing"; fi; done
 printf '\\n@@passwd\\n'; getent passwd {a}
 printf '\\n@@uid\\n'; getent passwd {admin_uid}
-if [ "$(id -u)" = 0 ]; then sh -c {shlex.quote(privileged)}; elif sudo -n true 2>/dev/null; then sudo -n sh -c {shlex.quote(privileged)}; fi
+if [ "$(id -u)" = 0 ]; then
+{render_nested(privileged, sudo=False)}elif sudo -n true 2>/dev/null; then
+{render_nested(privileged, sudo=True)}fi
 printf '\\n@@listener\\n'; if command -v python3 >/dev/null 2>&1; then python3 -c {listener} {shlex.quote(private_address)} {LISTEN_SECONDS} {peers} {PROBE_PORT} 2>&1 || true; fi
 printf '\\n@@end\\n'
 """

@@ -7,6 +7,18 @@ key stops it naming both fingerprints. Connects are retried with backoff only fo
 (timeout, reset); a command that ran and failed is never retried. Commands run through ``sudo -n``
 unless the login user is root. Every command is one SSH round-trip, counted per host.
 
+Scripts travel on stdin, never on a command line: ``/proc/PID/cmdline`` of every process on a host
+is readable by every local user, and scripts carry private keys, tokens and kubeconfigs. The command
+sshd runs is always the same short bootstrap, ``sudo -n -- sh -c 'eval "$(head -c N)"'`` (``sh -c``
+as root, the bare ``eval`` in the login shell without sudo), and the channel's stdin carries the N
+bytes of the script followed by the command's own ``input``. ``head -c N`` (GNU coreutils) reads
+exactly N bytes, so the script is read whole into the shell's memory before any of it runs and
+``eval`` runs it there, in no new process. Whatever the script then runs (``cat``, ``apt-get``,
+``ssh``, ``read``) inherits a stdin that holds only the ``input`` (an upload's bytes) or is at its
+end: no command can swallow the rest of the script, which a shell reading its script from stdin
+(``sh -s``) would allow. The bootstrap holds no content, so sudo's log no longer records scripts
+either. Scripts that run scripts (sudo inside a prefetch) use :func:`kubeward.ops.shell.render_nested`.
+
 Errors (all :class:`kubeward.errors.RemoteError`)::
 
     RemoteError
@@ -180,10 +192,15 @@ class _Client(asyncssh.SSHClient):
         return decision.ok
 
 
-def _sudo_wrap(user: str, command: str) -> str:
+def render_bootstrap(user: str, script_bytes: int, sudo: bool) -> str:
+    """The command line sshd runs for every script: read ``script_bytes`` of script from stdin and
+    ``eval`` it (as root through ``sudo -n`` unless the login user is root, or in the login shell)."""
+    boot = f'eval "$(head -c {int(script_bytes)})"'
+    if not sudo:
+        return boot
     if user == "root":
-        return f"sh -c {shlex.quote(command)}"
-    return f"sudo -n -- sh -c {shlex.quote(command)}"
+        return f"sh -c {shlex.quote(boot)}"
+    return f"sudo -n -- sh -c {shlex.quote(boot)}"
 
 
 class Session:
@@ -345,16 +362,19 @@ class Session:
         check: bool = True,
         label: str | None = None,
     ) -> CommandResult:
-        """Run a shell command on a host (one round-trip); ``check`` raises CommandError on failure.
+        """Run a shell script on a host (one round-trip); ``check`` raises CommandError on failure.
 
-        ``label`` stands for the command in errors and logs: pass one when the command carries
-        secrets (file contents are sent inside scripts).
+        The script goes on stdin ahead of ``input`` (see the module docstring); ``label`` stands for
+        the command in errors and logs: pass one when the command carries secrets (file contents are
+        sent inside scripts).
         """
         target = self.targets[name]
         shown = label or command
         conn = await self.connect(name)
-        wrapped = _sudo_wrap(target.user, command) if sudo else command
-        data = input.encode() if isinstance(input, str) else input
+        script = command.encode()
+        wrapped = render_bootstrap(target.user, len(script), sudo)
+        extra = input.encode() if isinstance(input, str) else (input or b"")
+        data = script + extra
         started = time.monotonic()
         self.round_trips[name] += 1
         limit = timeout or self.command_timeout
