@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from kubeward.ops.shell import render_comment
+
 
 @dataclass(frozen=True)
 class Change:
@@ -107,7 +109,7 @@ def render_apply_script(changes: Sequence[Change], extra_handlers: Sequence[str]
     """
     lines = ["set -e", "export DEBIAN_FRONTEND=noninteractive LC_ALL=C"]
     for i, c in enumerate(changes):
-        lines += [f"# {c.summary}", c.script, f"echo '@@done {i}'"]
+        lines += [render_comment(c.summary), c.script, f"echo '@@done {i}'"]
     seen: list[str] = []
     for c in changes:
         for h in c.notify:

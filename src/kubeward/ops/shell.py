@@ -32,3 +32,8 @@ def render_nested(script: str, *, sudo: bool) -> str:
         raise ValueError("a script contains its own here-document delimiter")
     runner = "sudo -n sh" if sudo else "sh"
     return f"{runner} -c {q(EVAL_STDIN)} <<'{delim}'\n{script}\n{delim}\n"
+
+
+def render_comment(text: str) -> str:
+    """A ``#`` comment line; a newline in ``text`` (a path from cluster.yml) would end it early."""
+    return "# " + " ".join(text.splitlines())

@@ -70,6 +70,7 @@ from kubeward.ops.base import (
     render_facts_script,
 )
 from kubeward.ops.ops import Directory, File, Packages, Service, SystemUser, parse_stat_fact
+from kubeward.ops.shell import render_comment
 from kubeward.phases.base import Phase, RunContext
 from kubeward.remote.ssh import CommandError
 
@@ -242,7 +243,7 @@ def render_apply(config: ClusterConfig, work: HostWork) -> str:
     if work.stop_first:
         lines.append(f"systemctl stop {UNIT}")
     for i, c in enumerate(work.changes):
-        lines += [f"# {c.summary}", c.script, f"echo '@@done {i}'"]
+        lines += [render_comment(c.summary), c.script, f"echo '@@done {i}'"]
     if any("daemon-reload" in c.notify or c.op.startswith("packages:") for c in work.changes):
         lines.append("systemctl daemon-reload")
     if work.start:

@@ -30,13 +30,22 @@ def escape_percent(value: str) -> str:
     return value.replace("%", "%%")
 
 
+def config_value(value: str) -> str:
+    """A path as one word of an OpenSSH option (``-o Name=VALUE``): ``%`` doubled, then double-quoted
+    as ssh's own config-line splitter reads it. ``-i`` cannot carry a ``%``: it checks the literal path
+    exists, then expands tokens in it."""
+    escaped = escape_percent(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
 def render_proxy_command(bastion: Target, known_hosts: Path) -> str:
     """The ``ProxyCommand`` reaching a host through ``bastion``: one shell word per argument, ``%``
     doubled, except the ``%h:%p`` that OpenSSH fills in with the destination."""
+    # two expansions of %: the inner ssh's own (IdentityFile, UserKnownHostsFile), then ProxyCommand's
     argv = [
-        "ssh", "-i", str(bastion.key_path), "-p", str(bastion.port),
+        "ssh", "-o", f"IdentityFile={config_value(str(bastion.key_path))}", "-p", str(bastion.port),
         "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
-        "-o", f"UserKnownHostsFile={known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", f"UserKnownHostsFile={config_value(str(known_hosts))}", "-o", "GlobalKnownHostsFile=/dev/null",
         "-l", bastion.user, "--", bastion.address,
     ]
     words = [escape_percent(shlex.quote(a)) for a in argv]
@@ -48,9 +57,9 @@ def openssh_argv(target: Target, known_hosts: Path, command: list[str], tty: boo
                  extra: tuple[str, ...] = ()) -> list[str]:
     """``extra`` options go before the destination (e.g. ``("-N", "-L", "...")``)."""
     argv = [
-        "ssh", "-i", escape_percent(str(target.key_path)), "-p", str(target.port),
+        "ssh", "-o", f"IdentityFile={config_value(str(target.key_path))}", "-p", str(target.port),
         "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
-        "-o", f"UserKnownHostsFile={escape_percent(str(known_hosts))}", "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", f"UserKnownHostsFile={config_value(str(known_hosts))}", "-o", "GlobalKnownHostsFile=/dev/null",
         "-o", "UpdateHostKeys=no", "-o", "ConnectTimeout=10",
     ]
     b = target.bastion
