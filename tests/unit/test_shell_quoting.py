@@ -23,7 +23,8 @@ import yaml
 
 from kubeward.audit.probe import render_peer_script
 from kubeward.config import ClusterConfig, parse_config
-from kubeward.config.loader import ConfigError, LoadedConfig
+from kubeward.config.errors import ConfigError
+from kubeward.config.loader import LoadedConfig
 from kubeward.etcd import scripts as etcd_scripts
 from kubeward.etcd.config import new_cluster_bootstrap
 from kubeward.firewall.compile import render_ruleset
