@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kubeward.cli.common import RemoteOptions, remote_options, trust_for
+from kubeward.cli.common import RemoteOptions, remote_options, run_lock, trust_for
 from kubeward.errors import KubewardError
 from kubeward.etcd.admin import (
     ClusterStatus,
@@ -160,7 +160,8 @@ def snapshot_restore(opts: RemoteOptions, yes: bool, output: str, file: Path) ->
         async with opts.session(loaded, names) as session:
             return await restore_snapshot(session, loaded.config, file, report)
 
-    res = asyncio.run(go())
+    with run_lock(loaded):
+        res = asyncio.run(go())
     if output == "json":
         click.echo(json.dumps({"ok": res.ok, "seconds": res.seconds, "hosts": res.hosts,
                                "moved_aside": res.moved_aside}, indent=2))

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options
+from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options, run_lock
 from kubeward.errors import RemoteError
 from kubeward.phases.preflight import PreflightReport, run_preflight
 from kubeward.preflight.checks import CHECKS
@@ -43,7 +43,8 @@ def preflight(opts: RemoteOptions, output: str) -> None:
         async with opts.session(loaded) as session:
             return await run_preflight(loaded.config, session)
 
-    report = asyncio.run(go())
+    with run_lock(loaded):
+        report = asyncio.run(go())
     if output == "json":
         click.echo(json.dumps({
             "ok": report.ok,

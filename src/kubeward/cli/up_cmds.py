@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options
+from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options, run_lock
 from kubeward.config import LoadedConfig
 from kubeward.phases.base import RunContext
 from kubeward.phases.runner import PHASE_NAMES, RunReport, run_phases, select_phases
@@ -73,7 +73,8 @@ def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], 
                 report = await run_phases(ctx, phases, hosts=hosts)
             return report
 
-    report = asyncio.run(go())
+    with run_lock(loaded):
+        report = asyncio.run(go())
     report.log_path = log_path
     return loaded, report
 
