@@ -37,6 +37,10 @@ def etcd() -> None:
     kubeward talks to etcd with its own client certificate
     (<state_dir>/pki/etcd/kubeward-client.*), through SSH tunnels to each
     member's 127.0.0.1 client port; etcd's ports stay closed to the outside.
+
+    \b
+    Example:
+      kubeward etcd status -c cluster.yml
     """
 
 
@@ -90,7 +94,12 @@ def status(opts: RemoteOptions, output: str) -> None:
 
 @etcd.group()
 def snapshot() -> None:
-    """Save etcd's data to a local file, or restore every member from one."""
+    """Save etcd's data to a local file, or restore every member from one.
+
+    \b
+    Example:
+      kubeward etcd snapshot save -c cluster.yml backup.db
+    """
 
 
 @snapshot.command("save")

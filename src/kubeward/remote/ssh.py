@@ -448,6 +448,11 @@ class Session:
             except (ValueError, TypeError) as exc:  # asyncssh's refusals of options or keys
                 raise ConnectError(label, "error", f"{type(exc).__name__}: {exc}") from exc
 
+    def connected(self, name: str) -> bool:
+        """Whether the host's connection is still open (after a command, False means it was lost)."""
+        conn = self._conns.get(name)
+        return conn is not None and not conn.is_closed()
+
     def forget(self, name: str) -> None:
         """Drop a host's cached connection (after it died), so the next use connects anew."""
         conn = self._conns.pop(name, None)
