@@ -94,6 +94,11 @@ def test_ssh_agent_serves_a_passphrase_protected_key(lab: Lab, tmp_path: Path) -
         r = run("up", "-c", str(config), "--only", "connect", "-o", "json", env=env)
         assert r.returncode == 0, r.stdout + r.stderr
         assert all(h["status"] == "unchanged" for h in json.loads(r.stdout)["hosts"].values())
+        # and the connections carry commands (not just a connect phase that says ok)
+        pre = run("preflight", "-c", str(config), "-o", "json", env=env)
+        assert pre.stdout, pre.stderr
+        report = json.loads(pre.stdout)
+        assert report["unreachable"] == {} and report["results"], report
     finally:
         agent.terminate()
         agent.wait(30)
