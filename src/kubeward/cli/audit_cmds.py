@@ -14,9 +14,11 @@ from rich.table import Table
 from kubeward.audit.model import SEVERITIES, AuditReport, Severity
 from kubeward.audit.report import render_html
 from kubeward.catalog.matrix import build_matrix
-from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options
+from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options, run_lock
 from kubeward.errors import KubewardError
 from kubeward.phases.audit import run_audit
+from kubeward.remote.ssh import ConnectError
+from kubeward.runlock import RunLocked
 
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 STYLE = {"critical": "bold magenta", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
@@ -56,7 +58,8 @@ def audit(opts: RemoteOptions, output: str, out_file: Path | None, fail_on: Seve
     node (listeners, sshd -T, key modes, the firewall table). Also TLS versions,
     certificate chains and SANs, client-certificate enforcement, and anonymous
     HTTP answers (only 401 passes). Exit 0: nothing at --fail-on or above;
-    1: findings; 2: the audit could not run.
+    1: findings; 2: the audit could not run; 75: another kubeward run holds
+    the lock (try again later).
 
     \b
     Example:
@@ -71,9 +74,17 @@ def audit(opts: RemoteOptions, output: str, out_file: Path | None, fail_on: Seve
 
         async def go() -> AuditReport:
             async with opts.session(loaded, names) as session:
+                # a key or agent problem here is not a finding about a host: the audit cannot run
+                errors = await session.connect_all(names)
+                local = [e for e in errors.values() if isinstance(e, ConnectError) and e.local]
+                if local:
+                    raise local[0]
                 return await run_audit(loaded, session, names)
 
-        report = asyncio.run(go())
+        with run_lock(loaded):
+            report = asyncio.run(go())
+    except RunLocked:
+        raise  # its own exit status: try again later
     except KubewardError as exc:
         click.echo(f"error: audit could not run: {exc}", err=True)
         sys.exit(2)

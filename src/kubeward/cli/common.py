@@ -16,6 +16,7 @@ from kubeward.config import LoadedConfig, load_config
 from kubeward.errors import KubewardError
 from kubeward.remote.ssh import DEFAULT_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT, Session, Trust
 from kubeward.remote.targets import targets_for
+from kubeward.runlock import RunLock, command_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,6 +83,13 @@ def check_hosts(loaded: LoadedConfig, names: list[str]) -> list[str]:
         raise KubewardError(f"no host {', '.join(map(repr, unknown))} in {loaded.filename} "
                             f"(hosts: {', '.join(known)})")
     return names
+
+
+def run_lock(loaded: LoadedConfig) -> RunLock:
+    """The state directory's lock for this run (``with run_lock(loaded):``); commands that change hosts
+    or the state directory, or run probes on hosts, hold it (see kubeward.runlock)."""
+    ensure_state_dir(loaded.state_dir)
+    return RunLock(loaded.state_dir, command_line())
 
 
 def ensure_state_dir(path: Path) -> None:

@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import asyncssh
 import click
 from rich.console import Console
 
@@ -21,6 +22,7 @@ from kubeward.config import ClusterConfig, LoadedConfig
 from kubeward.errors import KubewardError, RemoteError
 from kubeward.remote.forward import Forward, Tunnel
 from kubeward.remote.openssh import openssh_argv, render_known_hosts_for
+from kubeward.remote.ssh import ConnectError, Target, read_client_key
 from kubeward.remote.targets import target_for, targets_for
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -174,6 +176,16 @@ def tunnel(opts: RemoteOptions, node: str | None, local_ports: tuple[int, ...], 
     sys.exit(asyncio.run(go()))
 
 
+def _check_key(target: Target, node: str) -> None:
+    """The same key checks as every other command, before OpenSSH would print its own terse refusal."""
+    loaded = read_client_key(target.key_path, node)
+    if not isinstance(loaded, asyncssh.SSHKeyPair) and not os.environ.get("SSH_AUTH_SOCK") \
+            and not sys.stdin.isatty():
+        raise ConnectError(node, "key needs a passphrase", f"SSH key {target.key_path} is passphrase-protected "
+                           "and there is neither ssh-agent (SSH_AUTH_SOCK) nor a terminal to ask on",
+                           f"load it into ssh-agent (`ssh-add {target.key_path}`) and run again")
+
+
 @click.command("ssh", context_settings={"ignore_unknown_options": True})
 @remote_options
 @click.argument("node")
@@ -189,6 +201,9 @@ def ssh_cmd(opts: RemoteOptions, node: str, command: tuple[str, ...]) -> None:
     loaded = opts.load()
     check_hosts(loaded, [node])
     target = target_for(loaded.config.host(node))
+    for t in (target, target.bastion):
+        if t is not None:
+            _check_key(t, node)
     trust = trust_for(loaded, opts.config_path, False)
     known = render_known_hosts_for(targets_for(loaded.config), trust)
     if not any(line.split(" ", 1)[0] == target.pattern for line in known.splitlines()):

@@ -120,6 +120,11 @@ def render_apply_script(changes: Sequence[Change], extra_handlers: Sequence[str]
     return "\n".join(lines) + "\n"
 
 
+def strip_markers(output: str) -> str:
+    """A script's output without the apply script's progress markers (never shown to users)."""
+    return re.sub(r"^@@(?:done \d+|handler \S+)\n?", "", output, flags=re.M)
+
+
 def applied_count(output: str) -> int:
     done = [int(m.group(1)) for m in re.finditer(r"^@@done (\d+)$", output, re.M)]
     return max(done) + 1 if done else 0

@@ -25,6 +25,7 @@ from kubeward.ops.base import (
     parse_facts_output,
     render_apply_script,
     render_facts_script,
+    strip_markers,
 )
 from kubeward.ops.shell import render_nested
 from kubeward.remote.ssh import CommandError, Session
@@ -134,9 +135,14 @@ async def run_ops(ctx: RunContext, host: str, ops: Sequence[Op], what: str) -> H
         result.applied = applied_count(res.stdout)
     except CommandError as exc:
         result.applied = applied_count(exc.stdout)
+        if exc.exit_status is None or not ctx.session.connected(host):  # the link or the host died
+            result.error = (f"connection to {host} lost during {what} after {result.applied} of {len(changes)} "
+                            f"change(s) ({exc.reason})")
+            return result
         failed = changes[result.applied].summary if result.applied < len(changes) else "a handler"
+        said = exc.stderr.strip() or strip_markers(exc.stdout).strip() or exc.reason
         result.error = (f"applying {what} stopped at '{failed}' after {result.applied} of {len(changes)} "
-                        f"change(s): {(exc.stderr.strip() or exc.stdout.strip() or exc.reason)[-500:]}")
+                        f"change(s): {said[-500:]}")
     return result
 
 

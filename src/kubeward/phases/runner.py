@@ -25,6 +25,9 @@ from kubeward.phases.provision import Provision
 
 log = logging.getLogger("kubeward.phases")
 
+#: phases that only read hosts: interrupting them leaves nothing half-changed
+READ_ONLY_PHASES = frozenset({"connect", "preflight", "audit"})
+
 #: preflight failures that a later phase of `up` fixes, so they do not stop `up`
 FIXED_BY_UP = {"hostname": "provision", "ssh-forwarding": "harden-ssh"}
 
@@ -94,6 +97,9 @@ class RunReport:
     log_path: Path | None = None
     round_trips: dict[str, int] = field(default_factory=dict)
     notes: dict[str, list[str]] = field(default_factory=dict)
+    #: the phase under way and its hosts: after an interrupt (Ctrl-C), where hosts may be half-changed
+    running: str | None = None
+    running_hosts: list[str] = field(default_factory=list)
 
     def host_failed(self, host: str) -> str | None:
         for phase, hosts in self.outcomes.items():
@@ -108,6 +114,12 @@ class RunReport:
 
     def unchanged(self, host: str) -> int:
         return sum(len(hosts[host].unchanged) for hosts in self.outcomes.values() if host in hosts)
+
+    def half_changed(self, apply: bool) -> list[str]:
+        """The hosts an interrupt may have left half-changed: those of a changing phase under way."""
+        if not apply or self.running is None or self.running in READ_ONLY_PHASES:
+            return []
+        return list(self.running_hosts)
 
     @property
     def ok(self) -> bool:
@@ -139,18 +151,37 @@ async def run_phases(
     phases: Sequence[Phase],
     progress: ProgressFn | None = None,
     hosts: Sequence[str] | None = None,
+    report: RunReport | None = None,
 ) -> RunReport:
-    """Run ``phases`` in order on ``hosts`` (default: every host of cluster.yml)."""
-    report = RunReport([p.name for p in phases])
+    """Run ``phases`` in order on ``hosts`` (default: every host of cluster.yml).
+
+    Pass ``report`` to keep what was done so far when the run is interrupted (it is filled as the run
+    goes: finished phases in ``outcomes``, the phase under way in ``running``).
+    """
+    report = report if report is not None else RunReport([p.name for p in phases])
+    report.phases = [p.name for p in phases]
     started = time.monotonic()
     hosts = list(hosts) if hosts else [h.name for h in ctx.config.hosts]
+    try:
+        await _run_in_order(ctx, phases, hosts, report, progress)
+    finally:
+        report.seconds = time.monotonic() - started
+        report.round_trips = dict(ctx.session.round_trips)
+        report.notes = ctx.notes
+    return report
+
+
+async def _run_in_order(ctx: RunContext, phases: Sequence[Phase], hosts: list[str], report: RunReport,
+                        progress: ProgressFn | None) -> None:
     for phase in phases:
+        report.running, report.running_hosts = phase.name, list(hosts)
         for h in hosts:
             if progress:
                 progress(phase.name, h, "running")
         log.info("phase %s (%s) on %d hosts", phase.name, phase.title, len(hosts))
         outcomes = await phase.run_all(ctx, hosts)
         report.outcomes[phase.name] = outcomes
+        report.running, report.running_hosts = None, []
         for h, o in outcomes.items():
             state = "failed" if o.error else ("changed" if o.changes else "ok")
             log.info("%s: %s: %s%s", phase.name, h, state, f": {o.error}" if o.error else "")
@@ -163,8 +194,6 @@ async def run_phases(
                 report.stopped_after = phase.name
             break
         if phase.name == "connect":
+            report.running, report.running_hosts = "connect", list(hosts)  # reading facts: no change yet
             await _prefetch(ctx, phases, hosts)
-    report.seconds = time.monotonic() - started
-    report.round_trips = dict(ctx.session.round_trips)
-    report.notes = ctx.notes
-    return report
+            report.running, report.running_hosts = None, []
