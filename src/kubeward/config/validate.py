@@ -278,7 +278,8 @@ def _etcd_and_pki(config: ClusterConfig) -> Iterator[Finding]:
     if config.etcd.binary_path is not None and config.etcd.source != "binary":
         yield Finding(
             ("etcd", "binary_path"),
-            "is ignored because etcd.source is apt; set source: binary to use it",
+            "is ignored: etcd is installed from Debian packages (etcd.source: apt; installing an upstream "
+            "release is not implemented yet); remove it",
             "warning",
         )
     pki = config.pki
