@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 import stat
 import struct
@@ -17,6 +18,8 @@ from pathlib import Path
 from kubeward.config.model import ClusterConfig
 from kubeward.config.source import KeyPath
 from kubeward.config.validate import Finding
+from kubeward.config.values import SYSTEM_DIRS
+from kubeward.errors import KubewardError
 
 #: a private key is a few kilobytes; reading more than this is never needed to learn its type
 _MAX_KEY_BYTES = 64 * 1024
@@ -116,3 +119,41 @@ def check_local_files(config: ClusterConfig) -> list[Finding]:
             out += _key_findings(path, where, login)
     out += _state_dir_findings(config.state_dir)
     return out
+
+
+class LocalFileError(KubewardError):
+    """A local file or directory cluster.yml names cannot be used (made, written, trusted)."""
+
+    exit_code = 2
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def make_state_dir(path: Path) -> None:
+    """Create the state directory (0700) or say which directory cannot be made and what to do."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
+    except OSError as exc:
+        where = exc.filename or path
+        raise LocalFileError(f"state directory {path} cannot be made ({where}: {_reason(exc)}); set state_dir in "
+                             "cluster.yml to a directory you can write, or fix the permissions") from None
+    problems = _state_dir_findings(path)
+    real = Path(os.path.realpath(path))
+    if real != path.absolute() and str(real) in SYSTEM_DIRS | {str(Path.home())}:
+        problems.append(Finding(("state_dir",), f"{path} leads to {real} (a symlink), a directory that holds other data"))
+    if problems:
+        raise LocalFileError(f"state directory {problems[0].message}")
+
+
+def open_log_file(path: Path) -> logging.FileHandler:
+    """A log handler writing to path (its directory made), or an error saying what to fix."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return logging.FileHandler(path)
+    except OSError as exc:
+        where = exc.filename or path
+        raise LocalFileError(f"cannot write the run log {path} ({where}: {_reason(exc)}); make "
+                             f"{path.parent} writable for you, or set state_dir in cluster.yml elsewhere") from None
