@@ -375,7 +375,7 @@ def normalize_posix_path(text: str) -> str:
 
 def system_path_problem(path: str) -> str | None:
     """Why a normalized absolute path cannot be a directory kubeward owns, or None if it can."""
-    if path in SYSTEM_DIRS or path in {f"/usr/local/{d}" for d in _USR_LOCAL_DIRS}:
+    if path in SYSTEM_DIRS or path in SYSTEM_TREES or path in {f"/usr/local/{d}" for d in _USR_LOCAL_DIRS}:
         return "is a system directory that holds other data"
     parts = path.strip("/").split("/")
     if parts[0] == "home" and len(parts) == 2:
