@@ -13,7 +13,6 @@ import pytest
 
 from kubeward.config import parse_config
 from kubeward.config.errors import ConfigError
-from kubeward.etcd.config import data_dir_change
 
 DATA = Path(__file__).parent / "data"
 GOOD = (DATA / "good.yml").read_text()
@@ -215,6 +214,8 @@ def test_extra_ports_the_firewall_drops_are_refused(port: object, roles: str, ba
 # --- 6: a member's data directory is never changed under it -------------------------------------------
 
 def test_a_changed_data_dir_is_a_refusal_for_a_member_with_a_file() -> None:
+    from kubeward.etcd.config import data_dir_change
+
     config = parse_config(GOOD + "etcd:\n  data_dir: /var/lib/etcd-new\n").config
     why = data_dir_change(config, b"name: 'cp-1'\ndata-dir: '/var/lib/etcd'\n")
     assert why is not None and "keeps its data in /var/lib/etcd" in why and "back to /var/lib/etcd" in why
