@@ -486,8 +486,7 @@ def test_authorized_key_absent_file_creates_dir_and_file() -> None:
 
 
 def test_authorized_key_present_is_unchanged() -> None:
-    content = (OTHER_KEY + "\n" + KEY + "\n").encode()
-    assert isinstance(only(AK.evaluate(ak_fact(content))), Unchanged)
+    assert isinstance(only(AK.evaluate(ak_fact((KEY + "\n").encode()))), Unchanged)
 
 
 def test_authorized_key_present_with_another_comment_is_unchanged() -> None:
@@ -495,11 +494,21 @@ def test_authorized_key_present_with_another_comment_is_unchanged() -> None:
     assert isinstance(only(AK.evaluate(ak_fact(content))), Unchanged)
 
 
-def test_authorized_key_appended_after_last_line_without_newline() -> None:
+def test_authorized_key_other_keys_are_removed_and_named_in_the_plan() -> None:
+    # kubeward owns the admin's authorized_keys: a key added by hand (or smuggled in) goes
+    content = (OTHER_KEY + "\n" + KEY + "\n").encode()
+    c = only(AK.evaluate(ak_fact(content)))
+    assert isinstance(c, Change)
+    assert c.summary == (f"remove 1 other key from {AK_PATH}: ssh-ed25519 ..."
+                         f"{OTHER_KEY.split()[1][-12:]} {' '.join(OTHER_KEY.split()[2:])}".rstrip())
+    assert f"-{OTHER_KEY}\n" in c.diff and f"+{OTHER_KEY}" not in c.diff
+
+
+def test_authorized_key_replaces_a_file_of_other_keys() -> None:
     c = only(AK.evaluate(ak_fact(OTHER_KEY.encode())))
     assert isinstance(c, Change)
-    assert f" {OTHER_KEY}\n" not in c.diff  # the old line is replaced by itself + newline
-    assert f"+{OTHER_KEY}\n+{KEY}\n" in c.diff
+    assert c.summary.startswith(f"add the admin key to {AK_PATH}, remove 1 other key from {AK_PATH}: ")
+    assert f"-{OTHER_KEY}" in c.diff and f"+{KEY}\n" in c.diff
 
 
 def test_authorized_key_present_wrong_mode_only_fixes_mode() -> None:
@@ -507,9 +516,11 @@ def test_authorized_key_present_wrong_mode_only_fixes_mode() -> None:
     assert isinstance(c, Change) and c.script == f"chmod 0600 {AK_PATH}"
 
 
-def test_authorized_key_with_options_prefix_is_recognised() -> None:
-    content = ('from="198.51.100.0/24",no-pty ' + KEY + "\n").encode()
-    assert isinstance(only(AK.evaluate(ak_fact(content))), Unchanged)
+def test_authorized_key_with_options_prefix_becomes_the_plain_key() -> None:
+    # options (command=, from=, ...) would change what the admin key may do: the line is kubeward's
+    content = ('command="/bin/false" ' + KEY + "\n").encode()
+    c = only(AK.evaluate(ak_fact(content)))
+    assert isinstance(c, Change) and f"-{content.decode()}" in c.diff and f"\n+{KEY}\n" in c.diff
 
 
 def test_authorized_key_fact_script_really(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from kubeward.config import LoadedConfig, load_config
+from kubeward.config.local_files import make_state_dir
 from kubeward.errors import KubewardError
 from kubeward.remote.ssh import DEFAULT_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT, Session, Trust
 from kubeward.remote.targets import targets_for
@@ -93,5 +93,4 @@ def run_lock(loaded: LoadedConfig) -> RunLock:
 
 
 def ensure_state_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
+    make_state_dir(path)

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options, run_lock
 from kubeward.config import LoadedConfig
+from kubeward.config.local_files import open_log_file
 from kubeward.phases.base import RunContext
 from kubeward.phases.runner import PHASE_NAMES, PHASES, RunReport, run_phases, select_phases
 
@@ -30,10 +31,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 
 def _start_log(loaded: LoadedConfig, command: str) -> Path:
-    logs = loaded.state_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    path = logs / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    handler = logging.FileHandler(path)
+    path = loaded.state_dir / "logs" / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    handler = open_log_file(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger("kubeward")
     root.addHandler(handler)

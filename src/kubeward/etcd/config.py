@@ -160,6 +160,34 @@ def parse_bootstrap(text: str) -> Bootstrap | None:
     return Bootstrap(state, cluster, token)
 
 
+def parse_data_dir(text: str) -> str | None:
+    """The ``data-dir`` an existing configuration file gives etcd, or None if it has none."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    value = data.get("data-dir") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def data_dir_change(config: ClusterConfig, current_config: bytes | None) -> str | None:
+    """Why a member whose file names another data directory than ``etcd.data_dir`` must not be converged.
+
+    Writing the new path into its file would only take effect at etcd's next restart, which then
+    starts an empty member that cannot rejoin: kubeward does not move a member's data.
+    """
+    if not current_config:
+        return None
+    current = parse_data_dir(current_config.decode(errors="replace"))
+    wanted = str(config.etcd.data_dir)
+    if current is None or current.rstrip("/") == wanted:
+        return None
+    return (f"etcd.data_dir is {wanted}, but this member keeps its data in {current} ({CONFIG_PATH} says so); "
+            f"kubeward does not move etcd data: set etcd.data_dir back to {current}. To move it, take a "
+            "snapshot (kubeward etcd snapshot save), remove the member (make the host a worker, run up), "
+            "then make it a control plane again with the new etcd.data_dir")
+
+
 def render_dropin() -> str:
     """The systemd drop-in over Debian's etcd.service: kubeward's file is etcd's whole configuration.
 

@@ -39,6 +39,7 @@ from kubeward.etcd.config import (
     UNIT,
     Bootstrap,
     cluster_token,
+    data_dir_change,
     desired_initial_cluster,
     initial_cluster,
     new_cluster_bootstrap,
@@ -282,6 +283,11 @@ class Etcd(Phase):
         for attempt in range(2):
             facts = await self._read_facts(ctx, run_cps, out)
             if not facts:
+                return out
+            moved = {h: why for h, f in facts.items() if (why := data_dir_change(config, f.current_config))}
+            if moved:
+                for h in run_cps:
+                    out[h].error = moved.get(h) or f"not converged: {', '.join(sorted(moved))} keep etcd data elsewhere"
                 return out
             view = cluster_view(facts)
             if view.error:
