@@ -180,13 +180,17 @@ def test_the_checker_catches_each_way_a_value_escapes() -> None:
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFyHcpvoFU9dFloJmk8OQ/+icBDjiqm8gFKciq1gR8X9"
 
 
+#: paths refuse control characters (a newline among them: see test_paths_refuse_newlines)
+PATH_PAYLOAD = PAYLOAD.replace("\n", " ")
+
+
 def raw_config(tmp: Path) -> dict[str, Any]:
-    path = f"keys {PAYLOAD}/id"
+    path = f"keys {PATH_PAYLOAD}/id"
     return {
         "name": "test",
-        "state_dir": f"state {PAYLOAD}",
+        "state_dir": f"state {PATH_PAYLOAD}",
         "ssh": {"user": "debian", "key_path": path,
-                "bastion": {"address": "192.0.2.1", "user": "jump", "key_path": f"bastion {PAYLOAD}",
+                "bastion": {"address": "192.0.2.1", "user": "jump", "key_path": f"bastion {PATH_PAYLOAD}",
                             "host_key": f"{KEY} {PAYLOAD.replace(chr(10), ' ')}"}},
         "hosts": [
             {"name": "cp-1", "address": "192.0.2.10", "private_address": "10.0.0.10", "role": "control-plane",
@@ -199,8 +203,19 @@ def raw_config(tmp: Path) -> dict[str, Any]:
         "network": {"private_subnet": "10.0.0.0/24", "admin_cidrs": ["198.51.100.0/24"]},
         "firewall": {"extra_ports": [{"name": "https", "port": 8443, "sources": ["world"],
                                       "description": PAYLOAD}]},
-        "etcd": {"data_dir": f"/var/lib/etcd {PAYLOAD}"},
+        "etcd": {"data_dir": "/var/lib/etcd-kw"},  # refuses metacharacters (REFUSED)
     }
+
+
+@pytest.mark.parametrize("where", [("state_dir",), ("ssh", "key_path"), ("ssh", "bastion", "key_path")])
+def test_paths_refuse_newlines(tmp_path: Path, where: tuple[str, ...]) -> None:
+    raw = raw_config(tmp_path)
+    node: Any = raw
+    for k in where[:-1]:
+        node = node[k]
+    node[where[-1]] = node[where[-1]] + "\nsecond line"
+    with pytest.raises(ConfigError, match="control character"):
+        load(tmp_path, raw)
 
 
 def load(tmp: Path, raw: dict[str, Any]) -> ClusterConfig:
@@ -211,7 +226,7 @@ def load(tmp: Path, raw: dict[str, Any]) -> ClusterConfig:
 REFUSED = [
     ("name",), ("ssh", "user"), ("hosts", 0, "name"), ("hosts", 0, "address"), ("hosts", 0, "private_interface"),
     ("admin", "name"), ("admin", "groups", 0), ("hosts", 0, "labels", "k"), ("pki", "extra_sans", 0),
-    ("packages", 0), ("ssh", "bastion", "address"), ("firewall", "extra_ports", 0, "name"),
+    ("packages", 0), ("ssh", "bastion", "address"), ("firewall", "extra_ports", 0, "name"), ("etcd", "data_dir"),
 ]
 
 
@@ -292,7 +307,7 @@ def every_script(config: ClusterConfig, tmp: Path) -> dict[str, str]:
 
 def test_no_config_value_is_shell_syntax_in_any_node_script(tmp_path: Path) -> None:
     config = load(tmp_path, raw_config(tmp_path))
-    assert config.etcd.data_dir.name.endswith(WORD) and PAYLOAD in str(config.state_dir)
+    assert PATH_PAYLOAD in str(config.state_dir)
     found = every_script(config, tmp_path)
     assert any(WORD in s for s in found.values())  # the values do reach the scripts
     bad = {name: exposed(s) for name, s in found.items() if exposed(s)}
