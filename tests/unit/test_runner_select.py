@@ -7,7 +7,9 @@ import subprocess
 import pytest
 
 from kubeward.errors import KubewardError
-from kubeward.phases.base import PREFETCH_MARK, parse_prefetch_output, render_prefetch_script
+from kubeward.phases.base import parse_prefetch_output, render_prefetch_script
+
+PREFETCH_MARK = "@@kw phase"
 from kubeward.phases.runner import PHASE_NAMES, PHASES, select_phases
 
 
@@ -70,9 +72,9 @@ def test_prefetch_script_sudo_only_for_root_phases_of_a_non_root_user() -> None:
     as_root = render_prefetch_script(scripts, "root")
     assert "sudo" not in as_root
     assert as_root.splitlines() == [
-        f"printf '\\n{PREFETCH_MARK} preflight\\n'", "sh -c 'echo as-user'",
-        f"printf '\\n{PREFETCH_MARK} provision\\n'", "sh -c 'echo as-root'",
-        f"printf '\\n{PREFETCH_MARK} end\\n'",
+        "printf '\\n@@kw phase %s\\n' preflight", "sh -c 'echo as-user'",
+        "printf '\\n@@kw phase %s\\n' provision", "sh -c 'echo as-root'",
+        "printf '\\n@@kw phase %s\\n' end",
     ]
 
 

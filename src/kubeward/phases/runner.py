@@ -140,31 +140,56 @@ async def run_phases(
     progress: ProgressFn | None = None,
     hosts: Sequence[str] | None = None,
 ) -> RunReport:
-    """Run ``phases`` in order on ``hosts`` (default: every host of cluster.yml)."""
+    """Run ``phases`` in order on ``hosts`` (default: every host of cluster.yml).
+
+    The runner owns ``plan``: with ``ctx.apply`` false the session only runs commands marked as
+    reads, whatever a phase tries. When a phase fails, the phases that ran before it get their
+    :meth:`Phase.cleanup` (latest first).
+    """
     report = RunReport([p.name for p in phases])
     started = time.monotonic()
     hosts = list(hosts) if hosts else [h.name for h in ctx.config.hosts]
-    for phase in phases:
-        for h in hosts:
-            if progress:
-                progress(phase.name, h, "running")
-        log.info("phase %s (%s) on %d hosts", phase.name, phase.title, len(hosts))
-        outcomes = await phase.run_all(ctx, hosts)
-        report.outcomes[phase.name] = outcomes
-        for h, o in outcomes.items():
-            state = "failed" if o.error else ("changed" if o.changes else "ok")
-            log.info("%s: %s: %s%s", phase.name, h, state, f": {o.error}" if o.error else "")
-            for c in o.changes:
-                log.info("%s: %s: %s %s", phase.name, h, "changed" if ctx.apply else "would change", c.summary)
-            if progress:
-                progress(phase.name, h, state)
-        if any(o.error for o in outcomes.values()):
-            if phase is not phases[-1]:
-                report.stopped_after = phase.name
-            break
-        if phase.name == "connect":
-            await _prefetch(ctx, phases, hosts)
+    ran: list[Phase] = []
+    was_read_only = ctx.session.read_only
+    ctx.session.read_only = not ctx.apply
+    try:
+        for phase in phases:
+            for h in hosts:
+                if progress:
+                    progress(phase.name, h, "running")
+            log.info("phase %s (%s) on %d hosts", phase.name, phase.title, len(hosts))
+            ran.append(phase)
+            outcomes = await phase.run_all(ctx, hosts)
+            report.outcomes[phase.name] = outcomes
+            for h, o in outcomes.items():
+                state = "failed" if o.error else ("changed" if o.changes else "ok")
+                log.info("%s: %s: %s%s", phase.name, h, state, f": {o.error}" if o.error else "")
+                for c in o.changes:
+                    log.info("%s: %s: %s %s", phase.name, h, "changed" if ctx.apply else "would change", c.summary)
+                for n in o.notes:
+                    ctx.notes.setdefault(h, []).append(f"{phase.name}: {n.text}")
+                if progress:
+                    progress(phase.name, h, state)
+            if any(o.error for o in outcomes.values()):
+                if phase is not phases[-1]:
+                    report.stopped_after = phase.name
+                await _cleanup(ctx, ran[:-1], hosts)
+                break
+            if phase.name == "connect":
+                await _prefetch(ctx, phases, hosts)
+    finally:
+        ctx.session.read_only = was_read_only
     report.seconds = time.monotonic() - started
     report.round_trips = dict(ctx.session.round_trips)
     report.notes = ctx.notes
     return report
+
+
+async def _cleanup(ctx: RunContext, ran: Sequence[Phase], hosts: Sequence[str]) -> None:
+    for phase in reversed(ran):
+        try:
+            await phase.cleanup(ctx, hosts)
+        except KubewardError as exc:
+            log.warning("clean-up of %s failed: %s", phase.name, exc)
+            for h in hosts:
+                ctx.notes.setdefault(h, []).append(f"{phase.name}: clean-up failed: {exc}")
