@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from tests.unit.test_etcd_config import CLUSTER
 
+from kubeward.components.etcd import DATA, HEALTH, MEMBERS, etcd_component
+from kubeward.components.plan import render_apply
 from kubeward.config import ClusterConfig, parse_config
 from kubeward.etcd import scripts
 from kubeward.etcd.config import (
@@ -23,8 +25,6 @@ from kubeward.etcd.config import (
     render_config,
     render_dropin,
 )
-from kubeward.components.etcd import DATA, HEALTH, MEMBERS, etcd_component
-from kubeward.components.plan import render_apply
 from kubeward.phases.component import parse_component_facts, render_component_facts
 from kubeward.phases.etcd import NodeFacts, cluster_view, host_work, node_facts
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from kubeward.ops.base import (
-    Refusal,
     Change,
     Op,
     Outcome,
+    Refusal,
     Unchanged,
     applied_count,
     evaluate_all,

@@ -8,9 +8,10 @@ import pytest
 
 from kubeward.errors import KubewardError
 from kubeward.phases.base import parse_prefetch_output, render_prefetch_script
+from kubeward.phases.runner import PHASE_NAMES, PHASES, select_phases
 
 PREFETCH_MARK = "@@kw phase"
-from kubeward.phases.runner import PHASE_NAMES, PHASES, select_phases
+
 
 
 def names(only: list[str], skip: list[str]) -> list[str]:

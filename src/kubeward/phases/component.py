@@ -141,33 +141,7 @@ class ComponentPhase(Phase):
             return False
 
     async def restart(self, ctx: RunContext, component_of: dict[str, Component], out: dict[str, HostOutcome]) -> bool:
-        """Restart ``host -> component`` by the component's policy; False when one failed (a rolling
-        restart stops there: the hosts after it keep running their old configuration)."""
-        if not ctx.apply or not component_of:
-            return True
-
-        async def one(h: str) -> bool:
-            c = component_of[h]
-            ctx.changed_hosts.add(h)
-            try:
-                await ctx.session.run(h, render_restart(c), label=f"restart {c.unit} and wait until "
-                                      f"{c.health.what if c.health else 'started'}", timeout=600)
-                return True
-            except RemoteError as exc:
-                out[h].error = f"restarting {c.unit}: {error_tail(exc)}"
-                return False
-
-        rolling = [h for h, c in component_of.items() if c.restart == "rolling"]
-        at_once = [h for h, c in component_of.items() if c.restart != "rolling"]
-        ok = all(await asyncio.gather(*(one(h) for h in at_once)))
-        for h in rolling:
-            if not await one(h):
-                stopped = [x for x in rolling[rolling.index(h) + 1:]]
-                for x in stopped:
-                    out[x].error = (f"not restarted: the rolling restart stopped at {h}; "
-                                    f"{x} still runs its previous configuration")
-                return False
-        return ok
+        return await restart_components(ctx, component_of, out)
 
     async def run_all(self, ctx: RunContext, hosts: Sequence[str]) -> dict[str, HostOutcome]:
         out = {h: HostOutcome(h) for h in hosts}
@@ -190,3 +164,39 @@ class ComponentPhase(Phase):
             if not await self.restart(ctx, due, out):
                 return out
         return out
+
+
+async def restart_components(ctx: RunContext, component_of: dict[str, Component], out: dict[str, HostOutcome],
+                             *, if_running: bool = False) -> bool:
+    """Restart ``host -> component`` by the component's policy: ``all`` at once, ``rolling`` one host
+    at a time, each healthy before the next. False when one failed: a rolling restart stops there
+    and the hosts after it keep running their previous configuration (each is told so).
+    ``if_running``: leave a stopped service stopped."""
+    if not ctx.apply or not component_of:
+        return True
+
+    async def one(h: str) -> bool:
+        c = component_of[h]
+        ctx.changed_hosts.add(h)
+        script = render_restart(c)
+        if if_running:
+            script = f"if systemctl is-active -q {c.unit}; then\n{script}fi\n"
+        try:
+            await ctx.session.run(h, script, label=f"restart {c.unit} and wait until "
+                                  f"{c.health.what if c.health else 'started'}", timeout=600)
+            log.info("%s: restarted %s", h, c.unit)
+            return True
+        except RemoteError as exc:
+            out[h].error = f"restarting {c.unit}: {error_tail(exc)}"
+            return False
+
+    rolling = [h for h, c in component_of.items() if c.restart == "rolling"]
+    at_once = [h for h, c in component_of.items() if c.restart != "rolling"]
+    ok = all(await asyncio.gather(*(one(h) for h in at_once)))
+    for i, h in enumerate(rolling):
+        if not await one(h):
+            for x in rolling[i + 1:]:
+                out[x].error = (f"not restarted: the rolling restart of {component_of[x].unit} stopped at {h}; "
+                                f"{x} still runs its previous configuration")
+            return False
+    return ok

@@ -296,6 +296,11 @@ class Etcd(ComponentPhase):
             work = host_work(config, config.host(h), f, b, start=True)
             works[h] = work
             self.record(out[h], [work])
+            if not work.needs_restart and not work.start and "etcd" in ctx.restart_due.get(h, set()):
+                # the pki phase changed its certificates earlier in this run
+                work.needs_restart = True
+                out[h].changes.append(Change(f"service:{UNIT}", "restart etcd (its certificates changed; "
+                                             "one member at a time)", ""))
             if work.needs_restart:
                 restarts[h] = work.component
             if not work.start and not work.needs_restart and m.id not in view.healthy:

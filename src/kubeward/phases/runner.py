@@ -150,6 +150,7 @@ async def run_phases(
     started = time.monotonic()
     hosts = list(hosts) if hosts else [h.name for h in ctx.config.hosts]
     ran: list[Phase] = []
+    ctx.phase_names = tuple(p.name for p in phases)
     was_read_only = ctx.session.read_only
     ctx.session.read_only = not ctx.apply
     try:
