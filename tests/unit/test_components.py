@@ -20,7 +20,7 @@ from kubeward.etcd.config import CONFIG_PATH, new_cluster_bootstrap
 from kubeward.hostscripts.sections import parse_sections, render_sections
 from kubeward.ops.base import Change, HostOutcome
 from kubeward.ops.ops import File
-from kubeward.phases.base import Phase, PerHostPhase, RunContext
+from kubeward.phases.base import PerHostPhase, Phase, RunContext
 from kubeward.phases.component import restart_components
 from kubeward.phases.runner import run_phases
 from kubeward.remote.ssh import CommandResult, PlanViolation, Session, Target, Trust
