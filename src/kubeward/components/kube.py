@@ -18,9 +18,11 @@ import yaml
 
 from kubeward.components.flags import Flag, FlagTable, Removed, render_args
 from kubeward.components.version import Span, Version, v
+from kubeward.etcd.config import PKI_DIR as ETCD_PKI_DIR
+from kubeward.pki.nodes import K8S_PKI_DIR
 
-PKI = "/etc/kubernetes/pki"
-ETCD_PKI = f"{PKI}/etcd"
+PKI = K8S_PKI_DIR
+ETCD_PKI = ETCD_PKI_DIR
 ENCRYPTION_CONFIG = "/etc/kubernetes/encryption-config.yaml"
 AUDIT_POLICY = "/etc/kubernetes/audit-policy.yaml"
 ADMISSION_CONFIG = "/etc/kubernetes/admission-config.yaml"

@@ -23,6 +23,7 @@ from typing import Literal
 import yaml
 
 from kubeward.config import ClusterConfig, HostConfig
+from kubeward.pki.nodes import K8S_PKI_DIR
 
 #: kubeward's configuration file for etcd. Not under /etc/kubeward: the firewall phase keeps that
 #: directory 0700 root, and etcd runs as the ``etcd`` user.
@@ -33,7 +34,7 @@ UNIT = "etcd"
 ETCD_BIN = "/usr/bin/etcd"
 PACKAGES = ("etcd-server", "etcd-client")
 
-PKI_DIR = "/etc/kubernetes/pki/etcd"
+PKI_DIR = f"{K8S_PKI_DIR}/etcd"
 CA_FILE = f"{PKI_DIR}/ca.crt"
 SERVER_CERT, SERVER_KEY = f"{PKI_DIR}/server.crt", f"{PKI_DIR}/server.key"
 PEER_CERT, PEER_KEY = f"{PKI_DIR}/peer.crt", f"{PKI_DIR}/peer.key"

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from kubeward.components.etcd import etcd_component
 from kubeward.components.spec import Component
+from kubeward.etcd.config import PKI_DIR as ETCD_PKI_DIR
 from kubeward.etcd.config import new_cluster_bootstrap
 from kubeward.ops.base import Change, HostOutcome, Op
 from kubeward.ops.ops import Directory, File, SystemUser
@@ -20,7 +21,7 @@ from kubeward.pki.nodes import files_for_node
 from kubeward.pki.store import PkiStore, ensure_pki
 
 #: files under these directories are read by etcd: a change restarts it (when it runs)
-ETCD_PREFIX = "/etc/kubernetes/pki/etcd/"
+ETCD_PREFIX = f"{ETCD_PKI_DIR}/"
 
 
 class Pki(OpsPhase):
