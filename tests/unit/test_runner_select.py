@@ -8,8 +8,11 @@ import subprocess
 import pytest
 
 from kubeward.errors import KubewardError
-from kubeward.phases.base import PREFETCH_MARK, parse_prefetch_output, render_prefetch_script
+from kubeward.phases.base import parse_prefetch_output, render_prefetch_script
 from kubeward.phases.runner import PHASE_NAMES, PHASES, select_phases
+
+PREFETCH_MARK = "@@kw phase"
+
 
 
 def names(only: list[str], skip: list[str]) -> list[str]:
@@ -74,9 +77,9 @@ def test_prefetch_script_sudo_only_for_root_phases_of_a_non_root_user() -> None:
     boot = "sh -c 'eval \"$(cat)\"' <<"
     assert [line.split("'KUBEWARD_SCRIPT_")[0] for line in as_root.splitlines()
             if line and not line.startswith("KUBEWARD_SCRIPT_")] == [
-        f"printf '\\n{PREFETCH_MARK} preflight\\n'", boot, "echo as-user",
-        f"printf '\\n{PREFETCH_MARK} provision\\n'", boot, "echo as-root",
-        f"printf '\\n{PREFETCH_MARK} end\\n'",
+        "printf '\\n@@kw phase %s\\n' preflight", boot, "echo as-user",
+        "printf '\\n@@kw phase %s\\n' provision", boot, "echo as-root",
+        "printf '\\n@@kw phase %s\\n' end",
     ]
 
 

@@ -181,7 +181,7 @@ async def probe_local(config: ClusterConfig, session: Session, hosts: list[str],
     async def one(name: str) -> LocalObservation:
         text = cached(name) if cached else None
         if text is None:
-            res = await session.run(name, render_local_script(expected_paths.get(name, [])), label="audit: local view",
+            res = await session.run(name, render_local_script(expected_paths.get(name, [])), label="audit: local view", reads_only=True,
                                     check=False, timeout=60)
             text = res.stdout
         return parse_local(text)
@@ -241,7 +241,7 @@ async def probe_peers(config: ClusterConfig, matrix: list[MatrixRow], session: S
                                         include_ranges=False):
                 targets.append((str(other.private_address), port))
                 owner[str(other.private_address)] = other.name
-        res = await session.run(name, render_peer_script(targets), sudo=False, label="audit: peer scan",
+        res = await session.run(name, render_peer_script(targets), sudo=False, label="audit: peer scan", reads_only=True,
                                 check=False, timeout=60)
         out = []
         for line in res.stdout.splitlines():
@@ -285,7 +285,7 @@ async def recheck_filtered(session: Session, obs: Observations, expected_open: C
     async def peer(source: str) -> None:
         idx = by_source[source]
         script = render_peer_script([(obs.ports[i].address, obs.ports[i].port) for i in idx], RECHECK_TIMEOUT)
-        res = await session.run(source, script, sudo=False, label="audit: peer re-check", check=False, timeout=60)
+        res = await session.run(source, script, sudo=False, label="audit: peer re-check", check=False, reads_only=True, timeout=60)
         states = {(a, int(port)): st for a, port, st in (line.split() for line in res.stdout.splitlines()
                                                           if len(line.split()) == 3)}
         for i in idx:

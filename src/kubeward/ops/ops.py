@@ -13,7 +13,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from kubeward.ops.base import Change, Outcome, Unchanged
+from kubeward.ops.base import Change, Outcome, Refusal, Unchanged
 
 MAX_INLINE = 256 * 1024  # files up to this size are read back in full (for diffs)
 
@@ -146,7 +146,7 @@ class Directory:
         if st is None:
             return [Change(self.id, f"create directory {self.path}", f"mkdir -p {q(self.path)} && {fix}")]
         if st.kind != "directory":
-            return [Change(self.id, f"{self.path} is a {st.kind}, not a directory", "false")]
+            return [Refusal(self.id, f"{self.path} is a {st.kind}, not a directory")]
         if (st.owner, st.group, st.mode) != (self.owner, self.group, self.mode):
             return [Change(self.id, f"fix owner/mode of {self.path}", fix)]
         return [Unchanged(self.id, "exists with owner and mode as wanted")]
@@ -171,11 +171,11 @@ class Group:
             gid = int(by_name.split(":")[2])
             if gid == self.gid:
                 return [Unchanged(self.id, f"exists with gid {gid}")]
-            return [Change(self.id, f"group {self.name} has gid {gid}, wanted {self.gid}: "
-                           "kubeward does not renumber existing groups; fix it by hand", "false")]
+            return [Refusal(self.id, f"group {self.name} has gid {gid}, wanted {self.gid}: "
+                           "kubeward does not renumber existing groups; fix it by hand")]
         if by_gid:
             other = by_gid.split(":")[0]
-            return [Change(self.id, f"gid {self.gid} is taken by group {other}", "false")]
+            return [Refusal(self.id, f"gid {self.gid} is taken by group {other}")]
         return [Change(self.id, f"create group {self.name} (gid {self.gid})",
                        f"groupadd --gid {self.gid} {q(self.name)}")]
 
@@ -207,7 +207,7 @@ class User:
         sup = ",".join(self.groups)
         if not pw:
             if by_uid:
-                return [Change(self.id, f"uid {self.uid} is taken by user {by_uid.split(':')[0]}", "false")]
+                return [Refusal(self.id, f"uid {self.uid} is taken by user {by_uid.split(':')[0]}")]
             cmd = (f"useradd --uid {self.uid} --gid {self.gid} --create-home --home-dir {q(self.home)} "
                    f"--shell {q(self.shell)}" + (f" --groups {q(sup)}" if sup else "") + f" {q(self.name)}"
                    f" && usermod -p '*' {q(self.name)}")
@@ -216,8 +216,8 @@ class User:
         f = pw.split(":")
         uid, gid, shell = int(f[2]), int(f[3]), f[6]
         if (uid, gid) != (self.uid, self.gid):
-            return [Change(self.id, f"user {self.name} has uid={uid} gid={gid}, wanted uid={self.uid} "
-                           f"gid={self.gid}: kubeward does not renumber existing users; fix it by hand", "false")]
+            return [Refusal(self.id, f"user {self.name} has uid={uid} gid={gid}, wanted uid={self.uid} "
+                           f"gid={self.gid}: kubeward does not renumber existing users; fix it by hand")]
         out: list[Outcome] = []
         missing = [g for g in self.groups if g not in groups]
         if missing:

@@ -292,8 +292,22 @@ def render_bootstrap(user: str, script_bytes: int, sudo: bool) -> str:
     return f"sudo -n -- sh -c {shlex.quote(boot)}"
 
 
+class PlanViolation(RemoteError):
+    """A command that is not marked read-only was attempted while the session only reads (``plan``)."""
+
+    def __init__(self, host: str, what: str) -> None:
+        self.host = host
+        super().__init__(f"{host}: refused to run '{what}' during a plan: kubeward only reads hosts in a plan "
+                         "(this is a bug in kubeward: the phase should not have tried)")
+
+
 class Session:
-    """Connections to a set of hosts for one run. Use as ``async with Session(...) as s:``."""
+    """Connections to a set of hosts for one run. Use as ``async with Session(...) as s:``.
+
+    While ``read_only`` is set (``kubeward plan``), only commands passed with ``reads_only=True``
+    run; anything else raises :class:`PlanViolation`, so no phase can change a host under a plan
+    even if it forgets to check.
+    """
 
     def __init__(
         self,
@@ -312,6 +326,7 @@ class Session:
         self.command_timeout = command_timeout
         self.connect_retries = connect_retries
         self.round_trips: Counter[str] = Counter()
+        self.read_only = False
         self._conns: dict[str, asyncssh.SSHClientConnection] = {}
         self._bastions: dict[str, asyncssh.SSHClientConnection] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -503,6 +518,7 @@ class Session:
         timeout: float | None = None,
         check: bool = True,
         label: str | None = None,
+        reads_only: bool = False,
     ) -> CommandResult:
         """Run a shell script on a host (one round-trip); ``check`` raises CommandError on failure.
 
@@ -512,6 +528,8 @@ class Session:
         """
         target = self.targets[name]
         shown = label or command
+        if self.read_only and not reads_only:
+            raise PlanViolation(name, label or "a command")
         conn = await self.connect(name)
         script = command.encode()
         wrapped = render_bootstrap(target.user, len(script), sudo)
