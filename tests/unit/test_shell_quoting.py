@@ -22,17 +22,18 @@ import pytest
 import yaml
 
 from kubeward.audit.probe import render_peer_script
+from kubeward.components.etcd import etcd_component
+from kubeward.components.plan import plan_work, render_apply
 from kubeward.config import ClusterConfig, parse_config
 from kubeward.config.errors import ConfigError
 from kubeward.config.loader import LoadedConfig
 from kubeward.etcd import scripts as etcd_scripts
 from kubeward.etcd.config import new_cluster_bootstrap
 from kubeward.firewall.compile import render_ruleset
-from kubeward.ops.base import Change, render_apply_script, render_facts_script
+from kubeward.ops.base import Change, render_apply_script
 from kubeward.ops.sshd import render_install_script
 from kubeward.phases.audit import local_script
 from kubeward.phases.base import OpsPhase, RunContext, render_prefetch_script
-from kubeward.phases.etcd import HostWork, fact_ops, facts_script, render_apply
 from kubeward.phases.firewall import render_arm_script
 from kubeward.phases.preflight import preflight_facts_script
 from kubeward.phases.runner import PHASES
@@ -287,14 +288,20 @@ def every_script(config: ClusterConfig, tmp: Path) -> dict[str, str]:
         out[f"{h.name} audit local"] = local_script(loaded, h.name)
         out[f"{h.name} firewall arm"] = render_arm_script(render_ruleset(config, h), 60)
         if h.is_control_plane:
-            ops = fact_ops(config, h, new_cluster_bootstrap(config))
-            out[f"{h.name} etcd facts"] = facts_script(config, h) + render_facts_script(ops)
-            changes = fresh_host_changes(ops)
+            comp = etcd_component(config, h, new_cluster_bootstrap(config))
+            facts = {}
+            for op in comp.ops():
+                try:
+                    op.evaluate("absent")
+                    facts[op.id] = "absent"
+                except (IndexError, ValueError):
+                    facts[op.id] = ""
+            work = plan_work(comp, facts)
             d = str(config.etcd.data_dir)
-            changes.insert(0, Change("etcd-data", f"move the stale etcd data in {d} aside",
-                                     etcd_scripts.move_aside_script(d, "s1")))
-            out[f"{h.name} etcd apply"] = render_apply(config, HostWork(changes, stop_first=True, start=True,
-                                                                         wait="healthy"))
+            work.changes.insert(0, Change("etcd-data", f"move the stale etcd data in {d} aside",
+                                          etcd_scripts.move_aside_script(d, "s1")))
+            work.stop_first = True
+            out[f"{h.name} etcd apply"] = render_apply(work)
             out[f"{h.name} etcd decommission"] = etcd_scripts.decommission_script(d, "s1")
             out[f"{h.name} etcd restore"] = etcd_scripts.restore_script(
                 snapshot=f"/var/lib/kubeward/{PAYLOAD}", data_dir=d, stamp="s1", name=h.name,
