@@ -1,0 +1,5 @@
+[ -f /etc/kubeward/firewall.nft ] && sha256sum < /etc/kubeward/firewall.nft | cut -d' ' -f1 || echo none
+(nft -s list table inet kubeward 2>/dev/null || echo absent) | sha256sum | cut -d' ' -f1
+cat /etc/kubeward/firewall.listed.sha256 2>/dev/null || echo none
+systemctl is-enabled kubeward-firewall.service 2>/dev/null || echo disabled
+[ -f /etc/systemd/system/kubeward-firewall.service ] && sha256sum < /etc/systemd/system/kubeward-firewall.service | cut -d' ' -f1 || echo none
