@@ -167,7 +167,8 @@ def test_clean_cluster_has_no_findings() -> None:
 
 
 def test_check_table() -> None:
-    assert [c.id for c in CHECKS] == ["listeners", "reachability", "tls", "ssh", "files", "firewall"]
+    assert [c.id for c in CHECKS] == ["listeners", "reachability", "tls", "ssh", "files", "private-keys", "authorized-keys",
+                                     "firewall"]
 
 
 # ----- listeners ---------------------------------------------------------------------------------
