@@ -294,7 +294,14 @@ def proof_gaps(inp: AuditInputs, obs: Observations) -> list[Incomplete]:
     out = list(obs.incomplete)
     for node, why in obs.unreachable.items():
         out.append(Incomplete(node, "local", f"the node could not be audited over SSH: {why}"))
+    probed = {a.target for a in obs.ssh_auth}
+    for a in obs.ssh_auth:
+        if not a.methods:
+            out.append(Incomplete(a.target, "ssh-auth", "the SSH authentication-methods probe got no answer: "
+                                  + (a.error or "sshd named no method")))
     for node, lo in obs.local.items():
+        if node not in probed:
+            out.append(Incomplete(node, "ssh-auth", "the SSH authentication-methods probe did not run"))
         out += [Incomplete(node, check, why) for check, why in lo.gaps]
         if not any(c == "keys" for c, _ in lo.gaps):
             out += [Incomplete(node, "keys", f"{k.path} holds a private key kubeward could not identify (encrypted "

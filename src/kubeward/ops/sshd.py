@@ -114,7 +114,7 @@ def effective_mismatches(effective: dict[str, str], offered_kex: list[str]) -> l
 #: each line indented by one space so that no line of a file can pass for a marker
 #: (sshd resolves the Include globs itself: its debug log names each file it loads)
 CONFIG_DUMP = r"""t=$(mktemp); sshd -T -dd 2>"$t"; echo "@@sshd-rc $?"
-sed -n 's/.*load_server_config: filename //p' "$t" | while IFS= read -r f; do
+sed -n 's/.*load_server_config: filename //p' "$t" | tr -d '\r' | while IFS= read -r f; do
   echo "@@file $f"; head -c 262144 "$f" | sed 's/^/ /'; echo; done; rm -f "$t"
 """
 
