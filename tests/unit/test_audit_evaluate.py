@@ -19,28 +19,28 @@ from kubeward.audit.evaluate import (
     port_allowed,
     proof_gaps,
 )
-from kubeward.audit.probe import parse_local
-from kubeward.audit.report import render_html
-from kubeward.audit.sshd_policy import ContextDefaults, derive_contexts, parse_contexts, render_contexts_script
-from kubeward.ops.sshd import match_loosenings, parse_match_blocks
 from kubeward.audit.model import (
     EXIT_INCOMPLETE,
     AuditReport,
     AuthorizedKey,
-    Incomplete,
-    PrivateKeyFile,
-    SshdContext,
     FileStat,
     Finding,
+    Incomplete,
     Listener,
     LocalObservation,
     Observations,
     PortProbe,
+    PrivateKeyFile,
     SshAuthProbe,
+    SshdContext,
     TlsProbe,
 )
+from kubeward.audit.probe import parse_local
+from kubeward.audit.report import render_html
+from kubeward.audit.sshd_policy import ContextDefaults, derive_contexts, parse_contexts, render_contexts_script
 from kubeward.catalog.matrix import build_matrix
 from kubeward.config import ClusterConfig, parse_config
+from kubeward.ops.sshd import match_loosenings, parse_match_blocks
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFyHcpvoFU9dFloJmk8OQ/+icBDjiqm8gFKciq1gR8X9"
 DOC = {
