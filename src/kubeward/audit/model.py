@@ -212,5 +212,11 @@ class AuditReport:
                 "tls": [asdict(t) for t in o.tls],
                 "ssh_auth": [asdict(s) for s in o.ssh_auth],
                 "listeners": {n: [asdict(x) for x in lo.listeners] for n, lo in o.local.items()},
+                "sshd_contexts": {n: [{"spec": c.spec, "source": c.source} for c in lo.sshd_contexts]
+                                  for n, lo in o.local.items()},
+                "private_keys": {n: [{**asdict(k), "mode": f"{k.mode:04o}"} for k in lo.private_keys]
+                                 for n, lo in o.local.items()},
+                "authorized_keys": {n: [{"user": k.user, "path": k.path, "line": k.line, "key_type": k.key_type}
+                                        for k in lo.authorized_keys] for n, lo in o.local.items()},
             },
         }
