@@ -788,7 +788,9 @@ def test_parse_local_reads_keys_authorized_keys_and_sshd_files_without_fake_sect
 
 def test_match_loosenings_are_reported_by_up() -> None:
     files = {"/etc/ssh/sshd_config": "Match Address 10.9.9.9\n  PermitRootLogin yes\n  PasswordAuthentication yes\n"
-             "Match User deploy\n  AllowTcpForwarding no\n  X11Forwarding no\n"}
-    [loose] = match_loosenings(files, [])
+             "Match User deploy\n  AllowTcpForwarding no\n  X11Forwarding no\n",
+             "/etc/ssh/sshd_config.d/50-dev.conf": "Match Group dev\n  StrictModes no\n  MaxAuthTries 6\n"}
+    loose, dev = match_loosenings(files, [])
+    assert dev == "Match group dev (/etc/ssh/sshd_config.d/50-dev.conf:1) sets strictmodes no"
     assert "Match address 10.9.9.9 (/etc/ssh/sshd_config:1)" in loose
     assert "permitrootlogin yes" in loose and "passwordauthentication yes" in loose

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 #: "!" sorts before digits and letters, so kubeward's values win over "00-*.conf" files for the global
 #: context (Match blocks elsewhere are judged by the audit and reported by `up`)
 DROPIN = "/etc/ssh/sshd_config.d/!kubeward-hardening.conf"
-#: where earlier versions kept it (sorted after "00-aaa.conf"); harmless duplicate values when left
-LEGACY_DROPIN = "/etc/ssh/sshd_config.d/00-kubeward-hardening.conf"
 BACKUP = "/var/lib/kubeward/sshd-hardening.prev"
 ROLLBACK_UNIT = "kubeward-sshd-rollback"
 PQ_KEX = ("mlkem768x25519-sha256", "sntrup761x25519-sha512@openssh.com", "sntrup761x25519-sha512")
@@ -186,9 +184,9 @@ def parse_match_blocks(files: dict[str, str]) -> list[MatchBlock]:
     return out
 
 
-#: options a Match block may not loosen (lower-case), beyond those kubeward's drop-in sets
+#: hardened options a Match block may set to another value without widening who can log in
 _LOOSE_OK = {"allowtcpforwarding", "loglevel", "maxstartups", "logingracetime", "usedns", "tcpkeepalive",
-             "maxauthtries", "hostkey", "usepam", "strictmodes"}
+             "maxauthtries", "hostkey", "usepam"}
 
 
 def match_loosenings(files: dict[str, str], offered_kex: list[str]) -> list[str]:
