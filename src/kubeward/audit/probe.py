@@ -93,6 +93,7 @@ timeout SECONDS find ROOTS -xdev -maxdepth DEPTH \( PRUNE \) -prune -o -type f -
 n=$(wc -l < "$list"); echo "@@searched $n"
 marker='-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----'
 xargs -r -d '\n' grep -l -E -e "$marker" -e 'client-key-data:' < "$list" 2>/dev/null > "$list.c"
+[ "$(wc -l < "$list.c")" -gt MAXFILES ] && echo '@@gap keys|more than MAXFILES files hold key material: only the first MAXFILES were identified'
 { cat "$list.c"; grep -E '\.(key|der|p8|pk8)$' "$list" | grep -vxF -f "$list.c"; } | head -n MAXFILES \
   | while IFS= read -r f; do
   fp=$(kw_fp "$f")
