@@ -7,6 +7,7 @@ against tmp_path, with stand-ins for sshd, systemctl and systemd-run that only l
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -111,6 +112,14 @@ tcpkeepalive yes
 loglevel VERBOSE
 authenticationmethods publickey
 usepam yes
+authorizedkeysfile .ssh/authorized_keys
+authorizedkeyscommand none
+authorizedprincipalsfile none
+authorizedprincipalscommand none
+trustedusercakeys none
+gssapiauthentication no
+kerberosauthentication no
+permituserenvironment no
 """
 
 
@@ -157,8 +166,8 @@ def test_effective_mismatches_kex_depends_on_what_is_offered() -> None:
 def test_install_script_validates_then_arms_then_reloads() -> None:
     s = render_install_script(render_dropin(OFFERED_CLASSIC), 90)
     assert s.startswith("set -e\n")
-    i_backup = s.index(f"cp -a {DROPIN} {BACKUP}")
-    i_write = s.index(f'mv -f "$tmp" {DROPIN}')
+    i_backup = s.index(f"cp -a {shlex.quote(DROPIN)} {BACKUP}")
+    i_write = s.index(f'mv -f "$tmp" {shlex.quote(DROPIN)}')
     i_test = s.index("sshd -t")
     i_arm = s.index(f"systemd-run --quiet --unit {ROLLBACK_UNIT} --on-active=90 ")
     i_reload = s.rindex("\nsystemctl reload ssh\n")
@@ -172,7 +181,7 @@ def test_install_script_validates_then_arms_then_reloads() -> None:
 
 def test_restore_and_disarm_scripts_name_the_files() -> None:
     r = render_restore_script()
-    assert f"rm -f {DROPIN}" in r and f"cp -a {BACKUP} {DROPIN}" in r
+    assert f"rm -f {shlex.quote(DROPIN)}" in r and f"cp -a {BACKUP} {shlex.quote(DROPIN)}" in r
     d = render_disarm_script()
     assert f"systemctl stop {ROLLBACK_UNIT}.timer" in d and d.endswith(f"rm -f {BACKUP}")
 
@@ -211,7 +220,7 @@ def test_install_when_no_previous_dropin(root: Path) -> None:
     res = _run(render_install_script(content, 60), root)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "@@armed"
-    dropin = root / "etc" / "00-kubeward-hardening.conf"
+    dropin = root / "etc" / Path(DROPIN).name
     assert dropin.read_text() == content
     assert oct(dropin.stat().st_mode & 0o777) == "0o644"
     assert (root / "var" / "sshd-hardening.prev").read_text() == "@@absent\n"
@@ -225,7 +234,7 @@ def test_install_when_no_previous_dropin(root: Path) -> None:
 
 
 def test_install_keeps_previous_dropin_for_rollback(root: Path) -> None:
-    dropin = root / "etc" / "00-kubeward-hardening.conf"
+    dropin = root / "etc" / Path(DROPIN).name
     dropin.write_text("# previous\nPasswordAuthentication no\n")
     res = _run(render_install_script("# new\n", 60), root)
     assert res.returncode == 0, res.stderr
@@ -236,24 +245,24 @@ def test_install_keeps_previous_dropin_for_rollback(root: Path) -> None:
 
 
 def test_invalid_config_is_restored_and_never_reloaded(root: Path) -> None:
-    dropin = root / "etc" / "00-kubeward-hardening.conf"
+    dropin = root / "etc" / Path(DROPIN).name
     dropin.write_text("# previous\n")
     res = _run(render_install_script("Bogus yes\n", 60), root, SSHD_FAILS="1")
     assert res.returncode == 3
     assert "@@invalid bad option" in res.stderr
     assert dropin.read_text() == "# previous\n"
     assert _calls(root) == ["sshd -t"]  # no timer, no reload
-    assert [p.name for p in (root / "etc").iterdir()] == ["00-kubeward-hardening.conf"]  # no temporary left
+    assert [p.name for p in (root / "etc").iterdir()] == [Path(DROPIN).name]  # no temporary left
 
 
 def test_invalid_first_install_removes_the_dropin(root: Path) -> None:
     res = _run(render_install_script("Bogus yes\n", 60), root, SSHD_FAILS="1")
     assert res.returncode == 3
-    assert not (root / "etc" / "00-kubeward-hardening.conf").exists()
+    assert not (root / "etc" / Path(DROPIN).name).exists()
 
 
 def test_restore_without_backup_does_nothing(root: Path) -> None:
-    dropin = root / "etc" / "00-kubeward-hardening.conf"
+    dropin = root / "etc" / Path(DROPIN).name
     dropin.write_text("# current\n")
     res = _run(render_restore_script(), root)
     assert res.returncode == 0 and dropin.read_text() == "# current\n"

@@ -158,6 +158,9 @@ def _print_summary(loaded: LoadedConfig, report: RunReport, apply: bool, verbose
                     for line in c["diff"].rstrip("\n").splitlines():
                         style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
                         out.print(f"      [{style}]{line}[/]", markup=True)
+    for name, h in hosts.items():
+        for note in h["notes"]:
+            out.print(f"[yellow]note[/] {name}: {note}")
     table = Table(title="summary", title_justify="left")
     for col in ("host", "status", "changed", "unchanged", "detail"):
         table.add_column(col)

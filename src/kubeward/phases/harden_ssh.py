@@ -20,8 +20,11 @@ from kubeward.errors import RemoteError
 from kubeward.ops.base import Change, HostOutcome, Unchanged
 from kubeward.ops.ops import File
 from kubeward.ops.sshd import (
+    CONFIG_DUMP,
     DROPIN,
     effective_mismatches,
+    match_loosenings,
+    parse_config_dump,
     parse_sshd_t,
     render_disarm_script,
     render_dropin,
@@ -41,7 +44,8 @@ echo @@
 {File(DROPIN, b"").fact_script()}
 echo @@
 sshd -T 2>/dev/null
-"""
+echo @@
+{CONFIG_DUMP}"""
 
 
 def lockout_risks(user: str, key_path: Path) -> list[str]:
@@ -70,8 +74,12 @@ class HardenSsh(PerHostPhase):
     async def run(self, ctx: RunContext, host: str) -> HostOutcome:
         s = ctx.session
         text = await ctx.read_facts(host, self.name, FACTS, label="read sshd facts")
-        kex_line, dropin_fact, sshd_t = (text.split("@@\n") + ["", ""])[:3]
+        kex_line, dropin_fact, sshd_t, dump = (text.split("@@\n", 3) + ["", "", ""])[:4]
         offered = kex_line.split()
+        # kubeward owns the global context; a Match block elsewhere that loosens it is reported
+        for loose in match_loosenings(parse_config_dump(dump)[1], offered):
+            ctx.notes.setdefault(host, []).append(f"sshd: {loose}; kubeward hardens the global context only "
+                                                  "(the audit reports it as KW-SSHD-MATCH)")
         content = render_dropin(offered, os.environ.get(EXTRA_ENV, ""))
         file_op = File(DROPIN, content.encode())
         changes = [o for o in file_op.evaluate(dropin_fact.strip()) if isinstance(o, Change)]
