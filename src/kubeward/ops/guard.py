@@ -147,9 +147,13 @@ rm -rf {shlex.quote(guard.state_dir)} {shlex.quote(guard.state_dir)}.tmp {shlex.
 
 
 def render_restore_script(guard: Guard) -> str:
-    """Restore now (the proof failed): stop the timer, run the rollback script, then disarm."""
+    """Restore now (the proof failed): stop the timer, run the rollback script, then disarm; exit 4
+    when nothing is saved (e.g. only an older kubeward's backup, which is left alone)."""
     return f"""{_stop_timer(guard)}
-if [ -x {shlex.quote(guard.script_path)} ]; then {shlex.quote(guard.script_path)}; else echo "no rollback script" >&2; exit 4; fi
+if [ ! -d {shlex.quote(guard.state_dir)} ] || [ ! -x {shlex.quote(guard.script_path)} ]; then
+  echo "nothing saved to restore" >&2; exit 4
+fi
+{shlex.quote(guard.script_path)} || exit 5  # the saved state stays for the next run (or by hand)
 {render_disarm_script(guard)}"""
 
 

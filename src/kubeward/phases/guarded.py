@@ -148,7 +148,8 @@ async def _restore(s: Session, host: str, guard: Guard, deadline: int) -> str:
         return f"rolled the previous {guard.what} back"
     except CommandError as exc:
         if exc.exit_status == 4:
-            return f"nothing saved to restore the {guard.what} from: check the host by hand"
+            return (f"nothing saved to restore the {guard.what} from (an older kubeward's leftover?): the "
+                    f"{guard.what} on disk is kept, check the host by hand")
         return f"restoring the previous {guard.what} failed ({exc.reason}): check the host by hand"
     except RemoteError:
         return (f"the existing connection is gone too: the node restores its previous {guard.what} by itself "

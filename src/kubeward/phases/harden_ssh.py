@@ -72,11 +72,12 @@ class HardenSsh(PerHostPhase):
         guard = parse_guard_fact(facts, GUARD)
         kex_line, dropin_fact, sshd_t = (strip_guard_fact(facts).split("@@\n") + ["", ""])[:3]
         offered = kex_line.split()
-        prove = _prover(s, host, offered)
         found: list[Change] = []
         if guard.leftover:
+            # what the unfinished run left needs only to let kubeward log in: if it is not the wanted
+            # drop-in, the guarded change below replaces it
             try:
-                found.append(await resolve_leftover(ctx, host, GUARD, guard, prove))
+                found.append(await resolve_leftover(ctx, host, GUARD, guard, _prover(s, host, None)))
             except GuardError as exc:
                 return HostOutcome(host, error=exc.message)
         content = render_dropin(offered, os.environ.get(EXTRA_ENV, ""))
@@ -102,7 +103,7 @@ class HardenSsh(PerHostPhase):
             out.error = "refusing to harden sshd: " + "; ".join(risks)
             return out
         try:
-            await apply_guarded(ctx, host, GUARD, render_install_step(content), prove)
+            await apply_guarded(ctx, host, GUARD, render_install_step(content), _prover(s, host, offered))
         except InvalidChange as exc:
             out.error = f"sshd rejected the new configuration (sshd -t), kept the previous one: {exc.reason}"
             return out
@@ -113,13 +114,14 @@ class HardenSsh(PerHostPhase):
         return out
 
 
-def _prover(s: Session, host: str, offered: list[str]) -> Prove:
-    """Log in anew (not over the existing connection) and check sshd's effective settings."""
+def _prover(s: Session, host: str, offered: list[str] | None) -> Prove:
+    """Log in anew (not over the existing connection) and check sshd's effective settings (those the
+    drop-in wants for ``offered``; with None, only that ``sshd -T`` answers)."""
 
     async def prove() -> str | None:
         problem, stdout = await fresh_login(s, host, "sshd -T", sudo=True, what="reloading sshd",
                                             refused_grace=REFUSED_GRACE)
-        if problem:
+        if problem or offered is None:
             return problem
         mism = effective_mismatches(parse_sshd_t(stdout), offered)
         if mism:
