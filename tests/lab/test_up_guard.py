@@ -117,3 +117,28 @@ def test_a_killed_run_is_noticed_its_rollback_disarmed_and_the_hardening_stays(
         for g in (SSHD_GUARD, FW_GUARD):
             _sh(lab, node, f"systemctl stop {g.unit}.timer 2>/dev/null; rm -rf {g.state_dir} {g.script_path}; true")
         _sh(lab, node, f"printf %s {shlex.quote(hardened)} > {DROPIN} && systemctl reload ssh && nft -f {RULESET}")
+
+
+def test_a_leftover_that_does_not_let_kubeward_log_in_is_restored_deliberately(
+    lab: Lab, lab_state: LabState, converged: Path
+) -> None:
+    node = lab_state.nodes[2].name
+    hardened = _sh(lab, node, f"cat {DROPIN}")
+    try:
+        # a run killed after saving and staging, before the timer: the hardened drop-in is saved, an
+        # invalid one is on disk (sshd still runs the hardened config), no timer is armed
+        _sh(lab, node, render_arm_script(SSHD_GUARD, render_install_step(hardened), 3600))
+        _sh(lab, node, f"systemctl stop {SSHD_GUARD.unit}.timer && printf 'NoSuchOption yes\\n' >> {DROPIN}")
+        rc, report = up_json(converged, "--only", "harden-ssh")
+        assert rc == 1
+        error = report["hosts"][node]["error"]
+        assert "found a saved sshd configuration without a timer" in error, error
+        assert "rolled the previous sshd configuration back" in error, error
+        assert _sh(lab, node, f"cat {DROPIN}") == hardened
+        assert _sh(lab, node, f"ls -A {SSHD_GUARD.state_dir} 2>/dev/null || true") == ""
+        assert all(h["changed"] == 0 for name, h in report["hosts"].items() if name != node), report["hosts"]
+        rc, report = up_json(converged, "--only", "harden-ssh")
+        assert rc == 0 and report["hosts"][node]["changed"] == 0, report["hosts"][node]
+    finally:
+        _sh(lab, node, f"systemctl stop {SSHD_GUARD.unit}.timer 2>/dev/null; rm -rf {SSHD_GUARD.state_dir}; "
+                       f"printf %s {shlex.quote(hardened)} > {DROPIN}; systemctl reload ssh")
