@@ -16,10 +16,12 @@ import pytest
 
 from kubeward.ops.guard import (
     ACCURACY,
+    ROLLED_BACK,
     GuardFact,
     parse_arm_output,
     parse_guard_fact,
     render_arm_script,
+    render_commit_script,
     render_disarm_script,
     render_guard_fact_script,
     render_restore_script,
@@ -50,7 +52,8 @@ def root(tmp_path: Path) -> Path:
         exe.write_text(f'#!/bin/sh\necho "{name} $*" >> {tmp_path}/calls\n'
                        + ('[ -z "$CHECK_FAILS" ] || { echo "bad option" >&2; exit 255; }\n'
                           if name in ("sshd", "nft") else "")
-                       + ('[ "$1" != is-active ] || echo "${TIMER_STATE:-inactive}"\n' if name == "systemctl" else "")
+                       + ('[ "$1" != is-active ] || { echo "${TIMER_STATE:-inactive}"; '
+                          '[ "${TIMER_STATE:-inactive}" = active ]; exit $?; }\n' if name == "systemctl" else "")
                        + "exit 0\n")
         exe.chmod(0o755)
     return tmp_path
@@ -152,6 +155,26 @@ def test_disarm_forgets_the_saved_state_the_script_and_a_legacy_backup(root: Pat
     assert not (root / "var/rollback/sshd").exists() and not _rollback_file(root).exists() and not legacy.exists()
     assert _dropin(root).read_text() == "# new\n"
     assert "systemctl stop kubeward-sshd-rollback.timer" in _calls(root)
+
+
+def test_commit_runs_the_commit_and_disarms(root: Path) -> None:
+    assert _run(render_arm_script(GUARD, render_install_step("# new\n"), 60), root).returncode == 0
+    res = _run(render_commit_script(GUARD, f"touch {root}/committed"), root)
+    assert res.returncode == 0, res.stderr
+    assert (root / "committed").exists() and not (root / "var/rollback/sshd").exists()
+    assert _dropin(root).read_text() == "# new\n"
+
+
+def test_commit_refuses_when_the_rollback_already_ran(root: Path) -> None:
+    # a proof slower than the window: the timer restored the saved state (and forgot it) meanwhile;
+    # committing now (the firewall persists the new ruleset) would record what is no longer live
+    assert _run(render_arm_script(FW_GUARD, render_apply_step("table inet kubeward {}\n"), 30), root).returncode == 0
+    rb = subprocess.run([str(_rollback_file(root, "firewall"))], capture_output=True, text=True, timeout=10,
+                        env={**os.environ, "PATH": f"{root / 'bin'}:{os.environ['PATH']}"})
+    assert rb.returncode == 0, rb.stderr
+    res = _run(render_commit_script(FW_GUARD, f"touch {root}/committed"), root)
+    assert res.returncode == ROLLED_BACK and "@@rolled-back" in res.stderr
+    assert not (root / "committed").exists()
 
 
 def test_restore_without_a_rollback_script_says_so(root: Path) -> None:

@@ -146,6 +146,24 @@ rm -rf {shlex.quote(guard.state_dir)} {shlex.quote(guard.state_dir)}.tmp {shlex.
 """
 
 
+#: exit status of the commit script when the timer restored the saved state before the commit
+ROLLED_BACK = 7
+
+
+def render_commit_script(guard: Guard, commit: str = "") -> str:
+    """Stop the timer, then make the change permanent (``commit``) and disarm, but only if the
+    rollback has not run meanwhile (a proof slower than the window): committing then would record
+    a change that is no longer live. Exits :data:`ROLLED_BACK` in that case, committing nothing."""
+    u = guard.unit
+    return f"""set -e
+systemctl stop {u}.timer >/dev/null 2>&1 || true
+i=0
+while systemctl is-active --quiet {u}.service && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+if [ ! -d {shlex.quote(guard.state_dir)} ]; then echo "@@rolled-back" >&2; exit {ROLLED_BACK}; fi
+{commit}
+{render_disarm_script(guard)}"""
+
+
 def render_restore_script(guard: Guard) -> str:
     """Restore now (the proof failed): stop the timer, run the rollback script, then disarm; exit 4
     when nothing is saved (e.g. only an older kubeward's backup, which is left alone)."""

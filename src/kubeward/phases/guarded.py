@@ -24,11 +24,13 @@ from datetime import UTC, datetime
 from kubeward.errors import KubewardError, RemoteError
 from kubeward.ops.base import Change
 from kubeward.ops.guard import (
+    ROLLED_BACK,
     Guard,
     GuardFact,
     Step,
     parse_arm_output,
     render_arm_script,
+    render_commit_script,
     render_disarm_script,
     render_resolve_script,
     render_restore_script,
@@ -109,7 +111,7 @@ async def apply_guarded(ctx: RunContext, host: str, guard: Guard, step: Step, pr
     problem = await prove()
     if problem:
         raise GuardError(host, f"{problem}; {await _restore(s, host, guard, deadline)}")
-    await s.run(host, f"set -e\n{commit}\n{render_disarm_script(guard)}", label=f"commit the {guard.name} change")
+    await _commit(s, host, guard, commit, deadline)
     return Applied(deadline)
 
 
@@ -137,9 +139,24 @@ async def resolve_leftover(ctx: RunContext, host: str, guard: Guard, fact: Guard
     if problem:
         ctx.changed_hosts.add(host)
         raise GuardError(host, f"found {found}; {problem}; {await _restore(s, host, guard, fact.deadline)}")
-    await s.run(host, render_disarm_script(guard), label=f"disarm the {guard.name} rollback left behind")
+    if fact.deadline > 0:  # this kubeward armed it: the timer may fire while we prove
+        await _commit(s, host, guard, "", fact.deadline, found=found)
+    else:
+        await s.run(host, render_disarm_script(guard), label=f"disarm the {guard.name} rollback left behind")
     log.info("%s: found %s; proved a fresh SSH login and disarmed it", host, found)
     return Change(op, f"found {found}: proved a fresh SSH login with the {guard.what} in place and disarmed it", "")
+
+
+async def _commit(s: Session, host: str, guard: Guard, commit: str, deadline: int, found: str = "") -> None:
+    try:
+        await s.run(host, render_commit_script(guard, commit), label=f"commit the {guard.name} change")
+    except CommandError as exc:
+        if exc.exit_status == ROLLED_BACK:
+            what = f"found {found}; " if found else ""
+            raise GuardError(host, f"{what}the node rolled the {guard.what} back by itself (due "
+                             f"{render_deadline(deadline)}) before kubeward could disarm it: the fresh login "
+                             "took longer than firewall.rollback_seconds; run again") from exc
+        raise
 
 
 async def _restore(s: Session, host: str, guard: Guard, deadline: int) -> str:
