@@ -16,10 +16,20 @@ from kubeward.etcd import scripts as etcd_scripts
 from kubeward.etcd.config import new_cluster_bootstrap
 from kubeward.firewall.compile import render_ruleset
 from kubeward.ops.base import Change, render_apply_script
-from kubeward.ops.sshd import render_install_script
+from kubeward.ops.guard import (
+    render_arm_script,
+    render_commit_script,
+    render_disarm_script,
+    render_guard_fact_script,
+    render_resolve_script,
+    render_restore_script,
+)
+from kubeward.ops.sshd import GUARD as SSHD_GUARD
+from kubeward.ops.sshd import render_install_step
 from kubeward.phases.audit import local_script
 from kubeward.phases.base import OpsPhase, RunContext, render_prefetch_script
-from kubeward.phases.firewall import render_arm_script
+from kubeward.phases.firewall import GUARD as FIREWALL_GUARD
+from kubeward.phases.firewall import render_apply_step, render_persist_script
 from kubeward.phases.preflight import preflight_facts_script
 from kubeward.phases.runner import PHASES
 from kubeward.preflight.facts import render_probe_script
@@ -65,7 +75,7 @@ def every_script(config: ClusterConfig, tmp: Path, payload: str = "snap") -> dic
         out[f"{h.name} prefetch"] = render_prefetch_script(per_phase, "debian")
         out[f"{h.name} preflight"] = preflight_facts_script(config, h.name)
         out[f"{h.name} audit local"] = local_script(loaded, h.name)
-        out[f"{h.name} firewall arm"] = render_arm_script(render_ruleset(config, h), 60)
+        out[f"{h.name} firewall arm"] = render_arm_script(FIREWALL_GUARD, render_apply_step(render_ruleset(config, h)), 60)
         if h.is_control_plane:
             comp = etcd_component(config, h, new_cluster_bootstrap(config))
             facts = {}
@@ -86,6 +96,13 @@ def every_script(config: ClusterConfig, tmp: Path, payload: str = "snap") -> dic
                 snapshot=f"/var/lib/kubeward/{payload}", data_dir=d, stamp="s1", name=h.name,
                 initial_cluster="a=https://10.0.0.10:2380", token="t", peer_url="https://10.0.0.10:2380")
             out[f"{h.name} etcd rollback"] = etcd_scripts.rollback_restore_script(d, "s1")
-    out["sshd install"] = render_install_script(f"# {payload}\n", 60)
+    out["sshd install"] = render_arm_script(SSHD_GUARD, render_install_step(f"# {payload}\n"), 60)
+    out["firewall persist"] = render_persist_script()
+    for name, guard in (("sshd", SSHD_GUARD), ("firewall", FIREWALL_GUARD)):
+        out[f"{name} guard commit"] = render_commit_script(guard)
+        out[f"{name} guard disarm"] = render_disarm_script(guard)
+        out[f"{name} guard restore"] = render_restore_script(guard)
+        out[f"{name} guard resolve"] = render_resolve_script(guard)
+        out[f"{name} guard fact"] = render_guard_fact_script(guard)
     out["peer probe"] = render_peer_script([("10.0.0.10", 22)]) + render_probe_script([("10.0.0.10", 22)])
     return out

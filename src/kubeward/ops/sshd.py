@@ -11,12 +11,14 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from kubeward.ops.guard import Guard, Step
+
 #: sshd reads sshd_config.d/*.conf in name order (C collation) and the first value of an option wins:
 #: "!" sorts before digits and letters, so kubeward's values win over "00-*.conf" files for the global
 #: context (Match blocks elsewhere are judged by the audit and reported by `up`)
 DROPIN = "/etc/ssh/sshd_config.d/!kubeward-hardening.conf"
-BACKUP = "/var/lib/kubeward/sshd-hardening.prev"
-ROLLBACK_UNIT = "kubeward-sshd-rollback"
+#: where kubeward before the guard module kept the previous drop-in (removed on disarm)
+LEGACY_BACKUP = "/var/lib/kubeward/sshd-hardening.prev"
 PQ_KEX = ("mlkem768x25519-sha256", "sntrup761x25519-sha512@openssh.com", "sntrup761x25519-sha512")
 CLASSIC_KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org")
 CIPHERS = ("chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com")
@@ -68,6 +70,11 @@ def hardening_settings(offered_kex: list[str]) -> list[tuple[str, str]]:
         ("TCPKeepAlive", "yes"),
         ("LogLevel", "VERBOSE"),
     ]
+
+
+#: put the saved drop-in back (or remove it when there was none), without touching sshd
+_REVERT = (f"if [ -f \"$S/absent\" ]; then rm -f {shlex.quote(DROPIN)}; "
+           f"else cp -a \"$S/dropin\" {shlex.quote(DROPIN)}; fi")
 
 
 def render_dropin(offered_kex: list[str], extra: str = "") -> str:
@@ -206,41 +213,26 @@ def match_loosenings(files: dict[str, str], offered_kex: list[str]) -> list[str]
     return out
 
 
-def render_install_script(content: str, rollback_seconds: int) -> str:
-    """Install the drop-in with a safety net, in one round-trip.
-
-    Keeps the previous drop-in aside, validates the whole config with `sshd -t` (restoring the
-    previous file and failing when it is invalid), arms a systemd timer that restores the previous
-    file and reloads sshd after ``rollback_seconds`` unless kubeward disarms it, then reloads sshd.
-    Existing SSH sessions survive a reload, so the caller can still repair things on failure.
-    """
-    d, b = shlex.quote(DROPIN), shlex.quote(BACKUP)
-    restore = render_restore_script()
-    return f"""set -e
-mkdir -p /var/lib/kubeward && chmod 0700 /var/lib/kubeward
-if [ -f {d} ]; then cp -a {d} {b}; else printf '@@absent\\n' > {b}; fi
-tmp=$(mktemp /etc/ssh/sshd_config.d/.kubeward.XXXXXX)
-printf %s {shlex.quote(content)} > "$tmp" && chmod 0644 "$tmp" && chown root:root "$tmp" && mv -f "$tmp" {d}
-if ! out=$(sshd -t 2>&1); then
-  {restore}
-  echo "@@invalid $out" >&2
-  exit 3
-fi
-systemctl stop {ROLLBACK_UNIT}.timer >/dev/null 2>&1 || true
-systemctl reset-failed {ROLLBACK_UNIT}.service {ROLLBACK_UNIT}.timer >/dev/null 2>&1 || true
-systemd-run --quiet --unit {ROLLBACK_UNIT} --on-active={int(rollback_seconds)} /bin/sh -c {shlex.quote(restore + "; systemctl reload ssh")}
-systemctl reload ssh
-echo @@armed
-"""
+#: the guarded change of the drop-in (see kubeward.ops.guard): what is saved, how it is restored
+GUARD = Guard(
+    name="sshd",
+    what="sshd configuration",
+    save=f"if [ -f {shlex.quote(DROPIN)} ]; then cp -a {shlex.quote(DROPIN)} \"$S/dropin\"; else : > \"$S/absent\"; fi",
+    restore=f"{_REVERT} && systemctl reload ssh",
+    settle="sshd -t && systemctl reload ssh",
+    legacy=(LEGACY_BACKUP,),
+)
 
 
-def render_restore_script() -> str:
-    d, b = shlex.quote(DROPIN), shlex.quote(BACKUP)
-    return (f"if [ -f {b} ] && [ \"$(head -c 9 {b})\" = '@@absent' ]; then rm -f {d}; "
-            f"elif [ -f {b} ]; then cp -a {b} {d}; fi")
-
-
-def render_disarm_script() -> str:
-    return (f"systemctl stop {ROLLBACK_UNIT}.timer >/dev/null 2>&1 || true; "
-            f"systemctl reset-failed {ROLLBACK_UNIT}.service {ROLLBACK_UNIT}.timer >/dev/null 2>&1 || true; "
-            f"rm -f {shlex.quote(BACKUP)}")
+def render_install_step(content: str) -> Step:
+    """Install the drop-in (sshd reads it only on reload), check the whole config with ``sshd -t``,
+    put the previous file back if invalid, and reload. Existing SSH sessions survive a reload."""
+    d = shlex.quote(DROPIN)
+    return Step(
+        stage=(f"tmp=$(mktemp /etc/ssh/sshd_config.d/.kubeward.XXXXXX)\n"
+               f"printf %s {shlex.quote(content)} > \"$tmp\" && chmod 0644 \"$tmp\" && chown root:root \"$tmp\" "
+               f"&& mv -f \"$tmp\" {d}"),
+        check="sshd -t",
+        undo=_REVERT,
+        apply="systemctl reload ssh",
+    )

@@ -1,4 +1,14 @@
 set -e
+umask 077
+mkdir -p /usr/local/lib/kubeward /var/lib/kubeward/rollback && chmod 0700 /var/lib/kubeward /var/lib/kubeward/rollback
+S=/var/lib/kubeward/rollback/firewall
+rm -rf "$S" "$S.tmp" && mkdir -m 0700 "$S.tmp"
+(S="$S.tmp"
+if nft list table inet kubeward >/dev/null 2>&1; then
+  { echo 'table inet kubeward {}'; echo 'delete table inet kubeward'; nft list table inet kubeward; } > "$S/prev.nft"
+else printf 'table inet kubeward {}\ndelete table inet kubeward\n' > "$S/prev.nft"; fi
+)
+mv "$S.tmp" "$S"
 mkdir -p /etc/kubeward && chmod 0700 /etc/kubeward
 printf %s '# kubeward host firewall of cp-1 (control-plane), cluster prod-eu.
 # Generated from cluster.yml by kubeward; edits are overwritten. Load with: nft -f FILE
@@ -85,14 +95,37 @@ table inet kubeward {
 	}
 }
 ' > /etc/kubeward/firewall.nft.new
-if ! out=$(nft -c -f /etc/kubeward/firewall.nft.new 2>&1); then echo "@@invalid $out" >&2; exit 3; fi
-if nft list table inet kubeward >/dev/null 2>&1; then
-  { echo 'table inet kubeward {}'; echo 'delete table inet kubeward'; nft list table inet kubeward; } > /etc/kubeward/firewall.prev.nft
-else
-  printf 'table inet kubeward {}\ndelete table inet kubeward\n' > /etc/kubeward/firewall.prev.nft
+if ! out=$( ( nft -c -f /etc/kubeward/firewall.nft.new
+) 2>&1); then
+  rm -f /etc/kubeward/firewall.nft.new
+  rm -rf "$S"
+  echo "@@invalid $out" >&2
+  exit 3
 fi
+printf %s '#!/bin/sh
+# Managed by kubeward: restores the firewall saved before a guarded change.
+# Run by kubeward-firewall-rollback.timer when kubeward did not prove a fresh SSH login in time,
+# or by kubeward itself when that proof failed.
+S=/var/lib/kubeward/rollback/firewall
+[ -d "$S" ] || { echo "kubeward: nothing saved in $S, nothing to restore"; exit 0; }
+restore() {
+nft -f "$S/prev.nft" && rm -f /etc/kubeward/firewall.nft.new
+}
+if restore; then
+  rm -rf "$S"
+  echo "kubeward: restored the firewall saved before an unproven change"
+else
+  echo "kubeward: restoring the firewall failed; the saved state stays in $S" >&2
+  exit 1
+fi
+' > /usr/local/lib/kubeward/rollback-firewall.sh.tmp
+chown root:root /usr/local/lib/kubeward/rollback-firewall.sh.tmp && chmod 0700 /usr/local/lib/kubeward/rollback-firewall.sh.tmp && mv -f /usr/local/lib/kubeward/rollback-firewall.sh.tmp /usr/local/lib/kubeward/rollback-firewall.sh
 systemctl stop kubeward-firewall-rollback.timer >/dev/null 2>&1 || true
 systemctl reset-failed kubeward-firewall-rollback.service kubeward-firewall-rollback.timer >/dev/null 2>&1 || true
-systemd-run --quiet --unit kubeward-firewall-rollback --on-active=60 /usr/sbin/nft -f /etc/kubeward/firewall.prev.nft
+systemd-run --quiet --unit kubeward-firewall-rollback --on-active=60 --timer-property=AccuracySec=1ms \
+  --description='kubeward: roll the firewall back unless a fresh SSH login was proven' /usr/local/lib/kubeward/rollback-firewall.sh
+# the timer started before this line: it fires within the second before this deadline
+deadline=$(( $(date +%s) + 60 + 1 ))
+echo "$deadline" > "$S/deadline"
 nft -f /etc/kubeward/firewall.nft.new
-echo @@applied
+echo "@@armed $deadline"
