@@ -30,7 +30,7 @@ def test_a_changed_etcd_data_dir_is_refused_and_etcd_keeps_its_data(
         lab: Lab, lab_state: LabState, converged: Path, tmp_path: Path) -> None:
     cps = [n.name for n in lab_state.nodes if n.role == "control-plane"]
     before = {n: _sh(lab, n, f"cat {ETCD_CONFIG}; systemctl show -p MainPID --value etcd") for n in cps}
-    assert "data-dir: '/var/lib/etcd'" in before[cps[0]]
+    assert "\ndata-dir: /var/lib/etcd\n" in before[cps[0]]
     moved = tmp_path / "cluster.yml"
     moved.write_text(converged.read_text() + "\netcd:\n  data_dir: /var/lib/etcd-moved\n")
 

@@ -57,6 +57,14 @@ def test_an_unusable_key_is_a_connect_failure_in_every_command(lab: Lab, lab_sta
     env = no_agent_env()
     node = lab_state.nodes[0].name
 
+    if which == "/dev/null":
+        # validate already refuses it (before any connection), with the file and line, exit 2
+        for cmd in (["up", "--only", "connect"], ["preflight"], ["audit"], ["ssh", node, "--", "true"]):
+            r = run(cmd[0], "-c", str(config), *cmd[1:], env=env)
+            text = r.stdout + r.stderr
+            assert r.returncode == 2 and "ssh.key_path /dev/null is not a file" in text, (cmd, text)
+            assert "Traceback" not in text, (cmd, text)
+        return
     up = run("up", "-c", str(config), "--only", "connect", "-o", "json", env=env)
     assert up.returncode == 1, up.stdout + up.stderr
     hosts = json.loads(up.stdout)["hosts"]
