@@ -13,6 +13,7 @@ library ``urllib``: one dependency less, and all we need is GET with a Range hea
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import re
 import urllib.error
@@ -48,12 +49,13 @@ def render_release_url(base_url: str, version: str, arch: str, binary: str) -> s
     return f"{base_url.rstrip('/')}/{render_binary_path(version, arch, binary)}"
 
 
-def _open(url: str, offset: int = 0) -> urllib.response.addinfourl:  # type: ignore[name-defined]
+def _open(url: str, offset: int = 0) -> http.client.HTTPResponse:
     req = urllib.request.Request(url, headers={"User-Agent": "kubeward"})
     if offset:
         req.add_header("Range", f"bytes={offset}-")
     try:
-        return urllib.request.urlopen(req, timeout=TIMEOUT)
+        resp: http.client.HTTPResponse = urllib.request.urlopen(req, timeout=TIMEOUT)
+        return resp
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:  # the part file is already whole
             raise
