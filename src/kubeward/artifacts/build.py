@@ -184,7 +184,8 @@ def resolve_source(version: str, progress: Progress) -> tuple[str, str, list[str
 
 def find_entry(version: str, cache: Path = DEFAULT_CACHE) -> Path | None:
     """The newest complete cache entry for ``version`` (no apt calls; for readers such as the lab)."""
-    entries = sorted((p for p in cache.glob(f"{version}-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    entries = sorted((p for p in cache.glob(f"{version}-*") if (p / "manifest.json").is_file()),
+                     key=lambda p: p.stat().st_mtime)
     return entries[-1] if entries else None
 
 
