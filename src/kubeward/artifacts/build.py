@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,6 +39,7 @@ DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl")
 
 #: Debian packages the build needs on this machine
+HEARTBEAT_SECONDS = 60.0
 BUILD_PACKAGES = ("golang-go", "rsync", "jq", "make", "dpkg-dev", "gcc", "busybox-static")
 
 
@@ -192,7 +194,24 @@ def find_entry(version: str, cache: Path = DEFAULT_CACHE) -> Path | None:
 def _stream(argv: Sequence[str], *, cwd: Path, env: dict[str, str], progress: Progress, log: Path) -> None:
     """Run a long command, passing its lines on as progress (and keeping them all in ``log``)."""
     start = time.monotonic()
-    with open(log, "w") as logf, subprocess.Popen(
+    done = threading.Event()
+
+    def heartbeat() -> None:  # make is silent for minutes while the big binaries link
+        while not done.wait(HEARTBEAT_SECONDS):
+            progress(f"[{time.monotonic() - start:5.0f} s] still building (log: {log})")
+
+    beat = threading.Thread(target=heartbeat, daemon=True)
+    beat.start()
+    try:
+        _stream_lines(argv, cwd=cwd, env=env, progress=progress, log=log, start=start)
+    finally:
+        done.set()
+        beat.join()
+
+
+def _stream_lines(argv: Sequence[str], *, cwd: Path, env: dict[str, str], progress: Progress, log: Path,
+                  start: float) -> None:
+    with open(log, "w", buffering=1) as logf, subprocess.Popen(
         list(argv), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as proc:
         assert proc.stdout is not None
@@ -262,7 +281,8 @@ def _build_into(work: Path, entry: Path, package: str, debian_version: str, vers
     }
     what = " ".join(f"cmd/{b}" for b in BINARIES)
     progress(f"make WHAT=\"{what}\" (CGO_ENABLED=0, offline; several minutes on 2 cores)")
-    _stream(["make", f"WHAT={what}"], cwd=tree, env=env, progress=progress, log=work / "make.log")
+    _stream(["make", f"WHAT={what}"], cwd=tree, env=env, progress=progress,
+            log=entry.parent / f"build-{entry.name}.log")
     built = tree / "_output" / "local" / "bin" / "linux" / arch
     if not built.is_dir():
         built = tree / "_output" / "bin"
