@@ -114,3 +114,31 @@ def test_tampered_sum_file_is_named(artifact_dir: Path, tmp_path: Path) -> None:
     assert f"FAILED {KUBELET}.sha256: says {'0' * 64}" in bad.output
     refused = CliRunner().invoke(cli, ["bundle", "create", "--from", str(copy), "-o", str(tmp_path / "x.tar")])
     assert refused.exit_code == 1 and not (tmp_path / "x.tar").exists()
+
+
+def _config(tmp_path: Path, artifacts: str, version: str = "1.20.2"):  # type: ignore[no-untyped-def]
+    from kubeward.config import parse_config
+
+    text = (Path(__file__).parent / "data" / "good.yml").read_text()  # has no state_dir of its own
+    text += f"state_dir: {tmp_path / 'state'}\nkubernetes:\n  enabled: true\n  version: '{version}'\n  artifacts:\n{artifacts}"
+    return parse_config(text).config
+
+
+def test_bundle_and_dir_sources_resolve_to_a_verified_directory(artifact_dir: Path, tmp_path: Path) -> None:
+    from kubeward.artifacts.source import resolve_artifacts
+    from kubeward.errors import ArtifactError
+
+    bundle = tmp_path / "k8s.tar"
+    assert CliRunner().invoke(cli, ["bundle", "create", "--from", str(artifact_dir), "-o", str(bundle)]).exit_code == 0
+    notes: list[str] = []
+    root, m = resolve_artifacts(_config(tmp_path, f"    source: bundle\n    bundle: {bundle}\n"), progress=notes.append)
+    assert root.parent == tmp_path / "state" / "artifacts" and (root / KUBELET).is_file()
+    assert m.version == "1.20.2" and {i.ref for i in m.images} == {s.ref for s in IMAGES}
+    assert any(n.startswith("unpacked") for n in notes)
+    notes.clear()
+    again, _ = resolve_artifacts(_config(tmp_path, f"    source: bundle\n    bundle: {bundle}\n"), progress=notes.append)
+    assert again == root and notes == []  # unpacked once
+    root, m = resolve_artifacts(_config(tmp_path, f"    source: dir\n    dir: {artifact_dir}\n"))
+    assert root == artifact_dir and m.file(KUBELET) is not None
+    with pytest.raises(ArtifactError, match="holds Kubernetes 1.20.2, cluster.yml asks for 1.21.0"):
+        resolve_artifacts(_config(tmp_path, f"    source: dir\n    dir: {artifact_dir}\n", version="1.21.0"))
