@@ -131,3 +131,27 @@ def test_unreachable_and_missing(server: tuple[Server, str], tmp_path: Path) -> 
         fetch_release(url, "1.20.2", "amd64", ("kubelet",), tmp_path)
     with pytest.raises(ArtifactError, match="not a SHA-256 sum file"):
         parse_published_sum("<html>", "u")
+
+
+def test_fetch_command_from_cluster_yml(server: tuple[Server, str], tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from kubeward.artifacts.nodes import ALL_BINARIES
+    from kubeward.cli.main import cli
+
+    state, url = server
+    for b in ALL_BINARIES:
+        state.publish(b, blob(b))
+    good = (Path(__file__).parent / "data" / "good.yml").read_text()
+    cfg = tmp_path / "cluster.yml"
+    cfg.write_text(good + f"state_dir: {tmp_path / 'state'}\nkubernetes:\n  enabled: true\n  version: '1.20.2'\n"
+                   f"  artifacts:\n    source: release\n    base_url: {url}\n")
+    ok = CliRunner().invoke(cli, ["artifacts", "fetch", "-c", str(cfg)])
+    assert ok.exit_code == 0, ok.output
+    root = Path(ok.output.strip().splitlines()[-1])
+    assert read_verify_dir(root).ok and (root / "v1.20.2/bin/linux/amd64/kube-apiserver").is_file()
+    state.publish("kubectl", blob("kubectl") + b"tampered", sum_of=blob("kubectl"))
+    (root / "v1.20.2/bin/linux/amd64/kubectl").unlink()
+    bad = CliRunner().invoke(cli, ["artifacts", "fetch", "-c", str(cfg)])
+    assert bad.exit_code == 1 and "kubectl from" in bad.output and "does not match its published sum" in bad.output
+    assert not (root / "v1.20.2/bin/linux/amd64/kubectl").exists()

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from kubeward.cli.common import config_option
+
 console = Console(stderr=True)
 
 
@@ -42,6 +44,28 @@ def artifacts_build(version: str, cache: Path | None) -> None:
     entry = build.build_binaries(version, cache or build.DEFAULT_CACHE, progress=_say)
     images.build_images(entry, progress=_say)
     click.echo(str(entry))
+
+
+@artifacts.command("fetch")
+@config_option
+def artifacts_fetch(config_path: Path) -> None:
+    """Resolve cluster.yml's kubernetes.artifacts on this machine without touching a host: download
+    a release once (resumable, every file checked against its published sum), unpack a bundle, or
+    read a directory's manifest; print the verified directory (for `bundle create --from`).
+
+    \b
+    Example:
+      kubeward artifacts fetch -c cluster.yml
+    """
+    from kubeward.artifacts.source import resolve_artifacts
+    from kubeward.config import load_config
+
+    loaded = load_config(config_path)
+    if not loaded.config.kubernetes.enabled:
+        raise click.ClickException(f"{config_path}: kubernetes.enabled is false; nothing to fetch")
+    root, m = resolve_artifacts(loaded.config, progress=_say)
+    _say(f"Kubernetes {m.version} {m.arch}: {len(m.files)} files, {len(m.images)} images")
+    click.echo(str(root))
 
 
 @artifacts.command("path")
