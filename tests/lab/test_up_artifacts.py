@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kubeward.artifacts.build import find_entry
-from kubeward.artifacts.nodes import CONTROL_PLANE_BINARIES, INSTALL_ROOT, ROLE_BINARIES
+from kubeward.artifacts.nodes import CONTROL_PLANE_BINARIES, INSTALL_ROOT, ROLE_BINARIES, STAMP_DIR
 from kubeward.lab.lab import Lab, LabState, render_kubernetes_yml
 from tests.lab.conftest import lab_config, ssh, up_json
 
@@ -36,7 +36,7 @@ def config(lab: Lab, lab_state: LabState, build: Path, tmp_path_factory: pytest.
     finally:  # the session lab is shared: leave its nodes as they were
         links = " ".join(f"/usr/local/bin/{b}" for b in ROLE_BINARIES["control-plane"])
         for n in lab_state.nodes:
-            ssh(lab, n.public_address, f"sudo rm -rf {INSTALL_ROOT} {links}")
+            ssh(lab, n.public_address, f"sudo rm -rf {INSTALL_ROOT} {STAMP_DIR} {links}")
 
 
 def _artifact_changes(report: dict) -> dict[str, list[str]]:  # type: ignore[type-arg]

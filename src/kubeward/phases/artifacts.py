@@ -98,7 +98,7 @@ class Artifacts(PerHostPhase):
                 log.info("%s: artifacts: upload %s", host, f.remote)
                 await ctx.session.upload_file(host, self.root / f.local, f.remote, sha256=f.sha256, mode=f.mode)
                 outcome.applied += 1
-            if changes.links or changes.removals or changes.imports:
+            if not changes.empty:
                 await ctx.session.run(host, render_finish_script(changes), label="link, remove and import artifacts")
                 outcome.applied = len(outcome.changes)
         except CommandError as exc:
