@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 LAB ?= demo
 NODES ?= 3
 
-.PHONY: deps venv demo test test-unit lint bench clean
+.PHONY: deps venv demo test test-unit lint bench clean kube-bin
 
 # Debian packages the lab and the tests need on the operator's machine (root only).
 HOST_PACKAGES := debootstrap nftables iproute2 openssh-client apt-utils busybox-static util-linux netcat-openbsd \
@@ -37,6 +37,12 @@ demo: deps venv
 	$(PY) -m kubeward up -c $$($(PY) -m kubeward lab path --name $(LAB))
 	$(PY) -m kubeward audit -c $$($(PY) -m kubeward lab path --name $(LAB)) -o html \
 	  --file $$(dirname $$($(PY) -m kubeward lab path --name $(LAB)))/audit.html
+
+# Kubernetes v1.20.2 server binaries built from Debian bookworm's source package, plus the pause
+# and busybox images, into /var/cache/kubeward/kubernetes/<version>-<key>/ (root; ~6 min once,
+# then a no-op).
+kube-bin: venv
+	$(PY) -m kubeward artifacts build
 
 test: deps venv
 	$(PY) -m pytest -q tests

@@ -4,6 +4,7 @@ KubewardError                 every error kubeward raises on purpose; str() is t
  +-- ConfigError              cluster.yml is unreadable or invalid (carries one or more located issues)
  +-- LabError                 the local lab could not be built, booted, changed or removed
  +-- RemoteError              an SSH connection or a command on a host failed
+ +-- ArtifactError            a Kubernetes artifact could not be built, fetched or verified
 
 Each error says what failed, where, and what to do next. Causes are chained with ``raise ... from``.
 """
@@ -24,3 +25,7 @@ class LabError(KubewardError):
 
 class RemoteError(KubewardError):
     """An SSH connection or remote command failed."""
+
+
+class ArtifactError(KubewardError):
+    """A Kubernetes binary or image could not be built, downloaded, or did not match its sum."""

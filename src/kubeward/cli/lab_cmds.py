@@ -47,7 +47,9 @@ def lab() -> None:
 @click.option("--nodes", default=3, show_default=True, help="Number of nodes.")
 @click.option("--control-planes", default=1, show_default=True, help="How many of them are control-planes.")
 @click.option("--if-missing", is_flag=True, help="Do nothing if the lab already exists (start stopped nodes).")
-def lab_up(name: str, nodes: int, control_planes: int, if_missing: bool) -> None:
+@click.option("--kubernetes", "kubernetes", is_flag=True,
+              help="Turn Kubernetes on in cluster.yml, using the local build (`kubeward artifacts build`).")
+def lab_up(name: str, nodes: int, control_planes: int, if_missing: bool, kubernetes: bool) -> None:
     """Build the node image if needed (cached), boot the nodes, write cluster.yml.
 
     \b
@@ -64,6 +66,16 @@ def lab_up(name: str, nodes: int, control_planes: int, if_missing: bool) -> None
         _say(f"lab {name} already exists")
     else:
         lb.up(nodes, control_planes, progress=_say)
+    if kubernetes:
+        from kubeward.artifacts.build import find_entry
+        from kubeward.lab.lab import render_kubernetes_yml
+
+        entry = find_entry("1.20.2")
+        if entry is None:
+            raise LabError("no local Kubernetes build: run `make kube-bin` (kubeward artifacts build) first")
+        text = lb.cluster_yml.read_text()
+        if "\nkubernetes:" not in text:
+            lb.cluster_yml.write_text(text + render_kubernetes_yml("1.20.2", entry))
     console.print(f"cluster.yml: [bold]{lb.cluster_yml}[/]  (SSH key: {lb.key_path})", highlight=False)
     click.echo(str(lb.cluster_yml))
 

@@ -26,6 +26,7 @@ COMMAND_MODULES = {
     "tunnel": "tunnel_cmds", "ssh": "tunnel_cmds",
     "audit": "audit_cmds",
     "etcd": "etcd_cmds",
+    "artifacts": "artifacts_cmds", "bundle": "artifacts_cmds",
 }
 
 

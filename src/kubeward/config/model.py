@@ -9,11 +9,13 @@ etcd tarball) are resolved against cluster.yml's directory when the loader passe
 from __future__ import annotations
 
 import os
+import re
 import types
 import typing
 from ipaddress import IPv4Address, IPv4Network, IPv6Network
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -521,6 +523,69 @@ class PkiConfig(_Model):
     )
 
 
+def _parse_kube_version(value: object) -> str:
+    text = value if isinstance(value, str) else None
+    if text is None or not re.fullmatch(r"v?\d+\.\d+\.\d+", text):
+        hint = " (quote it)" if isinstance(value, int | float) else ""
+        raise ValueError(f"expected a Kubernetes version like '1.20.2', got {show(value)}{hint}")
+    return text.removeprefix("v")
+
+
+def _parse_base_url(value: object) -> str:
+    text = value if isinstance(value, str) else ""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"expected an http(s) URL like https://dl.k8s.io/release, got {show(value)}")
+    return text.rstrip("/")
+
+
+KubeVersion = Annotated[
+    str, PlainValidator(_parse_kube_version), WithJsonSchema({"type": "string", "pattern": r"^v?\d+\.\d+\.\d+$"})
+]
+BaseUrl = Annotated[
+    str, PlainValidator(_parse_base_url), WithJsonSchema({"type": "string", "format": "uri", "pattern": "^https?://"})
+]
+
+
+class KubernetesArtifactsConfig(_Model):
+    """Where the Kubernetes binaries and images come from; every file is checked against a SHA-256."""
+
+    source: Literal["release", "bundle", "dir"] = Field(
+        default="release",
+        description="release: the official release layout at base_url, each file checked against its "
+        "published .sha256; bundle: an air-gap tar (kubeward bundle create); dir: a local directory in "
+        "the release layout with a manifest.json (kubeward artifacts build makes one).",
+    )
+    base_url: BaseUrl = Field(
+        default="https://dl.k8s.io/release",
+        description="Root of the release layout: <base_url>/v<version>/bin/linux/<arch>/<binary>.",
+    )
+    download: Literal["operator", "on-node"] = Field(
+        default="operator",
+        description="operator: download once on this machine, cache, verify, upload over SSH; "
+        "on-node: each node downloads itself (nodes need a route to base_url).",
+    )
+    bundle: LocalPath | None = Field(default=None, description="The bundle tar, for source: bundle.")
+    dir: LocalPath | None = Field(default=None, description="The artifact directory, for source: dir.")
+    images: LocalPath | None = Field(
+        default=None,
+        description="A directory of docker-archive image tars to import into containerd "
+        "(default: the images of the bundle or dir).",
+    )
+
+
+class KubernetesConfig(_Model):
+    """Kubernetes itself: its version and where its binaries come from (off by default)."""
+
+    enabled: Flag = Field(default=False, description="Install Kubernetes components on the hosts.")
+    version: KubeVersion | None = Field(
+        default=None, description="Kubernetes version like '1.20.2'; required once enabled."
+    )
+    artifacts: KubernetesArtifactsConfig = Field(
+        default_factory=KubernetesArtifactsConfig, description="Where binaries and images come from."
+    )
+
+
 # --- the cluster ---------------------------------------------------------------------------------
 
 
@@ -544,6 +609,9 @@ class ClusterConfig(_Model):
     firewall: FirewallConfig = Field(default_factory=FirewallConfig, description="Host firewall.")
     etcd: EtcdConfig = Field(default_factory=EtcdConfig, description="etcd settings.")
     pki: PkiConfig = Field(default_factory=PkiConfig, description="Certificates and keys.")
+    kubernetes: KubernetesConfig = Field(
+        default_factory=KubernetesConfig, description="Kubernetes version and artifacts (off by default)."
+    )
     packages: tuple[DebianPackage, ...] = Field(
         default=(), description="Extra Debian packages for every host."
     )

@@ -319,6 +319,21 @@ def _etcd_and_pki(config: ClusterConfig) -> Iterator[Finding]:
         )
 
 
+def _kubernetes(config: ClusterConfig) -> Iterator[Finding]:
+    k = config.kubernetes
+    if not k.enabled:
+        return
+    if k.version is None:
+        yield Finding(("kubernetes", "enabled"), "is true but kubernetes.version is not set; write e.g. version: '1.20.2'")
+    a = k.artifacts
+    for source, path in (("bundle", a.bundle), ("dir", a.dir)):
+        if a.source == source and path is None:
+            yield Finding(
+                ("kubernetes", "artifacts", "source"),
+                f"is {source} but kubernetes.artifacts.{source} is not set; give the path of the {source}",
+            )
+
+
 def _firewall(config: ClusterConfig) -> Iterator[Finding]:
     if not config.firewall.enabled:
         yield Finding(
@@ -340,6 +355,7 @@ CHECKS: tuple[Callable[[ClusterConfig], Iterator[Finding]], ...] = (
     _networks,
     _etcd_and_pki,
     _firewall,
+    _kubernetes,
 )
 
 

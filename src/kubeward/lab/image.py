@@ -38,6 +38,9 @@ REPO_PACKAGES = (
     "etcd-server", "etcd-client", "containerd", "runc", "containernetworking-plugins",
     "iptables", "conntrack", "socat", "ethtool", "curl", "jq", "openssl", "less", "vim-tiny",
     "bash-completion",
+    # what Kubernetes nodes need (kube-proxy in iptables mode, the kubelet's hostport/conntrack
+    # handling) and the node-local API proxy
+    "ipset", "ebtables", "haproxy",
 )
 LAB_USER = "debian"
 LAB_UID = 1000

@@ -337,6 +337,20 @@ def render_etc_hosts(hostname: str) -> str:
     )
 
 
+def render_kubernetes_yml(version: str, artifacts_dir: Path) -> str:
+    """A ``kubernetes:`` section for a lab cluster.yml using a local build (``kubeward artifacts
+    build``) as a ``dir`` source. The lab's default cluster.yml leaves Kubernetes off; append this
+    (``kubeward lab up --kubernetes``) to turn it on."""
+    return (
+        "\nkubernetes:\n"
+        "  enabled: true\n"
+        f"  version: '{version}'\n"
+        "  artifacts:\n"
+        "    source: dir\n"
+        f"    dir: {artifacts_dir}\n"
+    )
+
+
 def render_cluster_yml(state: LabState, admin_key: str) -> str:
     """The lab's ready-to-use cluster.yml (host keys pinned, paths relative to the file)."""
     lines = [

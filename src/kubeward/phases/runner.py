@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kubeward.errors import KubewardError
 from kubeward.ops.base import HostOutcome
+from kubeward.phases.artifacts import Artifacts
 from kubeward.phases.audit import Audit
 from kubeward.phases.base import Phase, RunContext, prefetch
 from kubeward.phases.etcd import Etcd
@@ -73,7 +74,8 @@ class Preflight(Phase):
         return out
 
 
-PHASES: tuple[Phase, ...] = (Connect(), Preflight(), Provision(), HardenSsh(), Firewall(), Pki(), Etcd(), Audit())
+PHASES: tuple[Phase, ...] = (Connect(), Preflight(), Provision(), HardenSsh(), Firewall(), Pki(), Artifacts(), Etcd(),
+                              Audit())
 PHASE_NAMES = tuple(p.name for p in PHASES)
 
 

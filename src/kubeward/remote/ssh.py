@@ -515,6 +515,7 @@ class Session:
         *,
         sudo: bool = True,
         input: str | bytes | None = None,
+        input_file: Path | None = None,
         timeout: float | None = None,
         check: bool = True,
         label: str | None = None,
@@ -542,7 +543,8 @@ class Session:
             # asyncssh's own timeout starts once the channel is open; opening one on a dead link
             # would wait for keepalives, so the whole exchange is bounded too
             proc = await asyncio.wait_for(
-                conn.run(wrapped, input=data, encoding=None, check=False, timeout=limit), limit + 2)
+                conn.run(wrapped, encoding=None, check=False, timeout=limit,
+                         **({"input": data} if input_file is None else {"stdin": str(input_file)})), limit + 2)
         except asyncssh.TimeoutError as exc:
             raise CommandError(name, shown, None, _text(exc.stdout), _text(exc.stderr),
                                f"timed out after {limit:g} s") from exc
@@ -576,6 +578,25 @@ class Session:
             f"chmod {mode:04o} \"$tmp\"; mv -f \"$tmp\" {q}; trap - EXIT"
         )
         await self.run(name, script, input=data, label=f"upload {path}")
+
+    async def upload_file(
+        self, name: str, local: Path, path: str, *, sha256: str, owner: str = "root", group: str = "root",
+        mode: int = 0o644, timeout: float = 900,
+    ) -> None:
+        """Stream a local file to ``path`` (never whole in memory): into a temporary file beside
+        it, SHA-256 checked on the host against ``sha256``, owner and mode set, then renamed; the
+        directory is created (0755) if missing. One round-trip; a mismatch leaves nothing behind."""
+        d = shlex.quote(str(Path(path).parent))
+        q = shlex.quote(path)
+        script = (
+            f"set -e; mkdir -p {d}; umask 077; tmp=$(mktemp {d}/.kubeward.XXXXXX); trap 'rm -f \"$tmp\"' EXIT; "
+            f"cat > \"$tmp\"; got=$(sha256sum < \"$tmp\" | cut -d' ' -f1); "
+            f"if [ \"$got\" != {shlex.quote(sha256)} ]; then "
+            f"echo \"{path}: received SHA-256 $got, expected {sha256}\" >&2; exit 3; fi; "
+            f"chown {shlex.quote(owner)}:{shlex.quote(group)} \"$tmp\"; "
+            f"chmod {mode:04o} \"$tmp\"; mv -f \"$tmp\" {q}; trap - EXIT"
+        )
+        await self.run(name, script, input_file=local, timeout=timeout, label=f"upload {path}")
 
     async def each(
         self, fn: Callable[[str], Awaitable[T]], names: Sequence[str] | None = None

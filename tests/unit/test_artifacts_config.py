@@ -1,0 +1,64 @@
+"""cluster.yml's `kubernetes:` section: off by default, version required once enabled, every
+mistake at its line:col."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kubeward.config import ConfigError, parse_config
+
+GOOD = (Path(__file__).parent / "data" / "good.yml").read_text()
+
+
+def errors_of(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    return [f"{e.line}:{e.col}: {e.message}" for e in info.value.errors]
+
+
+def test_existing_files_keep_working() -> None:
+    config = parse_config(GOOD).config
+    assert config.kubernetes.enabled is False and config.kubernetes.version is None
+    assert config.kubernetes.artifacts.source == "release"
+    assert config.kubernetes.artifacts.base_url == "https://dl.k8s.io/release"
+
+
+def test_enabled_release_and_dir() -> None:
+    config = parse_config(GOOD + "kubernetes:\n  enabled: true\n  version: v1.20.2\n").config
+    assert config.kubernetes.version == "1.20.2"
+    text = GOOD + (
+        "kubernetes:\n  enabled: true\n  version: '1.20.2'\n  artifacts:\n    source: dir\n"
+        "    dir: /var/cache/kubeward/kubernetes/1.20.2-abc\n    base_url: http://127.0.0.1:8080/release/\n"
+    )
+    a = parse_config(text).config.kubernetes.artifacts
+    assert a.source == "dir" and str(a.dir).endswith("1.20.2-abc") and a.base_url == "http://127.0.0.1:8080/release"
+
+
+def test_mistakes_are_located() -> None:
+    lines = GOOD.count("\n")
+    text = GOOD + (
+        "kubernetes:\n"
+        "  enabled: true\n"
+        "  version: 1.20\n"
+        "  artifacts:\n"
+        "    source: mirror\n"
+        "    base_url: ftp://example.org/k8s\n"
+        "    mirrors: []\n"
+    )
+    errs = errors_of(text)
+    assert any(e.startswith(f"{lines + 3}:12: ") and "expected a Kubernetes version like '1.20.2', got '1.20'" in e
+               for e in errs), errs
+    assert any(e.startswith(f"{lines + 5}:13: ") and "release" in e for e in errs), errs
+    assert any(e.startswith(f"{lines + 6}:15: ") and "http(s) URL" in e for e in errs), errs
+    assert any(e.startswith(f"{lines + 7}:5: ") and "unknown key 'mirrors'" in e for e in errs), errs
+
+
+def test_cross_field_checks() -> None:
+    lines = GOOD.count("\n")
+    errs = errors_of(GOOD + "kubernetes:\n  enabled: true\n  artifacts: {source: bundle}\n")
+    assert any(e.startswith(f"{lines + 2}:12: ") and "kubernetes.version is not set" in e for e in errs), errs
+    assert any("kubernetes.artifacts.bundle is not set" in e for e in errs), errs
+    # disabled: nothing is required
+    assert parse_config(GOOD + "kubernetes:\n  artifacts: {source: bundle}\n").config.kubernetes.enabled is False
