@@ -44,7 +44,7 @@ demo: deps venv
 kube-bin: venv
 	$(PY) -m kubeward artifacts build
 
-test: deps venv
+test: deps venv kube-bin
 	$(PY) -m pytest -q tests
 
 test-unit: venv
