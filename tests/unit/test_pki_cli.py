@@ -46,7 +46,7 @@ def test_issue_status_renew(tmp_path: Path) -> None:
 
     status = run(tmp_path, "status")
     assert status.exit_code == 0, status.output
-    assert "kubelet-serving-worker-1" in status.output and "all 22 ok" in status.output
+    assert "kubelet-serving-worker-1" in status.output and "all 24 ok" in status.output
 
     renewed = run(tmp_path, "renew", "apiserver", "kubelet-client", "--output", "json")
     assert renewed.exit_code == 0, renewed.output

@@ -49,7 +49,7 @@ network:
   admin_cidrs: [198.51.100.0/24]
 """
 # etcd-ca: 3 clients + 2 per control plane; ca: 6 + 2 per host; front-proxy-ca: 1
-LEAVES = (3 + 2 * 3) + (7 + 2 * 5) + 1  # etcd, Kubernetes (with kube-proxy), and per node
+LEAVES = (3 + 2 * 3) + (7 + 2 * 3 + 2 * 5) + 1  # etcd; Kubernetes (kube-proxy, loopback serving per CP), per node
 
 
 def config(text: str, tmp_path: Path) -> ClusterConfig:
