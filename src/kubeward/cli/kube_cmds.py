@@ -133,7 +133,12 @@ def kubectl_cmd(opts: RemoteOptions, node: str | None, args: tuple[str, ...]) ->
 
 @click.group("secrets")
 def secrets_group() -> None:
-    """Secrets encryption at rest."""
+    """Secrets encryption at rest.
+
+    \b
+    Example:
+      kubeward secrets rotate-key -c cluster.yml
+    """
 
 
 @secrets_group.command("rotate-key")
@@ -144,6 +149,10 @@ def rotate_key(opts: RemoteOptions) -> None:
     key and roll out; rewrite every Secret through the API; drop the old key and roll out. Each roll-out
     restarts the API servers one at a time, each ready before the next. An interrupted rotation
     resumes at the step it reached.
+
+    \b
+    Example:
+      kubeward secrets rotate-key -c cluster.yml
     """
     from kubeward.kube.client import api_client, rewrite_secrets
     from kubeward.phases.base import RunContext
