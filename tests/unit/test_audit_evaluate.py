@@ -17,20 +17,30 @@ from kubeward.audit.evaluate import (
     evaluate,
     parse_listeners,
     port_allowed,
+    proof_gaps,
 )
 from kubeward.audit.model import (
+    EXIT_INCOMPLETE,
     AuditReport,
+    AuthorizedKey,
     FileStat,
     Finding,
+    Incomplete,
     Listener,
     LocalObservation,
     Observations,
     PortProbe,
+    PrivateKeyFile,
     SshAuthProbe,
+    SshdContext,
     TlsProbe,
 )
+from kubeward.audit.probe import parse_local
+from kubeward.audit.report import render_html
+from kubeward.audit.sshd_policy import ContextDefaults, derive_contexts, parse_contexts, render_contexts_script
 from kubeward.catalog.matrix import build_matrix
 from kubeward.config import ClusterConfig, parse_config
+from kubeward.ops.sshd import match_loosenings, parse_match_blocks
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFyHcpvoFU9dFloJmk8OQ/+icBDjiqm8gFKciq1gR8X9"
 DOC = {
@@ -167,7 +177,8 @@ def test_clean_cluster_has_no_findings() -> None:
 
 
 def test_check_table() -> None:
-    assert [c.id for c in CHECKS] == ["listeners", "reachability", "tls", "ssh", "files", "firewall"]
+    assert [c.id for c in CHECKS] == ["listeners", "reachability", "tls", "ssh", "files", "private-keys", "authorized-keys",
+                                     "firewall"]
 
 
 # ----- listeners ---------------------------------------------------------------------------------
@@ -565,3 +576,221 @@ def test_parsed_listeners_feed_the_checks() -> None:
     obs.local["cp-1"] = dataclasses.replace(obs.local["cp-1"], listeners=parse_listeners(SS_HTLNUP))
     # [::]:22 and *:10250 are fine ("all"), 2380 on a link-local address is not the private one
     assert ids(findings(obs)) == [("KW-BIND-PUBLIC", "cp-1", 2380)]
+
+
+# ----- incomplete proofs (issue 13, defect 10) ---------------------------------------------------------
+
+
+def test_a_failed_ssh_auth_probe_makes_the_proof_incomplete_not_clean() -> None:
+    obs = observations()
+    obs.ssh_auth[1] = SshAuthProbe("worker-1", (), "Connection timed out")
+    del obs.ssh_auth[2]  # worker-2: the probe never answered at all
+    gaps = proof_gaps(inputs(), obs)
+    assert [(g.node, g.check) for g in gaps] == [("worker-1", "ssh-auth"), ("worker-2", "ssh-auth")]
+    assert "Connection timed out" in gaps[0].reason
+    report = AuditReport(findings(obs), obs, [], incomplete=gaps)
+    assert report.findings == [] and not report.complete
+    assert report.exit_code("high") == EXIT_INCOMPLETE == 3
+    d = report.to_dict()
+    assert d["proof"] == "incomplete" and d["incomplete"][0]["node"] == "worker-1"
+
+
+def test_findings_win_over_an_incomplete_proof_and_a_clean_proof_exits_0() -> None:
+    obs = observations()
+    assert proof_gaps(inputs(), obs) == []
+    assert AuditReport(findings(obs), obs, []).exit_code("high") == 0
+    gap = [Incomplete("cp-1", "peer", "x")]
+    assert AuditReport([Finding("KW-X", "high", "n", "t", "o", "f")], obs, [], incomplete=gap).exit_code("high") == 1
+    assert AuditReport([Finding("KW-X", "low", "n", "t", "o", "f")], obs, [], incomplete=gap).exit_code("high") == 3
+
+
+def test_gaps_of_the_local_view_and_unreachable_nodes_are_not_proven() -> None:
+    obs = observations()
+    obs.local["cp-1"].gaps.append(("sshd", "sshd -T printed no settings"))
+    obs.unreachable["worker-2"] = "connection refused"
+    obs.local["worker-1"].private_keys.append(PrivateKeyFile("/srv/x.key", "root", "root", 0o600, (), True))
+    got = {(g.node, g.check) for g in proof_gaps(inputs(), obs)}
+    assert got == {("cp-1", "sshd"), ("worker-2", "local"), ("worker-1", "keys")}
+
+
+def test_incomplete_proof_in_html_and_table() -> None:
+    obs = observations()
+    gap = Incomplete("worker-1", "ssh-auth", "the probe timed out")
+    page = render_html(AuditReport([], obs, [], incomplete=[gap]), build_matrix(CONFIG), "t")
+    assert 'id="incomplete"' in page and "the probe timed out" in page and "No finding at high" in page
+    assert "proof is incomplete" in page
+    assert 'id="incomplete"' not in render_html(AuditReport([], obs, []), build_matrix(CONFIG), "t")
+
+
+# ----- sshd in every context (defect 13) -----------------------------------------------------------
+
+
+def test_sshd_access_options_are_an_allow_list() -> None:
+    obs = observations()
+    obs.local["worker-1"].sshd["trustedusercakeys"] = "/etc/ssh/evil_ca.pub"
+    obs.local["worker-1"].sshd["authorizedkeyscommand"] = "/usr/bin/fetch-keys %u"
+    obs.local["cp-1"].sshd["authorizedkeysfile"] = ".ssh/authorized_keys /var/lib/extra/%u"
+    obs.local["cp-1"].sshd["pubkeyacceptedalgorithms"] = "ssh-ed25519,rsa-sha2-512"
+    obs.local["worker-2"].sshd["strictmodes"] = "no"
+    got = {(f.node, f.title) for f in findings(obs) if f.id == "KW-SSHD-SETTING" and f.severity == "high"}
+    assert got == {("worker-1", "sshd trustedusercakeys is /etc/ssh/evil_ca.pub"),
+                   ("worker-1", "sshd authorizedkeyscommand is /usr/bin/fetch-keys %u"),
+                   ("cp-1", "sshd authorizedkeysfile is .ssh/authorized_keys /var/lib/extra/%u"),
+                   ("cp-1", "sshd pubkeyacceptedalgorithms is rsa-sha2-512"),
+                   ("worker-2", "sshd strictmodes is no")}
+
+
+def test_a_match_context_that_loosens_sshd_is_a_high_finding() -> None:
+    obs = observations()
+    bad = {**obs.local["cp-1"].sshd, "permitrootlogin": "yes", "passwordauthentication": "yes"}
+    obs.local["cp-1"].sshd_contexts = [
+        SshdContext("user=root,host=10.9.9.9,addr=10.9.9.9", "Match Address 10.9.9.9 (/etc/ssh/sshd_config:130)",
+                    bad),
+        SshdContext("user=debian,host=1.2.3.4,addr=1.2.3.4", "Match User debian (x:1)", obs.local["cp-1"].sshd)]
+    fs = findings(obs)
+    assert {(f.id, f.node, f.severity) for f in fs} == {("KW-SSHD-MATCH", "cp-1", "high")}
+    assert sorted(f.title for f in fs) == ["sshd passwordauthentication is yes in a Match context",
+                                           "sshd permitrootlogin is yes in a Match context"]
+    assert all("user=root,host=10.9.9.9,addr=10.9.9.9" in f.observed and "Match Address 10.9.9.9" in f.observed
+               for f in fs)
+
+
+DEFAULTS = ContextDefaults(("root", "kubeadmin", "debian"), OPERATOR, "192.0.2.10", 22)
+USERS = {"root": (0, 0, "/root"), "debian": (1000, 1000, "/home/debian"), "backup": (34, 34, "/var/backups"),
+         "deploy": (1001, 1001, "/home/deploy")}
+GROUPS = {"sudo": (27, ("debian",)), "deploy": (1001, ()), "empty": (2000, ())}
+
+
+def _contexts(text: str) -> list[str]:
+    specs, gaps = derive_contexts(parse_match_blocks({"/etc/ssh/sshd_config": text}), DEFAULTS, USERS, GROUPS)
+    assert gaps == []
+    return [s for s, _ in specs]
+
+
+@pytest.mark.parametrize(("match", "expected"), [
+    ("Match Address 10.9.9.9", [f"user={u},host=10.9.9.9,addr=10.9.9.9,laddr=192.0.2.10,lport=22"
+                                for u in ("root", "kubeadmin", "debian")]),
+    ("Match User root Address 203.0.113.0/24,!203.0.113.1",
+     ["user=root,host=203.0.113.2,addr=203.0.113.2,laddr=192.0.2.10,lport=22"]),
+    ("Match Address 10.1.*", [f"user={u},host=10.1.1.1,addr=10.1.1.1,laddr=192.0.2.10,lport=22"
+                              for u in ("root", "kubeadmin", "debian")]),
+    ("Match User *,!debian,!kubeadmin", ["user=kw,host=198.51.100.7,addr=198.51.100.7,laddr=192.0.2.10,lport=22",
+                                         "user=root,host=198.51.100.7,addr=198.51.100.7,laddr=192.0.2.10,lport=22",
+                                         "user=backup,host=198.51.100.7,addr=198.51.100.7,laddr=192.0.2.10,lport=22",
+                                         "user=deploy,host=198.51.100.7,addr=198.51.100.7,laddr=192.0.2.10,lport=22"]),
+    ("Match Group sudo,deploy", ["user=debian,host=198.51.100.7,addr=198.51.100.7,laddr=192.0.2.10,lport=22",
+                                 "user=deploy,host=198.51.100.7,addr=198.51.100.7,laddr=192.0.2.10,lport=22"]),
+    ("Match LocalPort 2222 Host *.example.org", [
+        f"user={u},host=kw.example.org,addr=198.51.100.7,laddr=192.0.2.10,lport=2222"
+        for u in ("root", "kubeadmin", "debian")]),
+    ("Match Group empty", []),          # nobody is in it: it selects no login today
+    ("Match User !root", []),           # only negations never match (sshd's rule)
+    ("Match User root User debian", []),  # criteria that exclude each other
+])
+def test_contexts_are_derived_from_every_match_block(match: str, expected: list[str]) -> None:
+    assert _contexts(f"PasswordAuthentication no\n{match}\n  PermitRootLogin yes\n") == expected
+
+
+def test_match_blocks_of_every_file_and_unknown_criteria_are_gaps() -> None:
+    files = {"/etc/ssh/sshd_config": "Match all\n X11Forwarding yes\n",
+             "/etc/ssh/sshd_config.d/x.conf": "# c\nMatch=Address 10.9.9.9\nMatch Version 9.*\n"}
+    blocks = parse_match_blocks(files)
+    assert [b.where for b in blocks] == ["Match all (/etc/ssh/sshd_config:1)",
+                                         "Match address 10.9.9.9 (/etc/ssh/sshd_config.d/x.conf:2)",
+                                         "Match version 9.* (/etc/ssh/sshd_config.d/x.conf:3)"]
+    specs, gaps = derive_contexts(blocks, DEFAULTS, USERS, GROUPS)
+    assert len(specs) == 6 and len(gaps) == 1 and "version" in gaps[0]
+
+
+def test_contexts_script_and_its_output() -> None:
+    script = render_contexts_script(["user=root,host=h,addr=10.9.9.9"])
+    assert "sshd -T -C user=root,host=h,addr=10.9.9.9" in script
+    got = parse_contexts("@@ctx user=root,host=h,addr=10.9.9.9\nport 22\nTrustedUserCAKeys /etc/A.pub\n@@rc 0\n"
+                         "@@ctx user=x,host=h,addr=1.2.3.4\nBad configuration option\n@@rc 255\n")
+    assert got["user=root,host=h,addr=10.9.9.9"] == ({"port": "22", "trustedusercakeys": "/etc/A.pub"}, "")
+    assert got["user=x,host=h,addr=1.2.3.4"] == (None, "Bad configuration option")
+
+
+# ----- keys and credentials (defect 14) ------------------------------------------------------------
+
+
+def test_unknown_authorized_keys_for_root_the_admin_and_others() -> None:
+    inp = inputs()
+    admin_blob = KEY.split()[1]
+    for h in inp.config.hosts:
+        inp.authorized_keys[h.name] = {"kubeadmin": {admin_blob}, "debian": {"LOGINKEY"}}
+    obs = observations()
+    lo = obs.local["worker-1"]
+    lo.authorized_keys = [
+        AuthorizedKey("kubeadmin", AK, 1, "ssh-ed25519", admin_blob, ""),
+        AuthorizedKey("debian", "/home/debian/.ssh/authorized_keys", 1, "ssh-ed25519", "LOGINKEY", ""),
+        AuthorizedKey("root", "/root/.ssh/authorized_keys", 1, "ssh-ed25519", "ATTACKER", 'from="1.2.3.4"'),
+        AuthorizedKey("kubeadmin", "/home/kubeadmin/.ssh/authorized_keys2", 3, "ssh-rsa", "EXTRA", ""),
+        AuthorizedKey("backup", "/var/backups/.ssh/authorized_keys", 1, "ssh-ed25519", admin_blob, "cert-authority"),
+    ]
+    fs = [f for f in findings(obs, inp) if f.id == "KW-SSH-KEY-UNKNOWN"]
+    assert sorted((f.node, f.severity, f.title) for f in fs) == [
+        ("worker-1", "high", "an unknown key may log in as root"),
+        ("worker-1", "high", "an unknown key may log in as user backup"),
+        ("worker-1", "high", "an unknown key may log in as user kubeadmin"),
+    ]
+    assert any("authorized_keys2:3" in f.observed for f in fs) and any('from="1.2.3.4"' in f.observed for f in fs)
+
+
+def test_any_private_key_readable_by_others_and_ca_keys_by_public_key() -> None:
+    inp = inputs()
+    inp.ca_key_fingerprints = {"spki:" + "c" * 64: "ca", "ssh:" + "d" * 64: "etcd-ca"}
+    obs = observations()
+    obs.local["cp-1"].private_keys = [
+        PrivateKeyFile("/etc/kubernetes/pki/etcd/peer-copy.key", "root", "root", 0o644, ("spki:" + "e" * 64,), True),
+        PrivateKeyFile("/etc/kubernetes/pki/etcd/peer.key", "etcd", "etcd", 0o600, ("spki:" + "e" * 64,), True),
+    ]
+    obs.local["worker-1"].private_keys = [
+        PrivateKeyFile("/opt/backup/ca-pkcs8.pem", "root", "root", 0o600, ("spki:" + "c" * 64,), True),
+        PrivateKeyFile("/root/id_etcd", "root", "root", 0o600, ("ssh:" + "d" * 64,), True),
+    ]
+    got = {(f.id, f.node, f.severity, f.title) for f in findings(obs, inp)}
+    assert got == {
+        ("KW-KEY-READABLE", "cp-1", "high", "/etc/kubernetes/pki/etcd/peer-copy.key holds a private key others can read"),
+        ("KW-CA-KEY-ON-NODE", "worker-1", "critical", "the ca private key is on this node"),
+        ("KW-CA-KEY-ON-NODE", "worker-1", "critical", "the etcd-ca private key is on this node"),
+    }
+    inp.ca_keys_allowed["worker-1"] = {"ca", "etcd-ca"}
+    assert not [f for f in findings(obs, inp) if f.node == "worker-1"]
+
+
+def test_parse_local_reads_keys_authorized_keys_and_sshd_files_without_fake_sections() -> None:
+    text = "\n".join([
+        "@@ss", "@@sshd", "port 22", "PasswordAuthentication no", "@@sshd-rc 0",
+        "@@file /etc/ssh/sshd_config", " Include /etc/ssh/sshd_config.d/*.conf", " @@fw", " Match Address 10.9.9.9",
+        "  PermitRootLogin yes",
+        "@@files", "@@passwd", "root:0:0:/root", "debian:1000:1000:/home/debian", "@@group", "sudo:27:debian",
+        "@@ak", "@@akfile root|root|600|/root/.ssh/authorized_keys",
+        ' command="echo a b",from="1.2.3.4" ssh-ed25519 AAAAKEY evil', " @@end", " # comment",
+        "@@keys", "@@searched 12", "m|root|root|644|spki:" + "a" * 64 + "|/etc/x.key",
+        "n|root|root|600|spki:" + "b" * 64 + " ssh:" + "c" * 64 + "|/etc/kubernetes/admin.conf",
+        "@@gap keys|openssl is not installed",
+        "@@fw", "", "absent", "", "", "@@end"])
+    lo = parse_local(text)
+    assert lo.sshd == {"port": "22", "passwordauthentication": "no"}
+    assert lo.sshd_files == {"/etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\n@@fw\n"
+                             "Match Address 10.9.9.9\n PermitRootLogin yes"}
+    assert lo.users["debian"] == (1000, 1000, "/home/debian") and lo.groups["sudo"] == (27, ("debian",))
+    assert lo.authorized_keys == [AuthorizedKey("root", "/root/.ssh/authorized_keys", 1, "ssh-ed25519", "AAAAKEY",
+                                                'command="echo a b",from="1.2.3.4"', "root", 0o600),
+                                  AuthorizedKey("root", "/root/.ssh/authorized_keys", 2, "unparsed", "@@end", "",
+                                                "root", 0o600)]
+    assert [(k.path, k.mode, k.marker, len(k.fingerprints)) for k in lo.private_keys] == [
+        ("/etc/x.key", 0o644, True, 1), ("/etc/kubernetes/admin.conf", 0o600, False, 2)]
+    assert lo.gaps == [("keys", "openssl is not installed")]
+    assert parse_local("@@ss\n@@sshd\n@@sshd-rc 1\n").gaps[0][0] == "local"
+
+
+def test_match_loosenings_are_reported_by_up() -> None:
+    files = {"/etc/ssh/sshd_config": "Match Address 10.9.9.9\n  PermitRootLogin yes\n  PasswordAuthentication yes\n"
+             "Match User deploy\n  AllowTcpForwarding no\n  X11Forwarding no\n",
+             "/etc/ssh/sshd_config.d/50-dev.conf": "Match Group dev\n  StrictModes no\n  MaxAuthTries 6\n"}
+    loose, dev = match_loosenings(files, [])
+    assert dev == "Match group dev (/etc/ssh/sshd_config.d/50-dev.conf:1) sets strictmodes no"
+    assert "Match address 10.9.9.9 (/etc/ssh/sshd_config:1)" in loose
+    assert "permitrootlogin yes" in loose and "passwordauthentication yes" in loose

@@ -21,9 +21,9 @@ GOOD_DATA.update(
         "addons": {"ingress_nginx": {"enabled": True, "node_selector": {"tier": "web"}}},
         "firewall": {
             "rollback_seconds": 30,
-            "extra_ports": [{"name": "web", "port": "8000-8080", "protocol": "tcp", "sources": ["world"]}],
+            "extra_ports": [{"name": "web", "port": "8000-8079", "protocol": "tcp", "sources": ["world"]}],
         },
-        "etcd": {"source": "binary", "binary_path": "etcd.tgz", "peer_port": 2380},
+        "etcd": {"source": "apt", "data_dir": "/var/lib/etcd-main", "peer_port": 2380},
         "pki": {"key_type": "rsa-2048", "extra_sans": ["k8s.example.com"]},
         "packages": ["htop"],
     }

@@ -27,6 +27,7 @@ from click.testing import CliRunner
 from kubeward.catalog.matrix import build_matrix, render_matrix_markdown
 from kubeward.cli.main import cli
 from kubeward.config import ClusterConfig, load_config, parse_config
+from kubeward.config.values import PortRange
 from kubeward.firewall import PREROUTING_PRIORITY, export_rules, render_ruleset, render_ruleset_json
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "cluster.yml"
@@ -180,9 +181,12 @@ def test_loopback_only_ports_get_no_rule() -> None:
 
 
 def test_closed_ports_are_never_accepted_even_when_an_extra_port_asks() -> None:
-    config = cluster(firewall={"extra_ports": [
-        {"name": "legacy-api", "port": 8080, "sources": ["world"], "roles": ["control-plane"]},
+    # validate refuses this extra port (test_config_loader); the compiler must hold even without it
+    valid = cluster(firewall={"extra_ports": [
+        {"name": "legacy-api", "port": 8081, "sources": ["world"], "roles": ["control-plane"]},
     ]})
+    rule = valid.firewall.extra_ports[0].model_copy(update={"port": PortRange(8080, 8080)})
+    config = valid.model_copy(update={"firewall": valid.firewall.model_copy(update={"extra_ports": (rule,)})})
     for host in ("n0", "n1"):
         inp = chains(render_ruleset(config, host))["input"]
         drops = [i for i, r in enumerate(inp) if re.match(r"tcp dport (10255|8080) counter .* drop", r)]

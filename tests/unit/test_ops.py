@@ -21,6 +21,7 @@ from kubeward.ops.base import (
     Change,
     Op,
     Outcome,
+    Refusal,
     Unchanged,
     applied_count,
     evaluate_all,
@@ -193,10 +194,10 @@ def test_write_file_script_validation_sees_the_new_content(tmp_path: Path) -> No
     assert target.read_bytes() == b"magic\n"
 
 
-def _facts_for(ops: list[Op]) -> list[str]:
+def _facts_for(ops: list[Op]) -> dict[str, str]:
     res = sh(render_facts_script(ops))
     assert res.returncode == 0, res.stderr
-    return parse_facts_output(res.stdout, len(ops))
+    return parse_facts_output(res.stdout, ops)
 
 
 def test_file_fact_script_really_read_then_evaluated(tmp_path: Path) -> None:
@@ -227,7 +228,7 @@ def test_file_empty_file_read_back(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.write_bytes(b"")
     os.chmod(empty, 0o644)
-    [fact] = _facts_for([File(str(empty), b"")])
+    [fact] = _facts_for([File(str(empty), b"")]).values()
     assert isinstance(only(File(str(empty), b"").evaluate(fact)), Unchanged)
     c = only(File(str(empty), b"x\n").evaluate(fact))
     assert isinstance(c, Change) and "+x\n" in c.diff
@@ -266,27 +267,36 @@ def test_apply_script_stops_at_the_first_failure(tmp_path: Path) -> None:
 def test_facts_round_trip_with_real_shell() -> None:
     ops = [_Echo("one\ntwo"), _Echo(""), _Echo("three")]
     res = sh(render_facts_script(ops))
-    assert parse_facts_output(res.stdout, 3) == ["one\ntwo", "", "three"]
+    facts = parse_facts_output(res.stdout, ops)
+    assert [facts[o.id] for o in ops] == ["one\ntwo\n", "", "three\n"]
 
 
 def test_facts_stderr_is_captured_and_failures_do_not_stop_the_script() -> None:
     ops = [_Raw("echo out; echo err >&2; exit 3"), _Raw("echo next")]
     res = sh(render_facts_script(ops))
     assert res.returncode == 0
-    assert parse_facts_output(res.stdout, 2) == ["out\nerr", "next"]
+    facts = parse_facts_output(res.stdout, ops)
+    assert [facts[o.id] for o in ops] == ["out\nerr\n", "next\n"]
 
 
 def test_parse_facts_output_missing_sections_raise() -> None:
-    text = "@@fact 0\na\n@@fact 2\nc\n@@fact end\n"
-    with pytest.raises(ValueError, match=r"missing operations \[1, 3\]"):
-        parse_facts_output(text, 4)
-    assert parse_facts_output(text, 1) == ["a"]
+    ops = [_Raw("a"), _Raw("b"), _Raw("c")]
+    text = f"@@kw fact {ops[0].id}\na\n@@kw fact {ops[2].id}\nc\n@@kw fact end\n"
+    with pytest.raises(ValueError, match=r"missing operations \['raw:"):
+        parse_facts_output(text, ops)
+    assert parse_facts_output(text, ops[:1]) == {ops[0].id: "a"}
     with pytest.raises(ValueError):
-        parse_facts_output("", 1)
+        parse_facts_output("", ops[:1])
 
 
 def test_parse_facts_output_ignores_text_after_end() -> None:
-    assert parse_facts_output("noise\n@@fact 0\nx\n@@fact end\ntrailing\n", 1) == ["x"]
+    op = _Raw("x")
+    assert parse_facts_output(f"noise\n@@kw fact {op.id}\nx\n@@kw fact end\ntrailing\n", [op]) == {op.id: "x"}
+
+
+def test_operations_with_the_same_id_are_refused() -> None:
+    with pytest.raises(ValueError, match="same id"):
+        render_facts_script([_Raw("x"), _Raw("x")])
 
 
 def test_fact_without_trailing_newline(tmp_path: Path) -> None:
@@ -294,8 +304,8 @@ def test_fact_without_trailing_newline(tmp_path: Path) -> None:
     hostname.write_bytes(b"node-1")  # as `printf %s node-1 > /etc/hostname` leaves it
     ops = [_Raw(f"hostname; cat {hostname}"), _Echo("next")]
     res = sh(render_facts_script(ops))
-    facts = parse_facts_output(res.stdout, 2)
-    assert facts[0].splitlines()[-1] == "node-1" and facts[1] == "next"
+    facts = parse_facts_output(res.stdout, ops)
+    assert facts[ops[0].id].splitlines()[-1] == "node-1" and facts[ops[1].id] == "next\n"
 
 
 # ----- apply script, handlers ------------------------------------------------------------------------
@@ -310,28 +320,28 @@ def test_render_apply_script_runs_each_handler_once_in_order() -> None:
     script = render_apply_script(cs, extra_handlers=("restart:etcd", "try-restart:kubelet"))
     lines = script.splitlines()
     assert lines[:2] == ["set -e", "export DEBIAN_FRONTEND=noninteractive LC_ALL=C"]
-    handlers = [line[len("echo '@@handler "):-1] for line in lines if line.startswith("echo '@@handler ")]
+    handlers = [line[len("echo '@@kw handler "):-1] for line in lines if line.startswith("echo '@@kw handler ")]
     assert handlers == ["reload:ssh", "daemon-reload", "restart:etcd", "try-restart:kubelet"]
     assert script.count("systemctl reload ssh") == 1
     assert script.count("systemctl daemon-reload") == 1
     assert script.count("systemctl restart etcd") == 1
     # every change before any handler, in order, each with its marker
     assert script.index("echo a") < script.index("echo b") < script.index("echo c") < script.index("systemctl")
-    assert [line for line in lines if line.startswith("echo '@@done")] == [f"echo '@@done {i}'" for i in range(3)]
+    assert [line for line in lines if line.startswith("echo '@@kw done")] == [f"echo '@@kw done {i}'" for i in range(3)]
 
 
 def test_render_apply_script_really_runs(tmp_path: Path) -> None:
     res = sh(render_apply_script([Change("a", "A", f"echo 1 > {tmp_path}/x"), Change("b", "B", "true")]))
     assert res.returncode == 0
-    assert res.stdout.splitlines() == ["@@done 0", "@@done 1"]
+    assert res.stdout.splitlines() == ["@@kw done 0", "@@kw done 1"]
     assert (tmp_path / "x").read_text() == "1\n"
 
 
 def test_applied_count() -> None:
     assert applied_count("") == 0
-    assert applied_count("noise\n@@done 0\n@@done 1\nmore\n") == 2
-    assert applied_count("@@done 0\n@@done 4\n") == 5
-    assert applied_count("x @@done 3\n") == 0  # only whole lines count
+    assert applied_count("noise\n@@kw done 0\n@@kw done 1\nmore\n") == 2
+    assert applied_count("@@kw done 0\n@@kw done 4\n") == 5
+    assert applied_count("x @@kw done 3\n") == 0  # only whole lines count
 
 
 def test_handler_ids() -> None:
@@ -366,7 +376,7 @@ def test_directory() -> None:
     fix = only(d.evaluate("directory|root|root|755\nxx\n"))
     assert isinstance(fix, Change) and fix.script == "chown etcd:etcd /var/lib/x && chmod 0700 /var/lib/x"
     refused = only(d.evaluate("regular file|root|root|644\nxx\n"))
-    assert isinstance(refused, Change) and refused.script == "false" and "regular file" in refused.summary
+    assert isinstance(refused, Refusal) and "regular file" in refused.reason
 
 
 def test_directory_fact_script_really(tmp_path: Path) -> None:
@@ -392,13 +402,13 @@ def test_group_exists_with_gid() -> None:
 
 def test_group_gid_taken_by_another_group_is_refused() -> None:
     c = only(Group("kubeadmin", 1500).evaluate("@\nother:x:1500:alice\n"))
-    assert isinstance(c, Change) and c.script == "false"
-    assert c.summary == "gid 1500 is taken by group other"
+    assert isinstance(c, Refusal)
+    assert c.reason == "gid 1500 is taken by group other"
 
 
 def test_group_existing_with_other_gid_is_refused() -> None:
     c = only(Group("kubeadmin", 1500).evaluate("kubeadmin:x:1600:\n@\n"))
-    assert isinstance(c, Change) and c.script == "false" and "has gid 1600, wanted 1500" in c.summary
+    assert isinstance(c, Refusal) and "has gid 1600, wanted 1500" in c.reason
 
 
 # ----- User ------------------------------------------------------------------------------------------
@@ -421,14 +431,14 @@ def test_user_create() -> None:
 
 def test_user_uid_taken_by_someone_else() -> None:
     c = only(ADMIN.evaluate(user_fact(passwd="", groups="", by_uid="debian:x:1500:1500::/home/debian:/bin/bash")))
-    assert isinstance(c, Change) and c.script == "false" and "taken by user debian" in c.summary
+    assert isinstance(c, Refusal) and "taken by user debian" in c.reason
 
 
 def test_user_existing_with_wrong_uid_is_refused() -> None:
     wrong = "kubeadmin:x:1501:1500::/home/kubeadmin:/bin/bash"
     c = only(ADMIN.evaluate(user_fact(passwd=wrong, by_uid="")))
-    assert isinstance(c, Change) and c.script == "false"
-    assert "uid=1501" in c.summary and "does not renumber" in c.summary
+    assert isinstance(c, Refusal)
+    assert "uid=1501" in c.reason and "does not renumber" in c.reason
 
 
 def test_user_as_wanted() -> None:
@@ -486,8 +496,7 @@ def test_authorized_key_absent_file_creates_dir_and_file() -> None:
 
 
 def test_authorized_key_present_is_unchanged() -> None:
-    content = (OTHER_KEY + "\n" + KEY + "\n").encode()
-    assert isinstance(only(AK.evaluate(ak_fact(content))), Unchanged)
+    assert isinstance(only(AK.evaluate(ak_fact((KEY + "\n").encode()))), Unchanged)
 
 
 def test_authorized_key_present_with_another_comment_is_unchanged() -> None:
@@ -495,11 +504,21 @@ def test_authorized_key_present_with_another_comment_is_unchanged() -> None:
     assert isinstance(only(AK.evaluate(ak_fact(content))), Unchanged)
 
 
-def test_authorized_key_appended_after_last_line_without_newline() -> None:
+def test_authorized_key_other_keys_are_removed_and_named_in_the_plan() -> None:
+    # kubeward owns the admin's authorized_keys: a key added by hand (or smuggled in) goes
+    content = (OTHER_KEY + "\n" + KEY + "\n").encode()
+    c = only(AK.evaluate(ak_fact(content)))
+    assert isinstance(c, Change)
+    assert c.summary == (f"remove 1 other key from {AK_PATH}: ssh-ed25519 ..."
+                         f"{OTHER_KEY.split()[1][-12:]} {' '.join(OTHER_KEY.split()[2:])}".rstrip())
+    assert f"-{OTHER_KEY}\n" in c.diff and f"+{OTHER_KEY}" not in c.diff
+
+
+def test_authorized_key_replaces_a_file_of_other_keys() -> None:
     c = only(AK.evaluate(ak_fact(OTHER_KEY.encode())))
     assert isinstance(c, Change)
-    assert f" {OTHER_KEY}\n" not in c.diff  # the old line is replaced by itself + newline
-    assert f"+{OTHER_KEY}\n+{KEY}\n" in c.diff
+    assert c.summary.startswith(f"add the admin key to {AK_PATH}, remove 1 other key from {AK_PATH}: ")
+    assert f"-{OTHER_KEY}" in c.diff and f"+{KEY}\n" in c.diff
 
 
 def test_authorized_key_present_wrong_mode_only_fixes_mode() -> None:
@@ -507,9 +526,11 @@ def test_authorized_key_present_wrong_mode_only_fixes_mode() -> None:
     assert isinstance(c, Change) and c.script == f"chmod 0600 {AK_PATH}"
 
 
-def test_authorized_key_with_options_prefix_is_recognised() -> None:
-    content = ('from="198.51.100.0/24",no-pty ' + KEY + "\n").encode()
-    assert isinstance(only(AK.evaluate(ak_fact(content))), Unchanged)
+def test_authorized_key_with_options_prefix_becomes_the_plain_key() -> None:
+    # options (command=, from=, ...) would change what the admin key may do: the line is kubeward's
+    content = ('command="/bin/false" ' + KEY + "\n").encode()
+    c = only(AK.evaluate(ak_fact(content)))
+    assert isinstance(c, Change) and f"-{content.decode()}" in c.diff and f"\n+{KEY}\n" in c.diff
 
 
 def test_authorized_key_fact_script_really(tmp_path: Path) -> None:
@@ -519,7 +540,7 @@ def test_authorized_key_fact_script_really(tmp_path: Path) -> None:
     (home / ".ssh" / "authorized_keys").write_text(KEY + "\n")
     os.chmod(home / ".ssh" / "authorized_keys", 0o600)
     ak = AuthorizedKey("root", "root", str(home), KEY)
-    [fact] = _facts_for([ak])
+    [fact] = _facts_for([ak]).values()
     assert isinstance(only(ak.evaluate(fact)), Unchanged)
     other = AuthorizedKey("root", "root", str(home), OTHER_KEY)
     c = only(other.evaluate(fact))
@@ -544,7 +565,7 @@ def test_packages_parse_dpkg_query() -> None:
 
 def test_packages_fact_script_really() -> None:
     p = Packages(("dpkg", "kubeward-no-such-package"))
-    [fact] = _facts_for([p])
+    [fact] = _facts_for([p]).values()
     c = only(p.evaluate(fact))
     assert isinstance(c, Change) and c.summary == "install kubeward-no-such-package"
 
@@ -601,7 +622,7 @@ def test_sysctl_not_persisted_and_wrong_live() -> None:
 
 def test_sysctl_fact_script_really(tmp_path: Path) -> None:
     s = Sysctl((("kernel.ostype", "Linux"), ("kernel.kubeward_no_such_key", "1")), path=str(tmp_path / "s.conf"))
-    [fact] = _facts_for([s])
+    [fact] = _facts_for([s]).values()
     out = changes(s.evaluate(fact))
     assert [c.summary.split(" (")[0] for c in out] == [f"create {tmp_path}/s.conf", "set kernel.kubeward_no_such_key=1"]
 
@@ -672,7 +693,7 @@ def test_kernel_modules() -> None:
 def test_kernel_modules_fact_script_really(tmp_path: Path) -> None:
     loaded = sorted(os.listdir("/sys/module"))[0]
     km = KernelModules((loaded, "kubeward_no_such_module"), path=str(tmp_path / "m.conf"))
-    [fact] = _facts_for([km])
+    [fact] = _facts_for([km]).values()
     out = changes(km.evaluate(fact))
     assert out[-1].script == "modprobe kubeward_no_such_module"
 
@@ -686,7 +707,7 @@ class _Raw:
 
     @property
     def id(self) -> str:
-        return "raw"
+        return "raw:" + hashlib.sha256(self.script.encode()).hexdigest()[:12]
 
     def fact_script(self) -> str:
         return self.script

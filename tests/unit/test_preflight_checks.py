@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from kubeward.config import ClusterConfig, parse_config
+from kubeward.hostscripts.sections import render_marker
 from kubeward.preflight.checks import CHECKS, HostInput, Result, clock_skew, evaluate
 from kubeward.preflight.facts import (
     PROBE_PORT,
@@ -126,7 +127,7 @@ def output(secs: dict[str, str | None]) -> str:
     for name, body in secs.items():
         if body is None:
             continue
-        out.append(f"@@{name}")
+        out.append(f"@@kw preflight {'finished' if name == 'end' else name}")
         if body:
             out.append(body)
     return "\n".join(out) + "\n"
@@ -229,7 +230,8 @@ def test_facts_of_a_hosts_file_without_trailing_newline(tmp_path: Any) -> None:
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1 localhost\n127.0.1.1 cp-1")  # no final newline
     # the two lines of the real script around it, with the file swapped in
-    text = subprocess.run(["/bin/sh", "-c", f"echo @@etchosts; cat {hosts}\necho @@ip; echo '{ip_json('10.0.0.10')}'"],
+    script = f"{render_marker('preflight', 'etchosts')}; cat {hosts}\n{render_marker('preflight', 'ip')}; echo '{ip_json('10.0.0.10')}'"
+    text = subprocess.run(["/bin/sh", "-c", script],
                           capture_output=True, text=True, timeout=10, check=True).stdout
     f = parse_facts(text)
     assert f.addresses.get("eth1") == ["10.0.0.10"]
@@ -445,10 +447,10 @@ def test_render_facts_script_sections() -> None:
     script = render_facts_script("kubeadmin", 1500, "10.0.0.10", 2)
     for name in ("os", "arch", "hostname", "systemd", "apt", "sudo", "time", "ntp", "etchosts", "ip", "swaps",
                  "modules", "passwd", "uid", "ss", "sshd", "authkeys", "ipforward", "listener", "end"):
-        assert f"@@{name}" in script, name
+        assert f"@@kw preflight %s\\n' {name}" in script, name
     assert "getent passwd kubeadmin" in script and "getent passwd 1500" in script
     assert f"10.0.0.10 20 2 {PROBE_PORT}" in script
-    assert script.index("@@listener") > script.index("@@ss")  # the probe starts after ss looked
+    assert script.index("' listener") > script.index("' ss")  # the probe starts after ss looked
 
 
 def test_render_probe_script_mentions_every_endpoint() -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
 
 from kubeward.errors import KubewardError
-from kubeward.phases.base import PREFETCH_MARK, parse_prefetch_output, render_prefetch_script
+from kubeward.phases.base import parse_prefetch_output, render_prefetch_script
 from kubeward.phases.runner import PHASE_NAMES, PHASES, select_phases
+
+PREFETCH_MARK = "@@kw phase"
+
 
 
 def names(only: list[str], skip: list[str]) -> list[str]:
@@ -65,14 +69,17 @@ def test_unknown_phase_is_an_error(only: list[str], skip: list[str], bad: str) -
 def test_prefetch_script_sudo_only_for_root_phases_of_a_non_root_user() -> None:
     scripts = {"preflight": ("echo as-user", False), "provision": ("echo as-root", True)}
     s = render_prefetch_script(scripts, "debian")
-    assert "\nsh -c 'echo as-user'\n" in s
-    assert "\nsudo -n sh -c 'echo as-root'\n" in s
+    # each phase's script is a here-document of a fixed command, never an argument of sh or sudo
+    assert re.search(r"\nsh -c 'eval \"\$\(cat\)\"' <<'(KUBEWARD_SCRIPT_\w+)'\necho as-user\n\1\n", s)
+    assert re.search(r"\nsudo -n sh -c 'eval \"\$\(cat\)\"' <<'(KUBEWARD_SCRIPT_\w+)'\necho as-root\n\1\n", s)
     as_root = render_prefetch_script(scripts, "root")
     assert "sudo" not in as_root
-    assert as_root.splitlines() == [
-        f"printf '\\n{PREFETCH_MARK} preflight\\n'", "sh -c 'echo as-user'",
-        f"printf '\\n{PREFETCH_MARK} provision\\n'", "sh -c 'echo as-root'",
-        f"printf '\\n{PREFETCH_MARK} end\\n'",
+    boot = "sh -c 'eval \"$(cat)\"' <<"
+    assert [line.split("'KUBEWARD_SCRIPT_")[0] for line in as_root.splitlines()
+            if line and not line.startswith("KUBEWARD_SCRIPT_")] == [
+        "printf '\\n@@kw phase %s\\n' preflight", boot, "echo as-user",
+        "printf '\\n@@kw phase %s\\n' provision", boot, "echo as-root",
+        "printf '\\n@@kw phase %s\\n' end",
     ]
 
 

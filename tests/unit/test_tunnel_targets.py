@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from kubeward.cli.tunnel_cmds import resolve_target, service_row
 from kubeward.config import parse_config
 from kubeward.errors import KubewardError
+from kubeward.remote.tunnel_targets import resolve_target, service_row
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cluster.yml"
 

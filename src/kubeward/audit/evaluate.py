@@ -10,7 +10,8 @@ import ipaddress
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from kubeward.audit.model import Finding, Listener, Observations, Severity
+from kubeward.audit.model import Finding, Incomplete, Listener, Observations, Severity
+from kubeward.audit.sshd_policy import SSHD_ALLOWED, sshd_deviations
 from kubeward.catalog.matrix import MatrixRow, expand_source, rows_for_host
 from kubeward.config import ClusterConfig, HostConfig
 
@@ -31,6 +32,11 @@ class AuditInputs:
     expected_files: dict[str, list[ExpectedFile]] = field(default_factory=dict)
     ca_key_shas: dict[str, str] = field(default_factory=dict)  # sha256 of a CA private key -> CA name
     ca_keys_allowed: dict[str, set[str]] = field(default_factory=dict)  # node -> CA names it may hold
+    #: public key of each CA, as the node reports it ("spki:SHA256" of the DER SubjectPublicKeyInfo,
+    #: "ssh:SHA256" of the OpenSSH public key blob) -> CA name: any encoding of the key matches
+    ca_key_fingerprints: dict[str, str] = field(default_factory=dict)
+    #: node -> user -> the base64 key blobs kubeward puts in that user's authorized_keys (absent: none)
+    authorized_keys: dict[str, dict[str, set[str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -169,25 +175,14 @@ def check_tls(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
 
 
 # ----- SSH --------------------------------------------------------------------------------------
-SSHD_REQUIRED = {
-    "passwordauthentication": "no",
-    "permitrootlogin": "no",
-    "kbdinteractiveauthentication": "no",
-    "permitemptypasswords": "no",
-    "pubkeyauthentication": "yes",
-    "hostbasedauthentication": "no",
-    "x11forwarding": "no",
-    "allowagentforwarding": "no",
-    "permittunnel": "no",
-    "gatewayports": "no",
-}
+#: kept for callers of the old deny-list: the allow-list in ``sshd_policy.SSHD_ALLOWED`` is what is judged
+SSHD_REQUIRED = {k: min(v) for k, v in SSHD_ALLOWED.items() if len(v) == 1}
 SSHD_ALGORITHMS = {
     "ciphers": {"chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com"},
     "macs": {"hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com"},
     "kexalgorithms": {"mlkem768x25519-sha256", "sntrup761x25519-sha512@openssh.com", "sntrup761x25519-sha512",
                       "curve25519-sha256", "curve25519-sha256@libssh.org"},
     "hostkeyalgorithms": {"ssh-ed25519-cert-v01@openssh.com", "ssh-ed25519"},
-    "pubkeyacceptedalgorithms": {"ssh-ed25519-cert-v01@openssh.com", "ssh-ed25519"},
 }
 
 
@@ -202,11 +197,20 @@ def check_ssh(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
     for node, lo in obs.local.items():
         if not lo.sshd:
             continue
-        for k, want in SSHD_REQUIRED.items():
-            got = lo.sshd.get(k)
-            if got is not None and got != want:
-                yield Finding("KW-SSHD-SETTING", "high", node, f"sshd {k} is {got}",
-                              f"sshd -T: {k} {got}", f"{k} {want} (kubeward's sshd drop-in)", None, None, "local")
+        global_bad = {}
+        for k, got, want in sshd_deviations(lo.sshd):
+            global_bad[k] = got
+            yield Finding("KW-SSHD-SETTING", "high", node, f"sshd {k} is {got}",
+                          f"sshd -T: {k} {got}", f"{k} {want} (kubeward's sshd drop-in; another file or "
+                          "sshd_config itself sets it first)", None, None, "local")
+        for ctx in lo.sshd_contexts:
+            for k, got, want in sshd_deviations(ctx.settings):
+                if global_bad.get(k) == got:
+                    continue  # the global finding says it already
+                yield Finding("KW-SSHD-MATCH", "high", node, f"sshd {k} is {got} in a Match context",
+                              f"sshd -T -C {ctx.spec}: {k} {got}, selected by {ctx.source}",
+                              f"remove it from that Match block or set {k} {want} there: kubeward hardens "
+                              "the global context, a Match block may not loosen it", None, None, "local")
         for k, allowed in SSHD_ALGORITHMS.items():
             got_algs = set(lo.sshd.get(k, "").split(",")) - {""}
             extra = sorted(got_algs - allowed)
@@ -215,6 +219,27 @@ def check_ssh(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
                               f"sshd -T {k}: {', '.join(extra)} beyond the hardened set",
                               "kubeward's sshd drop-in restricts them; another file may override it", None, None,
                               "local")
+
+
+def check_authorized_keys(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
+    """Every key any authorized_keys file grants, against the keys kubeward put there."""
+    for node, lo in obs.local.items():
+        expected = inp.authorized_keys.get(node, {})
+        for k in lo.authorized_keys:
+            if k.key_type == "unparsed":
+                yield Finding("KW-SSH-KEY-UNKNOWN", "low", node, f"unreadable line in {k.path}",
+                              f"{k.path}:{k.line}: {k.blob}", "remove it", None, None, "local")
+                continue
+            if k.blob in expected.get(k.user, set()):
+                continue
+            who = "root" if k.user == "root" else f"user {k.user}"
+            opts = f" with options {k.options}" if k.options else ""
+            yield Finding("KW-SSH-KEY-UNKNOWN", "high", node, f"an unknown key may log in as {who}",
+                          f"{k.path}:{k.line}: {k.key_type} {k.blob[:24]}...{k.blob[-12:]}{opts} is not a key "
+                          f"kubeward expects for {k.user}",
+                          f"remove it (kubeward expects {'no key' if not expected.get(k.user) else 'only its own'} "
+                          f"for {k.user}; the admin's key comes from cluster.yml admin.ssh_public_key)",
+                          None, None, "local")
 
 
 # ----- files ------------------------------------------------------------------------------------
@@ -234,13 +259,55 @@ def check_files(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
                               f"{st.owner}:{st.group} {st.mode:04o}", f"chown {e.owner}; chmod {e.mode:04o}",
                               None, None, "local")
         allowed = inp.ca_keys_allowed.get(node, set())
+        by_public_key = {k.path for k in lo.private_keys if any(fp in inp.ca_key_fingerprints for fp in k.fingerprints)}
         for st in lo.files:
             ca = inp.ca_key_shas.get(st.sha256)
-            if ca is not None and ca not in allowed:
+            if ca is not None and ca not in allowed and st.path not in by_public_key:
                 yield Finding("KW-CA-KEY-ON-NODE", "critical", node, f"the {ca} private key is on this node",
                               f"{st.path} ({st.owner}:{st.group} {st.mode:04o}) is a copy of the {ca} key",
                               f"remove it: only the operator's machine needs the {ca} key "
                               "(pki.ca_keys_on_nodes)", None, None, "local")
+
+
+def check_private_keys(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
+    """Every private key found on a node, judged by what it is: readable by others, or a CA's key."""
+    for node, lo in obs.local.items():
+        expected = {e.path for e in inp.expected_files.get(node, []) if e.secret}
+        allowed = inp.ca_keys_allowed.get(node, set())
+        for k in lo.private_keys:
+            cas = sorted({inp.ca_key_fingerprints[fp] for fp in k.fingerprints if fp in inp.ca_key_fingerprints})
+            for ca in cas:
+                if ca not in allowed:
+                    yield Finding("KW-CA-KEY-ON-NODE", "critical", node, f"the {ca} private key is on this node",
+                                  f"{k.path} ({k.owner}:{k.group} {k.mode:04o}) holds the {ca} key (same public "
+                                  "key, whatever its encoding)", f"remove it: only the operator's machine needs "
+                                  f"the {ca} key (pki.ca_keys_on_nodes)", None, None, "local")
+            if k.mode & 0o006 and k.path not in expected:
+                yield Finding("KW-KEY-READABLE", "high", node, f"{k.path} holds a private key others can "
+                              f"{'read' if k.mode & 0o004 else 'write'}",
+                              f"{k.owner}:{k.group} {k.mode:04o}", "chmod 0600 it (or remove the copy)",
+                              None, None, "local")
+
+
+def proof_gaps(inp: AuditInputs, obs: Observations) -> list[Incomplete]:
+    """What was not proven: vantage points and checks that could not run, and why (pure)."""
+    out = list(obs.incomplete)
+    for node, why in obs.unreachable.items():
+        out.append(Incomplete(node, "local", f"the node could not be audited over SSH: {why}"))
+    probed = {a.target for a in obs.ssh_auth}
+    for a in obs.ssh_auth:
+        if not a.methods:
+            out.append(Incomplete(a.target, "ssh-auth", "the SSH authentication-methods probe got no answer: "
+                                  + (a.error or "sshd named no method")))
+    for node, lo in obs.local.items():
+        if node not in probed:
+            out.append(Incomplete(node, "ssh-auth", "the SSH authentication-methods probe did not run"))
+        out += [Incomplete(node, check, why) for check, why in lo.gaps]
+        if not any(c == "keys" for c, _ in lo.gaps):
+            out += [Incomplete(node, "keys", f"{k.path} holds a private key kubeward could not identify (encrypted "
+                               "or an unknown format): whether it is a CA key is not proven")
+                    for k in lo.private_keys if k.marker and not k.fingerprints]
+    return sorted(set(out), key=lambda i: (i.node, i.check, i.reason))
 
 
 # ----- firewall ---------------------------------------------------------------------------------
@@ -267,8 +334,12 @@ CHECKS: tuple[Check, ...] = (
     Check("listeners", "high", "listeners and bind addresses against the port matrix", check_listeners),
     Check("reachability", "high", "open and closed ports from outside and from peers", check_reachability),
     Check("tls", "high", "TLS versions, chains, SANs, client certificates, anonymous HTTP", check_tls),
-    Check("ssh", "high", "SSH authentication methods and sshd settings", check_ssh),
+    Check("ssh", "high", "SSH authentication methods and sshd settings in every Match context", check_ssh),
     Check("files", "high", "key and kubeconfig modes, CA keys on nodes", check_files),
+    Check("private-keys", "critical", "every private key on a node: readable by others, a copy of a CA key",
+          check_private_keys),
+    Check("authorized-keys", "high", "every authorized_keys line against the keys kubeward expects",
+          check_authorized_keys),
     Check("firewall", "high", "kubeward's nftables table present and as compiled", check_firewall),
 )
 

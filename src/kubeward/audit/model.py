@@ -12,6 +12,8 @@ from typing import Any, Literal
 Severity = Literal["critical", "high", "medium", "low", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low", "info")
 Vantage = Literal["outside", "peer", "local"]
+EXIT_FINDINGS = 1
+EXIT_INCOMPLETE = 3
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,55 @@ class FileStat:
     sha256: str
 
 
+@dataclass(frozen=True)
+class SshdContext:
+    """sshd's effective settings for one connection context (``sshd -T -C spec``)."""
+
+    spec: str  # "user=root,host=...,addr=..."
+    source: str  # the Match block that made kubeward ask about this context
+    settings: dict[str, str]
+
+
+@dataclass(frozen=True)
+class PrivateKeyFile:
+    """A file on a node that holds a private key, judged by what it is, wherever it is."""
+
+    path: str
+    owner: str
+    group: str
+    mode: int
+    fingerprints: tuple[str, ...]  # "spki:SHA256-OF-DER-PUBLIC-KEY" or "ssh:SHA256-OF-SSH-PUBLIC-BLOB"
+    marker: bool  # the file says "PRIVATE KEY" (else it was found by name or as kubeconfig key data)
+
+
+@dataclass(frozen=True)
+class AuthorizedKey:
+    """One key line of an authorized_keys file sshd would read for ``user``."""
+
+    user: str
+    path: str
+    line: int
+    key_type: str
+    blob: str  # base64 as written
+    options: str
+    owner: str = ""
+    mode: int = 0
+
+
 @dataclass
 class LocalObservation:
-    """What a node says about itself (one round-trip)."""
+    """What a node says about itself (one round-trip; a second only for sshd Match contexts)."""
 
     listeners: list[Listener] = field(default_factory=list)
     sshd: dict[str, str] = field(default_factory=dict)
+    sshd_files: dict[str, str] = field(default_factory=dict)  # every file sshd reads -> its text
+    sshd_contexts: list[SshdContext] = field(default_factory=list)
+    users: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # name -> (uid, gid, home)
+    groups: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)  # name -> (gid, members)
+    authorized_keys: list[AuthorizedKey] = field(default_factory=list)
+    private_keys: list[PrivateKeyFile] = field(default_factory=list)
+    #: what could not be observed on the node, and why: the proof is incomplete
+    gaps: list[tuple[str, str]] = field(default_factory=list)  # (check, reason)
     files: list[FileStat] = field(default_factory=list)
     firewall_live_sha: str = ""  # sha256 of `nft -s list table inet kubeward`, "" when absent
     firewall_recorded_sha: str = ""  # what kubeward recorded after its last apply
@@ -79,6 +124,18 @@ class SshAuthProbe:
     error: str = ""
 
 
+@dataclass(frozen=True)
+class Incomplete:
+    """A vantage point or check that could not run: what it would have proven is not proven."""
+
+    node: str
+    check: str  # local | outside | peer | tls | ssh-auth | sshd | keys | authorized-keys | ...
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass
 class Observations:
     local: dict[str, LocalObservation] = field(default_factory=dict)
@@ -86,7 +143,11 @@ class Observations:
     tls: list[TlsProbe] = field(default_factory=list)
     ssh_auth: list[SshAuthProbe] = field(default_factory=list)
     unreachable: dict[str, str] = field(default_factory=dict)
+    incomplete: list[Incomplete] = field(default_factory=list)
     operator_address: str = ""
+
+    def could_not(self, node: str, check: str, reason: str) -> None:
+        self.incomplete.append(Incomplete(node, check, reason))
 
 
 @dataclass(frozen=True)
@@ -112,6 +173,12 @@ class AuditReport:
     nodes: list[dict[str, str]]  # name, role, address, private_address
     seconds: float = 0.0
     checks_run: int = 0
+    #: checks and vantage points that could not run (probes and evaluation): "not proven"
+    incomplete: list[Incomplete] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.incomplete
 
     def counts(self) -> dict[str, int]:
         return {s: sum(f.severity == s for f in self.findings) for s in SEVERITIES}
@@ -119,6 +186,13 @@ class AuditReport:
     def failed(self, fail_on: Severity) -> bool:
         limit = SEVERITIES.index(fail_on)
         return any(SEVERITIES.index(f.severity) <= limit for f in self.findings)
+
+    def exit_code(self, fail_on: Severity) -> int:
+        """1: a finding at ``fail_on`` or above (a proven problem wins); 3: nothing found, but some
+        check could not run, so the absence of findings proves nothing there; 0: proven clean."""
+        if self.failed(fail_on):
+            return EXIT_FINDINGS
+        return EXIT_INCOMPLETE if self.incomplete else 0
 
     def to_dict(self) -> dict[str, Any]:
         o = self.observations
@@ -129,6 +203,8 @@ class AuditReport:
             "counts": self.counts(),
             "nodes": self.nodes,
             "unreachable": o.unreachable,
+            "proof": "complete" if self.complete else "incomplete",
+            "incomplete": [i.to_dict() for i in self.incomplete],
             "operator_address": o.operator_address,
             "findings": [f.to_dict() for f in self.findings],
             "probes": {
@@ -136,5 +212,11 @@ class AuditReport:
                 "tls": [asdict(t) for t in o.tls],
                 "ssh_auth": [asdict(s) for s in o.ssh_auth],
                 "listeners": {n: [asdict(x) for x in lo.listeners] for n, lo in o.local.items()},
+                "sshd_contexts": {n: [{"spec": c.spec, "source": c.source} for c in lo.sshd_contexts]
+                                  for n, lo in o.local.items()},
+                "private_keys": {n: [{**asdict(k), "mode": f"{k.mode:04o}"} for k in lo.private_keys]
+                                 for n, lo in o.local.items()},
+                "authorized_keys": {n: [{"user": k.user, "path": k.path, "line": k.line, "key_type": k.key_type}
+                                        for k in lo.authorized_keys] for n, lo in o.local.items()},
             },
         }

@@ -25,10 +25,28 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
 from kubeward.audit.evaluate import parse_listeners
-from kubeward.audit.model import FileStat, LocalObservation, Observations, PortProbe, SshAuthProbe, TlsProbe
+from kubeward.audit.model import (
+    AuthorizedKey,
+    FileStat,
+    LocalObservation,
+    Observations,
+    PortProbe,
+    PrivateKeyFile,
+    SshAuthProbe,
+    SshdContext,
+    TlsProbe,
+)
+from kubeward.audit.sshd_policy import (
+    ContextDefaults,
+    derive_contexts,
+    parse_contexts,
+    parse_settings,
+    render_contexts_script,
+)
 from kubeward.catalog.matrix import MatrixRow, rows_for_host
 from kubeward.config import ClusterConfig
 from kubeward.errors import RemoteError
+from kubeward.ops.sshd import CONFIG_DUMP, parse_config_dump, parse_match_blocks
 from kubeward.phases.firewall import LISTED, RULESET
 from kubeward.remote.forward import Forward, Tunnel
 from kubeward.remote.openssh import openssh_argv, render_known_hosts_for
@@ -44,22 +62,115 @@ CONNECT_TIMEOUT = 1.0
 RECHECK_TIMEOUT = 4.0
 
 
+#: where private keys are looked for, by content, wherever kubeward or anyone else put them
+KEY_SEARCH_ROOTS = ("/etc", "/root", "/home", "/var/lib", "/opt", "/srv", "/tmp", "/usr/local")
+#: not searched: container image layers and package databases (thousands of files, none a host key)
+KEY_SEARCH_PRUNE = ("/var/lib/containerd", "/var/lib/docker", "/var/lib/dpkg", "/var/lib/apt", "/var/cache")
+KEY_SEARCH_DEPTH = 8
+KEY_SEARCH_MAX_FILES = 2000
+KEY_SEARCH_SECONDS = 30
+#: sha256 of nothing: a derivation that printed nothing failed
+EMPTY_SHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+_KEYS_SCRIPT = r"""
+kw_spki() { sha256sum | cut -c1-64; }
+kw_fp() {  # the public key of a private key file, whatever its encoding: PEM/DER, PKCS#8/traditional, OpenSSH
+  for inf in PEM DER; do
+    s=$(openssl pkey -inform $inf -in "$1" -passin pass: -pubout -outform DER 2>/dev/null </dev/null | kw_spki)
+    [ "$s" != EMPTY ] && { printf ' spki:%s' "$s"; return; }
+  done
+  s=$(ssh-keygen -y -P '' -f "$1" 2>/dev/null </dev/null | awk '{print $2}' | base64 -d 2>/dev/null | kw_spki)
+  [ "$s" != EMPTY ] && printf ' ssh:%s' "$s"
+  grep -o 'client-key-data: *[A-Za-z0-9+/=]*' "$1" 2>/dev/null | while read -r _ b; do
+    s=$(printf %s "$b" | base64 -d 2>/dev/null | openssl pkey -passin pass: -pubout -outform DER 2>/dev/null | kw_spki)
+    [ "$s" != EMPTY ] && printf ' spki:%s' "$s"
+  done
+}
+command -v openssl >/dev/null 2>&1 || echo '@@gap keys|openssl is not installed: private keys are not identified'
+list=$(mktemp)
+timeout SECONDS find ROOTS -xdev -maxdepth DEPTH \( PRUNE \) -prune -o -type f -size -64k -print 2>/dev/null > "$list"
+[ $? = 124 ] && echo '@@gap keys|the search for private keys timed out after SECONDSs'
+n=$(wc -l < "$list"); echo "@@searched $n"
+marker='-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----'
+xargs -r -d '\n' grep -l -E -e "$marker" -e 'client-key-data:' < "$list" 2>/dev/null > "$list.c"
+[ "$(wc -l < "$list.c")" -gt MAXFILES ] && echo '@@gap keys|more than MAXFILES files hold key material: only the first MAXFILES were identified'
+{ cat "$list.c"; grep -E '\.(key|der|p8|pk8)$' "$list" | grep -vxF -f "$list.c"; } | head -n MAXFILES \
+  | while IFS= read -r f; do
+  fp=$(kw_fp "$f")
+  if grep -q -E -e "$marker" "$f" 2>/dev/null; then k=m; elif [ -n "$fp" ]; then k=n; else continue; fi
+  echo "$k|$(stat -c '%U|%G|%a' "$f")|${fp# }|$f"
+done
+rm -f "$list.c"
+rm -f "$list"
+"""
+
+
+def render_keys_script() -> str:
+    prune = " -o ".join(f"-path {p}" for p in KEY_SEARCH_PRUNE)
+    return (_KEYS_SCRIPT.replace("ROOTS", " ".join(KEY_SEARCH_ROOTS)).replace("PRUNE", prune)
+            .replace("DEPTH", str(KEY_SEARCH_DEPTH)).replace("MAXFILES", str(KEY_SEARCH_MAX_FILES))
+            .replace("SECONDS", str(KEY_SEARCH_SECONDS)).replace("EMPTY", EMPTY_SHA))
+
+
+#: every authorized_keys file sshd would read for every user: the AuthorizedKeysFile patterns sshd -T
+#: prints (tokens expanded) and the usual places; each content line indented so it cannot fake a section
+_AK_SCRIPT = r"""
+akf="$(sshd -T 2>/dev/null | sed -n 's/^authorizedkeysfile //p') .ssh/authorized_keys .ssh/authorized_keys2"
+getent passwd | while IFS=: read -r u _ uid gid _ home _; do
+  for p in $akf; do
+    [ "$p" = none ] && continue
+    p=$(printf %s "$p" | sed "s|%%|\x01|g; s|%h|$home|g; s|%u|$u|g; s|%U|$uid|g; s|\x01|%|g")
+    case $p in /*) ;; *) p="${home%/}/$p";; esac
+    [ -f "$p" ] || continue
+    echo "@@akfile $u|$(stat -c '%U|%a' "$p")|$p"
+    head -c 65536 "$p" | sed 's/^/ /'; echo
+  done
+done
+"""
+
+
 def render_local_script(extra_paths: Sequence[str]) -> str:
     paths = " ".join(shlex.quote(p) for p in extra_paths)
     dirs = " ".join(KEY_DIRS)
     return f"""echo @@ss; ss -Htlnup 2>/dev/null
-echo @@sshd; sshd -T 2>/dev/null
+echo @@sshd
+{CONFIG_DUMP}
 echo @@files
 for f in {paths} $(find {dirs} -xdev -type f \\( -name '*.key' -o -name '*.pem' -o -name '*kubeconfig*' \\
     -o -name '*.conf' -path '*/kubernetes/*' -o -name 'authorized_keys' \\) -size -256k 2>/dev/null); do
   [ -f "$f" ] && echo "$(stat -c '%U|%G|%a' "$f")|$(sha256sum < "$f" | cut -d' ' -f1)|$f"
 done
+echo @@passwd; getent passwd | cut -d: -f1,3,4,6
+echo @@group; getent group | cut -d: -f1,3,4
+echo @@ak
+{_AK_SCRIPT}
+echo @@keys
+{render_keys_script()}
 echo @@fw
 (nft -s list table inet kubeward 2>/dev/null | sha256sum | cut -d' ' -f1) ; nft list table inet kubeward >/dev/null 2>&1 && echo present || echo absent
 cat {LISTED} 2>/dev/null || echo
 [ -f {RULESET} ] && sha256sum < {RULESET} | cut -d' ' -f1 || echo
 echo @@end
 """
+
+
+def _key_line(user: str, path: str, n: int, line: str, owner: str, mode: int) -> AuthorizedKey | None:
+    """An authorized_keys line: [options] keytype base64 [comment]; options may quote spaces."""
+    text = line.strip()
+    if not text or text.startswith("#"):
+        return None
+    # options come first; a double-quoted option value may hold spaces and commas
+    m = re.match(r'^((?:[^\s"]|"(?:[^"\\]|\\.)*")*)\s+(\S+)\s+(\S+)', text)
+    first = text.split(None, 2)
+    if first and _is_key_type(first[0]) and len(first) >= 2:
+        return AuthorizedKey(user, path, n, first[0], first[1], "", owner, mode)
+    if m and _is_key_type(m.group(2)):
+        return AuthorizedKey(user, path, n, m.group(2), m.group(3), m.group(1), owner, mode)
+    return AuthorizedKey(user, path, n, "unparsed", text[:120], "", owner, mode)
+
+
+def _is_key_type(word: str) -> bool:
+    return word.startswith(("ssh-", "ecdsa-", "sk-")) or word.endswith("-cert-v01@openssh.com")
 
 
 def parse_local(text: str) -> LocalObservation:
@@ -72,17 +183,55 @@ def parse_local(text: str) -> LocalObservation:
         elif cur:
             sections[cur].append(line)
     lo = LocalObservation()
+    if "end" not in sections:
+        lo.gaps.append(("local", "the node's local view ended early (script interrupted or output cut)"))
     lo.listeners = parse_listeners("\n".join(sections.get("ss", [])))
-    for line in sections.get("sshd", []):
-        parts = line.split(None, 1)
-        if len(parts) == 2 and parts[0].lower() not in lo.sshd:
-            lo.sshd[parts[0].lower()] = parts[1].strip()
+    _, lo.sshd_files, ok = parse_config_dump("\n".join(sections.get("sshd", [])) + "\n")
+    lo.sshd = parse_settings("\n".join(sections.get("sshd", [])).partition("@@sshd-rc")[0])
+    if not ok:
+        lo.sshd = {}
+        lo.gaps.append(("sshd", "sshd -T printed no settings: sshd's configuration was not judged"))
     seen = set()
     for line in sections.get("files", []):
         parts = line.split("|", 4)
         if len(parts) == 5 and parts[4] not in seen:
             seen.add(parts[4])
             lo.files.append(FileStat(parts[4], parts[0], parts[1], int(parts[2], 8), parts[3]))
+    for line in sections.get("passwd", []):
+        parts = line.split(":")
+        if len(parts) == 4 and parts[1].isdigit() and parts[2].isdigit():
+            lo.users[parts[0]] = (int(parts[1]), int(parts[2]), parts[3])
+    for line in sections.get("group", []):
+        parts = line.split(":")
+        if len(parts) == 3 and parts[1].isdigit():
+            lo.groups[parts[0]] = (int(parts[1]), tuple(x for x in parts[2].split(",") if x))
+    ak: tuple[str, str, str, int] | None = None
+    seen_ak: set[tuple[str, str]] = set()
+    n = 0
+    for line in sections.get("ak", []):
+        if line.startswith("@@akfile "):
+            parts = line[len("@@akfile "):].split("|", 3)
+            ak = None
+            if len(parts) == 4 and (parts[0], parts[3]) not in seen_ak:
+                seen_ak.add((parts[0], parts[3]))
+                ak = (parts[0], parts[3], parts[1], int(parts[2], 8) if parts[2].isdigit() else 0)
+            n = 0
+        elif ak is not None and line.startswith(" "):
+            n += 1
+            k = _key_line(ak[0], ak[1], n, line[1:], ak[2], ak[3])
+            if k is not None:
+                lo.authorized_keys.append(k)
+    for line in sections.get("keys", []):
+        if line.startswith("@@gap "):
+            check, _, why = line[6:].partition("|")
+            lo.gaps.append((check, why))
+            continue
+        parts = line.split("|", 5)
+        if len(parts) == 6 and parts[0] in ("m", "n") and parts[3].isdigit():
+            lo.private_keys.append(PrivateKeyFile(parts[5], parts[1], parts[2], int(parts[3], 8),
+                                                  tuple(parts[4].split()), parts[0] == "m"))
+    if "keys" not in sections:
+        lo.gaps.append(("keys", "the private-key search printed nothing"))
     fw = sections.get("fw", []) + ["", "", "", ""]
     live_sha, presence, recorded, persisted = fw[0].strip(), fw[1].strip(), fw[2].strip(), fw[3].strip()
     lo.firewall_live_sha = live_sha if presence == "present" else ""
@@ -175,22 +324,49 @@ def render_peer_script(targets: list[tuple[str, int]], timeout: float = CONNECT_
             + "\n".join(fallback) + "\nwait\nfi\n")
 
 
+def context_defaults(config: ClusterConfig, name: str, operator: str) -> ContextDefaults:
+    h = config.host(name)
+    users = tuple(dict.fromkeys(["root", config.admin.name, h.ssh.user]))
+    return ContextDefaults(users, operator or str(h.private_address), str(h.address), h.ssh.port)
+
+
 async def probe_local(config: ClusterConfig, session: Session, hosts: list[str],
                       expected_paths: dict[str, list[str]], obs: Observations,
                       cached: Callable[[str], str | None] | None = None) -> None:
+    """Each node's own view in one round-trip; a second one only on a node whose sshd configuration
+    has Match blocks, to read sshd's effective settings in every context they can select."""
+
     async def one(name: str) -> LocalObservation:
         text = cached(name) if cached else None
         if text is None:
             res = await session.run(name, render_local_script(expected_paths.get(name, [])), label="audit: local view",
-                                    check=False, timeout=60)
+                                    check=False, timeout=90, reads_only=True)
             text = res.stdout
-        return parse_local(text)
+        lo = parse_local(text)
+        blocks = parse_match_blocks(lo.sshd_files)
+        if not blocks or not lo.sshd:
+            return lo
+        specs, gaps = derive_contexts(blocks, context_defaults(config, name, obs.operator_address), lo.users,
+                                      lo.groups)
+        lo.gaps += [("sshd-match", g) for g in gaps]
+        if specs:
+            res = await session.run(name, render_contexts_script(s for s, _ in specs),
+                                    label="audit: sshd Match contexts", check=False, timeout=60, reads_only=True)
+            got = parse_contexts(res.stdout)
+            for spec, source in specs:
+                settings, err = got.get(spec, (None, "no answer"))
+                if settings is None:
+                    lo.gaps.append(("sshd-match", f"sshd -T -C {spec} ({source}) failed: {err}"))
+                else:
+                    lo.sshd_contexts.append(SshdContext(spec, source, settings))
+        return lo
 
     for name, r in (await session.each(one, hosts)).items():
         if isinstance(r, LocalObservation):
-            obs.local[name] = r
+            obs.local[name] = r  # its gaps are collected by evaluate.proof_gaps
         elif isinstance(r, RemoteError):
             obs.unreachable[name] = str(r)
+            obs.could_not(name, "local", f"the node could not be audited over SSH: {r}")
         else:
             raise r
 
@@ -241,7 +417,7 @@ async def probe_peers(config: ClusterConfig, matrix: list[MatrixRow], session: S
                                         include_ranges=False):
                 targets.append((str(other.private_address), port))
                 owner[str(other.private_address)] = other.name
-        res = await session.run(name, render_peer_script(targets), sudo=False, label="audit: peer scan",
+        res = await session.run(name, render_peer_script(targets), sudo=False, label="audit: peer scan", reads_only=True,
                                 check=False, timeout=60)
         out = []
         for line in res.stdout.splitlines():
@@ -249,11 +425,19 @@ async def probe_peers(config: ClusterConfig, matrix: list[MatrixRow], session: S
             if len(parts) == 3 and parts[0] in owner:
                 out.append(PortProbe("peer", name, str(me.private_address), owner[parts[0]], parts[0],
                                      int(parts[1]), "tcp", parts[2]))
+        missing = len(set(targets) - {(p.address, p.port) for p in out})
+        if missing:
+            obs.could_not(name, "peer", f"the peer scan from this node gave no answer for {missing} of "
+                          f"{len(targets)} address:port pairs")
         return out
 
-    for _name, r in (await session.each(one, [h.name for h in alive])).items():
+    for name, r in (await session.each(one, [h.name for h in alive])).items():
         if isinstance(r, list):
             obs.ports += r
+            if len(alive) > 1 and not r:
+                obs.could_not(name, "peer", "the peer scan from this node printed no result")
+        else:
+            obs.could_not(name, "peer", f"the peer scan from this node failed: {r}")
 
 
 async def recheck_filtered(session: Session, obs: Observations, expected_open: Callable[[PortProbe], bool]) -> None:
@@ -285,7 +469,12 @@ async def recheck_filtered(session: Session, obs: Observations, expected_open: C
     async def peer(source: str) -> None:
         idx = by_source[source]
         script = render_peer_script([(obs.ports[i].address, obs.ports[i].port) for i in idx], RECHECK_TIMEOUT)
-        res = await session.run(source, script, sudo=False, label="audit: peer re-check", check=False, timeout=60)
+        try:
+            res = await session.run(source, script, sudo=False, label="audit: peer re-check", check=False,
+                                    timeout=60, reads_only=True)
+        except RemoteError as exc:
+            obs.could_not(source, "peer", f"re-checking filtered ports from this node failed: {exc}")
+            return
         states = {(a, int(port)): st for a, port, st in (line.split() for line in res.stdout.splitlines()
                                                           if len(line.split()) == 3)}
         for i in idx:
@@ -413,9 +602,11 @@ async def probe_tls(config: ClusterConfig, matrix: list[MatrixRow], session: Ses
         finally:
             await tun.close()
 
-    for _name, r in (await session.each(one, [h for h in obs.local])).items():
+    for name, r in (await session.each(one, [h for h in obs.local])).items():
         if isinstance(r, list):
             obs.tls += r
+        else:
+            obs.could_not(name, "tls", f"the TLS/HTTP probes through SSH failed: {r}")
 
 
 async def probe_ssh_auth(config: ClusterConfig, session: Session, obs: Observations) -> None:
@@ -439,5 +630,8 @@ async def probe_ssh_auth(config: ClusterConfig, session: Session, obs: Observati
                 return SshAuthProbe(name, (), err.decode(errors="replace").strip()[-300:])
             return SshAuthProbe(name, tuple(x for x in m.group(1).split(",") if x))
 
-        results = await asyncio.gather(*(one(name) for name in obs.local), return_exceptions=True)
-    obs.ssh_auth += [r for r in results if isinstance(r, SshAuthProbe)]
+        names = list(obs.local)
+        results = await asyncio.gather(*(one(name) for name in names), return_exceptions=True)
+    # a probe that got no answer is kept with its error: evaluate.proof_gaps reports it as not proven
+    obs.ssh_auth += [r if isinstance(r, SshAuthProbe) else SshAuthProbe(name, (), f"probe failed: {r!r}")
+                     for name, r in zip(names, results, strict=True)]

@@ -112,13 +112,22 @@ def render_html(report: AuditReport, matrix: list[MatrixRow], cluster: str) -> s
             f"<td><b>{html.escape(f.title)}</b><br>{html.escape(f.observed)}</td><td>{html.escape(f.fix)}</td></tr>")
     if not rows:
         rows.append('<tr><td colspan="7">No findings: every probed port, listener, TLS endpoint, sshd setting, '
-                    "file and firewall table is as the port matrix says.</td></tr>")
+                    "file and firewall table is as the port matrix says"
+                    + ("." if report.complete else " (where the checks could run: see Not proven).")
+                    + "</td></tr>")
     matrix_rows = "".join(
         f"<tr><td>{html.escape(r.component)}</td><td>{r.port_text}/{r.protocol}</td><td>{', '.join(r.roles)}</td>"
         f"<td>{r.bind}</td><td>{html.escape(', '.join(map(str, r.sources)))}</td><td>{r.auth}</td></tr>"
         for r in matrix)
-    verdict = ("<p class='ok'>No finding at high or above.</p>" if not report.failed("high")
-               else "<p class='bad'>Findings at high or above: see below.</p>")
+    verdict = ("<p class='bad'>Findings at high or above: see below.</p>" if report.failed("high")
+               else "<p class='ok'>No finding at high or above.</p>" if report.complete
+               else "<p class='bad'>No finding at high or above, but the proof is incomplete: the checks "
+                    "listed under <a href='#incomplete'>Not proven</a> could not run.</p>")
+    gaps = "".join(f"<tr><td>{html.escape(i.node)}</td><td><code>{html.escape(i.check)}</code></td>"
+                   f"<td>{html.escape(i.reason)}</td></tr>" for i in report.incomplete)
+    not_proven = ("<h2>Not proven</h2><p class='bad'>These checks could not run: the absence of findings there "
+                  "proves nothing.</p><table id=\"incomplete\"><thead><tr><th>node</th><th>check</th>"
+                  f"<th>why it could not run</th></tr></thead><tbody>{gaps}</tbody></table>") if gaps else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kubeward audit: {html.escape(cluster)}</title>
 <style>
@@ -132,6 +141,7 @@ th{{background:#eceff1}} .b{{color:#fff;border-radius:4px;padding:2px 6px;margin
 {report.seconds:.1f} s · vantage points: outside (from {html.escape(report.observations.operator_address)}),
 peer (each node to the others, private network), local (each node)</p>
 <p>{badge}</p>{verdict}
+{not_proven}
 <h2>Communication paths</h2>
 <div id="diagram">{render_svg(report, matrix)}</div>
 <h2>Findings</h2>

@@ -37,7 +37,7 @@ def artifacts_build(version: str, cache: Path | None) -> None:
 
     \b
     Example:
-      sudo kubeward artifacts build
+      kubeward artifacts build          # as root
     """
     from kubeward.artifacts import build, images
 

@@ -14,9 +14,11 @@ from rich.table import Table
 from kubeward.audit.model import SEVERITIES, AuditReport, Severity
 from kubeward.audit.report import render_html
 from kubeward.catalog.matrix import build_matrix
-from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options
+from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options, run_lock
 from kubeward.errors import KubewardError
 from kubeward.phases.audit import run_audit
+from kubeward.remote.ssh import ConnectError
+from kubeward.runlock import RunLocked
 
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 STYLE = {"critical": "bold magenta", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
@@ -35,10 +37,19 @@ def print_report(report: AuditReport) -> None:
                       f"{f.title}: {f.observed}", f.fix)
     if report.findings:
         out.print(table)
+    if report.incomplete:
+        gaps = Table(title="not proven: checks that could not run", title_justify="left")
+        for col in ("node", "check", "reason"):
+            gaps.add_column(col, overflow="fold")
+        for i in report.incomplete:
+            gaps.add_row(i.node, i.check, i.reason)
+        out.print(gaps)
     counts = report.counts()
     summary = ", ".join(f"[{STYLE[s]}]{counts[s]} {s}[/]" for s in SEVERITIES if counts[s])
-    out.print(f"{len(report.nodes)} nodes, {report.checks_run} observations in {report.seconds:.2f} s: "
-              f"{summary or '[green]no findings[/]'}")
+    verdict = summary or ("[green]no findings[/]" if report.complete else "no findings")
+    if not report.complete:
+        verdict += f"; [bold yellow]proof incomplete[/]: {len(report.incomplete)} check(s) could not run"
+    out.print(f"{len(report.nodes)} nodes, {report.checks_run} observations in {report.seconds:.2f} s: {verdict}")
 
 
 @click.command()
@@ -55,8 +66,11 @@ def audit(opts: RemoteOptions, output: str, out_file: Path | None, fail_on: Seve
     address, from every node to the others on the private network, and on each
     node (listeners, sshd -T, key modes, the firewall table). Also TLS versions,
     certificate chains and SANs, client-certificate enforcement, and anonymous
-    HTTP answers (only 401 passes). Exit 0: nothing at --fail-on or above;
-    1: findings; 2: the audit could not run.
+    HTTP answers (only 401 passes). Exit 0: nothing at --fail-on or above and
+    every check ran; 1: findings at --fail-on or above; 2: the audit could not
+    run; 3: no such finding, but some check or vantage point could not run
+    (listed as "not proven"), so the proof is incomplete; 75: another kubeward
+    run holds the lock (try again later).
 
     \b
     Example:
@@ -71,9 +85,17 @@ def audit(opts: RemoteOptions, output: str, out_file: Path | None, fail_on: Seve
 
         async def go() -> AuditReport:
             async with opts.session(loaded, names) as session:
+                # a key or agent problem here is not a finding about a host: the audit cannot run
+                errors = await session.connect_all(names)
+                local = [e for e in errors.values() if isinstance(e, ConnectError) and e.local]
+                if local:
+                    raise local[0]
                 return await run_audit(loaded, session, names)
 
-        report = asyncio.run(go())
+        with run_lock(loaded):
+            report = asyncio.run(go())
+    except RunLocked:
+        raise  # its own exit status: try again later
     except KubewardError as exc:
         click.echo(f"error: audit could not run: {exc}", err=True)
         sys.exit(2)
@@ -91,7 +113,7 @@ def audit(opts: RemoteOptions, output: str, out_file: Path | None, fail_on: Seve
         out.print(f"report: {out_file}")
     else:
         print_report(report)
-    sys.exit(1 if report.failed(fail_on) else 0)
+    sys.exit(report.exit_code(fail_on))
 
 
 def register(cli: click.Group) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +12,11 @@ from typing import Any, TypeVar
 import click
 
 from kubeward.config import LoadedConfig, load_config
+from kubeward.config.local_files import make_state_dir
 from kubeward.errors import KubewardError
 from kubeward.remote.ssh import DEFAULT_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT, Session, Trust
 from kubeward.remote.targets import targets_for
+from kubeward.runlock import RunLock, command_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -84,6 +85,12 @@ def check_hosts(loaded: LoadedConfig, names: list[str]) -> list[str]:
     return names
 
 
+def run_lock(loaded: LoadedConfig) -> RunLock:
+    """The state directory's lock for this run (``with run_lock(loaded):``); commands that change hosts
+    or the state directory, or run probes on hosts, hold it (see kubeward.runlock)."""
+    ensure_state_dir(loaded.state_dir)
+    return RunLock(loaded.state_dir, command_line())
+
+
 def ensure_state_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
+    make_state_dir(path)

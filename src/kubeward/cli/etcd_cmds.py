@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kubeward.cli.common import RemoteOptions, remote_options, trust_for
+from kubeward.cli.common import RemoteOptions, remote_options, run_lock, trust_for
 from kubeward.errors import KubewardError
 from kubeward.etcd.admin import (
     ClusterStatus,
@@ -37,6 +37,10 @@ def etcd() -> None:
     kubeward talks to etcd with its own client certificate
     (<state_dir>/pki/etcd/kubeward-client.*), through SSH tunnels to each
     member's 127.0.0.1 client port; etcd's ports stay closed to the outside.
+
+    \b
+    Example:
+      kubeward etcd status -c cluster.yml
     """
 
 
@@ -90,7 +94,12 @@ def status(opts: RemoteOptions, output: str) -> None:
 
 @etcd.group()
 def snapshot() -> None:
-    """Save etcd's data to a local file, or restore every member from one."""
+    """Save etcd's data to a local file, or restore every member from one.
+
+    \b
+    Example:
+      kubeward etcd snapshot save -c cluster.yml backup.db
+    """
 
 
 @snapshot.command("save")
@@ -160,7 +169,8 @@ def snapshot_restore(opts: RemoteOptions, yes: bool, output: str, file: Path) ->
         async with opts.session(loaded, names) as session:
             return await restore_snapshot(session, loaded.config, file, report)
 
-    res = asyncio.run(go())
+    with run_lock(loaded):
+        res = asyncio.run(go())
     if output == "json":
         click.echo(json.dumps({"ok": res.ok, "seconds": res.seconds, "hosts": res.hosts,
                                "moved_aside": res.moved_aside}, indent=2))

@@ -87,7 +87,12 @@ def matrix(config_path: Path, output: str, node: str | None) -> None:
 
 @click.group()
 def firewall() -> None:
-    """The nftables host firewall kubeward compiles for each node (table inet kubeward)."""
+    """The nftables host firewall kubeward compiles for each node (table inet kubeward).
+
+    \b
+    Example:
+      kubeward firewall show -c cluster.yml --node cp-1
+    """
 
 
 @firewall.command()

@@ -63,7 +63,7 @@ def cli() -> None:
     """kubeward: a Kubernetes cluster from SSH hosts, every path authenticated, firewalled, audited.
 
     \b
-    Try it on a local lab (root, this machine only):
+    Example (a local lab; root, this machine only):
       kubeward lab up --nodes 3
       kubeward validate -c /var/lib/kubeward/labs/default/cluster.yml
     """

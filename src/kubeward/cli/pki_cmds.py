@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kubeward.cli.common import config_option, ensure_state_dir
+from kubeward.cli.common import config_option, run_lock
 from kubeward.config import LoadedConfig, load_config
 from kubeward.pki import PkiReport, PkiStore, ensure_pki, read_pki_status, resolve_renew
 
@@ -32,8 +32,8 @@ def _refresh(config_path: Path, output: str, title: str, names: tuple[str, ...] 
              all_leaves: bool = False, include_cas: bool = False) -> None:
     loaded, store = _open(config_path)
     wanted = resolve_renew(loaded.config, names, all_leaves=all_leaves, include_cas=include_cas)
-    ensure_state_dir(loaded.state_dir)
-    report = ensure_pki(loaded.config, store, datetime.now(UTC), wanted)
+    with run_lock(loaded):
+        report = ensure_pki(loaded.config, store, datetime.now(UTC), wanted)
     if output == "json":
         click.echo(json.dumps({"ok": True, "store": str(store.root), **report.to_dict()}, indent=2))
     else:

@@ -10,11 +10,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options
+from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options, run_lock
 from kubeward.errors import RemoteError
 from kubeward.phases.preflight import PreflightReport, run_preflight
 from kubeward.preflight.checks import CHECKS
 from kubeward.remote.known_hosts import HostKey
+from kubeward.remote.ssh import HostKeyError, Session
 
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -43,7 +44,8 @@ def preflight(opts: RemoteOptions, output: str) -> None:
         async with opts.session(loaded) as session:
             return await run_preflight(loaded.config, session)
 
-    report = asyncio.run(go())
+    with run_lock(loaded):
+        report = asyncio.run(go())
     if output == "json":
         click.echo(json.dumps({
             "ok": report.ok,
@@ -99,8 +101,10 @@ def trust(opts: RemoteOptions, replace: bool, yes: bool, hosts: tuple[str, ...])
 
     Connects to each host (all of them when none is named), shows the key's
     fingerprint and records it. A key that differs from a recorded one is
-    refused unless --replace is given for that host; a key that differs from
-    a pin in cluster.yml is always refused (edit the pin instead).
+    refused unless --replace is given for that host: then both fingerprints,
+    recorded and presented, are shown before asking, and exactly the key shown
+    is recorded. A key that differs from a pin in cluster.yml is always refused
+    (edit the pin instead).
 
     \b
     Example:
@@ -112,20 +116,28 @@ def trust(opts: RemoteOptions, replace: bool, yes: bool, hosts: tuple[str, ...])
     names = check_hosts(loaded, list(hosts)) or [h.name for h in loaded.config.hosts]
     session = opts.session(loaded, names)
     session.trust.trust_new = True
-    if replace:
-        recorded = [e for n in names for e in session.trust.recorded(session.targets[n])]
-        for e in recorded:
-            err.print(f"recorded: {e.pattern} {e.key.type} {e.key.fingerprint}")
-        if recorded and not yes:
-            click.confirm("Forget these keys and trust whatever the hosts present now?", abort=True)
-        for n in names:
-            session.trust.forget(session.targets[n])
 
-    async def go() -> dict[str, RemoteError | None]:
-        async with session:
-            return await session.connect_all()
+    async def go(s: Session) -> dict[str, RemoteError | None]:
+        async with s:
+            return await s.connect_all()
 
-    results = asyncio.run(go())
+    with run_lock(loaded):
+        results = asyncio.run(go(session))
+        changed = {n: e.decision for n, e in results.items()
+                   if isinstance(e, HostKeyError) and e.decision.verdict == "changed"}
+        if replace and changed:
+            # both keys before the question: the operator compares the new one with what they verified
+            for n, d in changed.items():
+                t = session.targets[n]
+                for old in session.trust.recorded(t):
+                    err.print(f"{n} {t.pattern}: recorded {old.key.type} {old.key.fingerprint}")
+                err.print(f"{n} {t.pattern}: presents [bold]{d.presented.type} {d.presented.fingerprint}[/]")
+            if not yes:
+                click.confirm("Replace the recorded keys with the keys the hosts present now?", abort=True)
+            for n, d in changed.items():
+                session.trust.forget(session.targets[n])
+                session.trust.remember(session.targets[n], d.presented)
+            results.update(asyncio.run(go(opts.session(loaded, list(changed)))))  # proof: they connect now
     failed = False
     for n in names:
         err_ = results.get(n)

@@ -6,83 +6,24 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import signal
 import sys
 import tempfile
 from pathlib import Path
 
+import asyncssh
 import click
 from rich.console import Console
 
-from kubeward.catalog.matrix import MatrixRow, build_matrix
 from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options, trust_for
-from kubeward.config import ClusterConfig, LoadedConfig
 from kubeward.errors import KubewardError, RemoteError
-from kubeward.remote.forward import Forward, Tunnel
+from kubeward.remote.forward import Tunnel
 from kubeward.remote.openssh import openssh_argv, render_known_hosts_for
+from kubeward.remote.ssh import ConnectError, Target, read_client_key
 from kubeward.remote.targets import target_for, targets_for
+from kubeward.remote.tunnel_targets import resolve_target, service_row, write_tunnel_kubeconfig
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-#: short names for port-matrix rows; any row key of `kubeward matrix` works as a target too
-ALIASES = {"api": "kube-apiserver", "etcd": "etcd-client"}
-
-
-def service_row(config: ClusterConfig, name: str) -> MatrixRow | None:
-    """The port-matrix row a service name (or alias) stands for, if it is a single TCP port."""
-    key = ALIASES.get(name, name)
-    for row in build_matrix(config):
-        if row.key == key and row.protocol == "tcp" and row.ports is not None and row.ports.lo == row.ports.hi:
-            return row
-    return None
-
-
-def resolve_target(config: ClusterConfig, node: str, spec: str) -> Forward:
-    """TARGET is a service of the port matrix, a PORT, or HOST:PORT as seen from the node."""
-    host = config.host(node)
-    row = service_row(config, spec)
-    if row is not None:
-        assert row.ports is not None
-        dest = {"loopback": "127.0.0.1", "public": str(host.address)}.get(row.bind, str(host.private_address))
-        return Forward(spec, dest, row.ports.lo)
-    m = re.fullmatch(r"(?:(.+):)?(\d{1,5})", spec)
-    if not m or not 0 < int(m.group(2)) < 65536:
-        names = sorted({*ALIASES, *(r.key for r in build_matrix(config) if r.protocol == "tcp" and r.ports
-                                     and r.ports.lo == r.ports.hi and not r.closed)})
-        raise KubewardError(f"unknown tunnel target {spec!r}: use a service ({', '.join(names)}), "
-                            "a PORT, or HOST:PORT as seen from the node")
-    return Forward(spec, m.group(1) or "127.0.0.1", int(m.group(2)))
-
-
-def _write_api_kubeconfig(loaded: LoadedConfig, port: int) -> Path | None:
-    pki = loaded.state_dir / "pki"
-    ca, cert, key = pki / "ca.crt", pki / "cluster-admin.crt", pki / "cluster-admin.key"
-    if not (ca.exists() and cert.exists() and key.exists()):
-        return None
-    path = loaded.state_dir / "tunnel.kubeconfig"
-    text = f"""apiVersion: v1
-kind: Config
-clusters:
-- name: {loaded.config.name}
-  cluster:
-    server: https://127.0.0.1:{port}
-    certificate-authority: {ca}
-users:
-- name: kubeward-admin
-  user:
-    client-certificate: {cert}
-    client-key: {key}
-contexts:
-- name: {loaded.config.name}-tunnel
-  context: {{cluster: {loaded.config.name}, user: kubeward-admin}}
-current-context: {loaded.config.name}-tunnel
-"""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    return path
-
 
 @click.command()
 @remote_options
@@ -142,7 +83,7 @@ def tunnel(opts: RemoteOptions, node: str | None, local_ports: tuple[int, ...], 
                 entry = {"target": f.name, "node": chosen, "local": f.local, "remote": f"{f.dest_host}:{f.dest_port}",
                          "error": results.get(f.name)}
                 if f.name == "api":
-                    kc = _write_api_kubeconfig(loaded, f.local_port)
+                    kc = write_tunnel_kubeconfig(loaded, f.local_port)
                     entry["kubeconfig"] = str(kc) if kc else None
                 info.append(entry)
             if output == "json":
@@ -174,6 +115,16 @@ def tunnel(opts: RemoteOptions, node: str | None, local_ports: tuple[int, ...], 
     sys.exit(asyncio.run(go()))
 
 
+def _check_key(target: Target, node: str) -> None:
+    """The same key checks as every other command, before OpenSSH would print its own terse refusal."""
+    loaded = read_client_key(target.key_path, node)
+    if not isinstance(loaded, asyncssh.SSHKeyPair) and not os.environ.get("SSH_AUTH_SOCK") \
+            and not sys.stdin.isatty():
+        raise ConnectError(node, "key needs a passphrase", f"SSH key {target.key_path} is passphrase-protected "
+                           "and there is neither ssh-agent (SSH_AUTH_SOCK) nor a terminal to ask on",
+                           f"load it into ssh-agent (`ssh-add {target.key_path}`) and run again")
+
+
 @click.command("ssh", context_settings={"ignore_unknown_options": True})
 @remote_options
 @click.argument("node")
@@ -189,6 +140,9 @@ def ssh_cmd(opts: RemoteOptions, node: str, command: tuple[str, ...]) -> None:
     loaded = opts.load()
     check_hosts(loaded, [node])
     target = target_for(loaded.config.host(node))
+    for t in (target, target.bastion):
+        if t is not None:
+            _check_key(t, node)
     trust = trust_for(loaded, opts.config_path, False)
     known = render_known_hosts_for(targets_for(loaded.config), trust)
     if not any(line.split(" ", 1)[0] == target.pattern for line in known.splitlines()):

@@ -15,10 +15,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options
+from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options, run_lock
 from kubeward.config import LoadedConfig
+from kubeward.config.local_files import open_log_file
 from kubeward.phases.base import RunContext
-from kubeward.phases.runner import PHASE_NAMES, RunReport, run_phases, select_phases
+from kubeward.phases.runner import PHASE_NAMES, PHASES, RunReport, run_phases, select_phases
 
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 STATE_STYLE = {"running": "[cyan]…[/]", "ok": "[green]ok[/]", "changed": "[yellow]changed[/]",
@@ -30,10 +31,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 
 def _start_log(loaded: LoadedConfig, command: str) -> Path:
-    logs = loaded.state_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    path = logs / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    handler = logging.FileHandler(path)
+    path = loaded.state_dir / "logs" / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    handler = open_log_file(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger("kubeward")
     root.addHandler(handler)
@@ -50,6 +49,7 @@ def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], 
     hosts = check_hosts(loaded, _split(host)) or [h.name for h in loaded.config.hosts]
     grid: dict[tuple[str, str], str] = {}
     live_wanted = output == "text" and sys.stdout.isatty()
+    report = RunReport([p.name for p in phases], log_path=log_path)
 
     def render() -> Table:
         t = Table(title=("kubeward up" if apply else "kubeward plan"), title_justify="left")
@@ -68,14 +68,49 @@ def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], 
                     def progress(phase: str, host: str, state: str) -> None:
                         grid[(phase, host)] = state
                         live.update(render())
-                    report = await run_phases(ctx, phases, progress, hosts)
-            else:
-                report = await run_phases(ctx, phases, hosts=hosts)
-            return report
+                    return await run_phases(ctx, phases, progress, hosts, report)
+            return await run_phases(ctx, phases, hosts=hosts, report=report)
 
-    report = asyncio.run(go())
-    report.log_path = log_path
+    try:
+        with run_lock(loaded):
+            asyncio.run(go())
+    except KeyboardInterrupt:
+        logging.getLogger("kubeward").warning("interrupted (Ctrl-C) during phase %s", report.running or "-")
+        _print_interrupted(loaded, report, apply, output)
+        sys.exit(130)
     return loaded, report
+
+
+def _print_interrupted(loaded: LoadedConfig, report: RunReport, apply: bool, output: str) -> None:
+    """What an interrupted run did so far, per host and phase, and where hosts may be half-changed."""
+    half = report.half_changed(apply)
+    if output == "json":
+        data = _summary_json(loaded, report, apply)
+        data["ok"] = False
+        data["interrupted"] = {"phase": report.running, "hosts_maybe_half_changed": half}
+        click.echo(json.dumps(data, indent=2))
+        return
+    out.print(f"[red]interrupted[/] (Ctrl-C){f' during phase {report.running}' if report.running else ''}"
+              f" after {report.seconds:.1f} s.")
+    verb = "changed" if apply else "would change"
+    done = [p for p in report.phases if p in report.outcomes]
+    if not done:
+        out.print("no phase had finished.")
+    for h in [x.name for x in loaded.config.hosts if any(x.name in o for o in report.outcomes.values())]:
+        parts = []
+        for p in done:
+            o = report.outcomes[p].get(h)
+            if o is not None:
+                parts.append(f"{p}: " + ("FAILED" if o.error else f"{len(o.changes)} {verb}" if o.changes
+                                         else "no change"))
+        out.print(f"  {h}: {'; '.join(parts)}")
+    if half:
+        out.print(f"[yellow]{report.running} was under way on {', '.join(half)}: these hosts may be "
+                  "half-changed.[/] Run `kubeward plan` to see what is left, or `kubeward up` to finish: "
+                  "every operation is idempotent.")
+    elif apply:
+        out.print("no host was left half-changed (the phase under way only reads hosts).")
+    out.print(f"log: {report.log_path}")
 
 
 def _summary_json(loaded: LoadedConfig, report: RunReport, apply: bool) -> dict[str, object]:
@@ -123,6 +158,9 @@ def _print_summary(loaded: LoadedConfig, report: RunReport, apply: bool, verbose
                     for line in c["diff"].rstrip("\n").splitlines():
                         style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
                         out.print(f"      [{style}]{line}[/]", markup=True)
+    for name, h in hosts.items():
+        for note in h["notes"]:
+            out.print(f"[yellow]note[/] {name}: {note}")
     table = Table(title="summary", title_justify="left")
     for col in ("host", "status", "changed", "unchanged", "detail"):
         table.add_column(col)
@@ -148,14 +186,48 @@ def _print_summary(loaded: LoadedConfig, report: RunReport, apply: bool, verbose
 
 
 ONLY = click.option("--only", multiple=True, metavar="PHASE[,PHASE]",
-                    help=f"Run only these phases ({', '.join(PHASE_NAMES)}).")
+                    help=f"Run only these phases ({', '.join(PHASE_NAMES)}); connect is implied.")
 SKIP = click.option("--skip", multiple=True, metavar="PHASE", help="Skip these phases.")
 OUTPUT = click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 HOST = click.option("--host", multiple=True, metavar="NAME[,NAME]",
                     help="Work on these hosts only (default: all); the others are left untouched.")
 
 
-@click.command()
+def phases_help() -> str:
+    """The phase list for --help, from the runner's table so that it cannot drift."""
+    width = max(len(p.name) for p in PHASES)
+    return "\b\nPhases, in order:\n" + "\n".join(f"  {p.name:<{width}}  {p.title}" for p in PHASES)
+
+
+UP_HELP = f"""Converge every host to cluster.yml, phase by phase (below).
+
+Hosts are worked on concurrently; a host that fails lets the others finish the
+phase, and the run stops before the next phase. Running again continues from
+where things stand: every operation is idempotent, and a converged cluster
+reports no change. Exit 0 on success, 1 if any host failed, 75 if another
+kubeward run holds the state directory's lock, 130 when interrupted (Ctrl-C:
+what was applied so far is printed).
+
+{phases_help()}
+
+\b
+Example:
+  kubeward up -c cluster.yml
+  kubeward up -c cluster.yml --only provision --output json
+"""
+
+PLAN_HELP = f"""Show, per host, exactly what `kubeward up` would change (diffs for files), changing nothing.
+
+{phases_help()}
+
+\b
+Example:
+  kubeward plan -c cluster.yml
+  kubeward plan -c cluster.yml --output json | jq '.hosts[].changes'
+"""
+
+
+@click.command(help=UP_HELP)
 @remote_options
 @ONLY
 @SKIP
@@ -163,18 +235,6 @@ HOST = click.option("--host", multiple=True, metavar="NAME[,NAME]",
 @HOST
 def up(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output: str,
        host: tuple[str, ...]) -> None:
-    """Converge every host to cluster.yml: connect, preflight, provision, harden sshd.
-
-    Hosts are worked on concurrently; a host that fails lets the others finish the
-    phase, and the run stops before the next phase. Running again continues from
-    where things stand: every operation is idempotent, and a converged cluster
-    reports no change. Exit 0 on success, 1 if any host failed.
-
-    \b
-    Example:
-      kubeward up -c cluster.yml
-      kubeward up -c cluster.yml --only provision --output json
-    """
     loaded, report = _execute(opts, only, skip, True, output, host)
     if output == "json":
         click.echo(json.dumps(_summary_json(loaded, report, True), indent=2))
@@ -183,7 +243,7 @@ def up(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output
     sys.exit(0 if report.ok else 1)
 
 
-@click.command()
+@click.command(help=PLAN_HELP)
 @remote_options
 @ONLY
 @SKIP
@@ -191,13 +251,6 @@ def up(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output
 @HOST
 def plan(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output: str,
        host: tuple[str, ...]) -> None:
-    """Show, per host, exactly what `kubeward up` would change (diffs for files), changing nothing.
-
-    \b
-    Example:
-      kubeward plan -c cluster.yml
-      kubeward plan -c cluster.yml --output json | jq '.hosts[].changes'
-    """
     loaded, report = _execute(opts, only, skip, False, output, host)
     if output == "json":
         click.echo(json.dumps(_summary_json(loaded, report, False), indent=2))

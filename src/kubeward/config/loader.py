@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,9 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from kubeward.config.errors import ConfigError, ConfigIssue, Severity, format_path
+from kubeward.config.local_files import check_local_files
 from kubeward.config.model import ClusterConfig, model_at
+from kubeward.config.partial import checks_despite
 from kubeward.config.source import KeyPath, Location, SourceMap, compose_source
 from kubeward.config.validate import check_config
 from kubeward.config.values import show
@@ -64,10 +66,12 @@ def load_config(path: str | Path) -> LoadedConfig:
     try:
         if file.is_dir():
             raise fail("is a directory; pass the cluster.yml file inside it with -c")
-        size = file.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise fail(f"is {size} bytes; a cluster.yml is a few kilobytes, is this the right file?")
-        raw = file.read_bytes()
+        # st_size is 0 for /dev/zero, pipes and /proc files: read at most one byte past the limit
+        with file.open("rb") as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise fail(f"is more than {MAX_FILE_BYTES} bytes; a cluster.yml is a few kilobytes, "
+                       "is this the right file?")
     except FileNotFoundError:
         raise fail(
             "does not exist; create it (examples/cluster.yml shows every part) or pass -c PATH"
@@ -84,7 +88,16 @@ def load_config(path: str | Path) -> LoadedConfig:
         raise fail(
             f"is not UTF-8 text (byte 0x{raw[exc.start]:02x}); cluster.yml must be UTF-8 YAML", line, col
         ) from None
-    return parse_config(text, name, base_dir=file.absolute().parent)
+    loaded = parse_config(text, name, base_dir=file.absolute().parent)
+    found = [
+        loaded.issue(_written(loaded.source_map, f.path), f.message, f.severity)
+        for f in check_local_files(loaded.config)
+    ]
+    if any(i.severity == "error" for i in found):
+        raise ConfigError(_dedupe([*found, *loaded.warnings]))
+    if found:
+        return replace(loaded, warnings=tuple(_dedupe([*loaded.warnings, *found])))
+    return loaded
 
 
 def parse_config(text: str, filename: str = "cluster.yml", *, base_dir: Path | None = None) -> LoadedConfig:
@@ -140,12 +153,19 @@ def _parse(text: str, filename: str, base_dir: Path) -> LoadedConfig:
             )
         raise ConfigError(issues)
 
+    context = {"base_dir": base_dir}
     try:
-        config = ClusterConfig.model_validate(doc.data, context={"base_dir": base_dir})
+        config = ClusterConfig.model_validate(doc.data, context=context)
     except ValidationError as exc:
-        for err in _relevant(doc.data, exc.errors(include_url=False)):
+        errors = exc.errors(include_url=False)
+        for err in _relevant(doc.data, errors):
             where, shown, message, at_key = _explain(err)
             issues.append(at(doc.source_map.locate(where, at_key=at_key), shown, message))
+        # every problem in one run: the cross-field checks still run on what parsed
+        for finding in checks_despite(doc.data, errors, context):
+            issues.append(
+                at(doc.source_map.locate(finding.path), finding.path, finding.message, finding.severity)
+            )
         raise ConfigError(_dedupe(issues)) from None
 
     for finding in check_config(config):
@@ -155,6 +175,15 @@ def _parse(text: str, filename: str, base_dir: Path) -> LoadedConfig:
     if any(i.severity == "error" for i in issues):
         raise ConfigError(_dedupe(issues))
     return LoadedConfig(config, filename, tuple(_dedupe(issues)), doc.source_map)
+
+
+def _written(source_map: SourceMap, path: KeyPath) -> KeyPath:
+    """A host's ssh key path, or the top-level ssh default it inherited when the host does not write it."""
+    if path[:1] == ("hosts",) and len(path) > 3 and path[2] == "ssh" and path not in source_map.values:
+        default = ("ssh", *path[3:])
+        if default in source_map.values:
+            return default
+    return path
 
 
 def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:

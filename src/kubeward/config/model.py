@@ -8,6 +8,7 @@ etcd tarball) are resolved against cluster.yml's directory when the loader passe
 
 from __future__ import annotations
 
+import os
 import re
 import types
 import typing
@@ -30,8 +31,10 @@ from pydantic import (
 )
 
 from kubeward.config.values import (
+    SYSTEM_DIRS,
     OpenSshPublicKey,
     PortRange,
+    normalize_posix_path,
     parse_address,
     parse_admin_name,
     parse_bool,
@@ -217,11 +220,60 @@ LocalPath = Annotated[
     _AS_STR,
     WithJsonSchema({"type": "string", "description": "path; relative paths are relative to cluster.yml"}),
 ]
+
+
+def _state_dir(value: object, info: ValidationInfo) -> Path:
+    """A local directory kubeward will own (mode 0700, its CAs inside): never one holding other data."""
+    path = _local_path(value, info)
+    normal = Path(os.path.normpath(path.absolute()))
+    base = info.context.get("base_dir") if isinstance(info.context, dict) else None
+    why = ""
+    posix = normalize_posix_path(normal.as_posix())
+    if posix in SYSTEM_DIRS or normal.as_posix() in SYSTEM_DIRS:
+        why = "is a system directory"
+    elif posix.startswith("/home/") and posix.count("/") == 2:
+        why = "is a user's home directory"
+    elif normal == Path(os.path.normpath(Path.home().absolute())):
+        why = "is your home directory"
+    elif isinstance(base, Path) and normal in (Path(os.path.normpath(base.absolute())),
+                                               *Path(os.path.normpath(base.absolute())).parents):
+        why = "holds cluster.yml itself"
+    if why:
+        raise ValueError(f"{show(str(value))} ({normal}) {why}; kubeward makes its state directory 0700 "
+                         "and keeps CA keys in it: use a directory of its own, like .kubeward")
+    return path
+
+
+StateDir = Annotated[
+    Path,
+    PlainValidator(_state_dir),
+    _AS_STR,
+    WithJsonSchema({"type": "string", "description": "directory; relative paths are relative to cluster.yml"}),
+]
 RemoteDir = Annotated[
     PurePosixPath,
     PlainValidator(parse_remote_dir),
     _AS_STR,
     WithJsonSchema({"type": "string", "pattern": "^/.+"}),
+]
+
+
+
+def _etcd_source(value: object) -> Literal["apt", "binary"]:
+    if value == "apt":
+        return "apt"
+    if value == "binary":
+        raise ValueError(
+            "'binary' (an upstream etcd release) is not implemented yet; use source: apt (Debian's "
+            "etcd-server and etcd-client, from the hosts' package sources)"
+        )
+    raise ValueError(f"expected apt, got {show(value)}")
+
+
+EtcdSource = Annotated[
+    Literal["apt", "binary"],
+    PlainValidator(_etcd_source),
+    WithJsonSchema({"type": "string", "enum": ["apt"]}),
 ]
 
 Role = Literal["control-plane", "worker"]
@@ -441,8 +493,10 @@ class EtcdConfig(_Model):
     client_port: Port = Field(default=2379, description="etcd client port.")
     peer_port: Port = Field(default=2380, description="etcd peer port.")
     metrics_port: Port = Field(default=2381, description="etcd metrics port (bound to localhost).")
-    source: Literal["apt", "binary"] = Field(
-        default="apt", description="Install etcd from Debian packages (apt) or an upstream release (binary)."
+    source: EtcdSource = Field(
+        default="apt",
+        description="Install etcd from Debian packages (apt); installing an upstream release (binary) "
+        "is not implemented yet.",
     )
     binary_path: LocalPath | None = Field(
         default=None, description="Local etcd release tarball to upload instead of downloading (air-gapped)."
@@ -541,7 +595,7 @@ class ClusterConfig(_Model):
     model_config = ConfigDict(title="kubeward cluster.yml")
 
     name: DnsLabel = Field(default="kubeward", description="Cluster name (lower-case letters, digits, '-').")
-    state_dir: LocalPath = Field(
+    state_dir: StateDir = Field(
         default=Path(".kubeward"),
         description="Directory for kubeward's state (CAs, pinned host keys); relative to cluster.yml.",
     )

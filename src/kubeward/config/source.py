@@ -22,7 +22,8 @@ _TAG = "tag:yaml.org,2002:"
 _PLAIN: Final = "kubeward:plain"
 _MAX_DEPTH: Final = 48
 _MAX_NODES: Final = 100_000
-_INT = re.compile(r"^[-+]?[0-9]+$")
+_INT = re.compile(r"[-+]?[0-9]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _TRUE = frozenset({"true", "True", "TRUE"})
 _FALSE = frozenset({"false", "False", "FALSE"})
@@ -147,8 +148,20 @@ class _Builder:
         self._problem(node, path, "is a YAML node of an unknown kind")  # pragma: no cover
         return None
 
-    def _scalar(self, node: yaml.ScalarNode, path: KeyPath) -> Any:
+    def _text(self, node: yaml.ScalarNode, path: KeyPath) -> str:
+        """The scalar's text; a lone surrogate (a "\\udc80" escape) is a problem, as it is no text."""
         value: str = node.value
+        bad = _SURROGATE.search(value)
+        if bad is None:
+            return value
+        self._problem(
+            node, path, f"contains U+{ord(bad.group()):04X}, a lone surrogate (from a \\u escape) that is not a "
+            "character and cannot be written as UTF-8; remove the escape or write the character itself",
+        )
+        return _SURROGATE.sub("\ufffd", value)
+
+    def _scalar(self, node: yaml.ScalarNode, path: KeyPath) -> Any:
+        value: str = self._text(node, path)
         tag: str = node.tag
         if tag == _PLAIN:
             return _resolve_plain(value)
@@ -158,7 +171,7 @@ class _Builder:
             return None
         if tag == _TAG + "bool" and (value in _TRUE or value in _FALSE):
             return value in _TRUE
-        if tag == _TAG + "int" and _INT.match(value):
+        if tag == _TAG + "int" and _INT.fullmatch(value):
             return _to_int(value)
         if tag.startswith(_TAG) and tag[len(_TAG) :] in {"null", "bool", "int"}:
             self._problem(node, path, f"has tag {_short_tag(tag)} but its value {value[:40]!r} is not one")
@@ -185,7 +198,7 @@ class _Builder:
                     key_node, path, "has a key that is not a plain string; keys are names like 'hosts'"
                 )
                 continue
-            key: str = key_node.value
+            key: str = self._text(key_node, (*path, key_node.value))
             sub = (*path, key)
             if key in result:
                 first = self.source_map.keys[sub]
@@ -241,7 +254,7 @@ def _resolve_plain(value: str) -> Any:
         return True
     if value in _FALSE:
         return False
-    if _INT.match(value):
+    if _INT.fullmatch(value):
         return _to_int(value)
     return value
 

@@ -10,12 +10,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
 from itertools import combinations
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from kubeward.config.errors import Severity, format_path
 from kubeward.config.model import ClusterConfig
 from kubeward.config.source import KeyPath
 from kubeward.config.values import PortRange
+
+if TYPE_CHECKING:
+    from kubeward.catalog.matrix import MatrixRow
 
 Protocol = Literal["tcp", "udp"]
 
@@ -211,6 +214,17 @@ def _extra_ports(config: ClusterConfig) -> Iterator[Finding]:
                     f"{rule.port}/{rule.protocol} ({rule.name}) collides with {r}{where}, which kubeward "
                     "reserves; choose another port",
                 )
+    for i, rule in enumerate(extra):
+        for row in _dropped_rows(config):
+            roles = sorted(set(row.roles) & set(rule.roles), key=("control-plane", "worker").index)
+            if row.protocol == rule.protocol and row.ports is not None and row.ports.overlaps(rule.port) and roles:
+                yield Finding(
+                    ("firewall", "extra_ports", i, "port"),
+                    f"{rule.port}/{rule.protocol} ({rule.name}) includes {row.ports}/{row.protocol}, "
+                    f"{row.component}, which the firewall drops on {' and '.join(r + 's' for r in roles)} "
+                    f"before any accept ({row.description}), so this rule could never open it there; "
+                    "choose another port, or leave it out of the range",
+                )
     for (i, a), (j, b) in combinations(enumerate(extra), 2):
         if a.protocol == b.protocol and a.port.overlaps(b.port) and set(a.roles) & set(b.roles):
             yield Finding(
@@ -219,6 +233,14 @@ def _extra_ports(config: ClusterConfig) -> Iterator[Finding]:
                 "merge their sources into one rule",
                 "warning",
             )
+
+
+def _dropped_rows(config: ClusterConfig) -> list[MatrixRow]:
+    """The port matrix's rows nobody may reach: the firewall drops them ahead of every accept."""
+    # imported here: the matrix is built from a ClusterConfig, so it imports this package
+    from kubeward.catalog.matrix import build_matrix
+
+    return [row for row in build_matrix(config) if row.closed]
 
 
 def _ssh(config: ClusterConfig) -> Iterator[Finding]:
@@ -278,7 +300,8 @@ def _etcd_and_pki(config: ClusterConfig) -> Iterator[Finding]:
     if config.etcd.binary_path is not None and config.etcd.source != "binary":
         yield Finding(
             ("etcd", "binary_path"),
-            "is ignored because etcd.source is apt; set source: binary to use it",
+            "is ignored: etcd is installed from Debian packages (etcd.source: apt; installing an upstream "
+            "release is not implemented yet); remove it",
             "warning",
         )
     pki = config.pki

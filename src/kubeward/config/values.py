@@ -79,7 +79,7 @@ _DNS_LABEL_ANYCASE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
 def parse_dns_label(value: object) -> str:
     """An RFC 1123 label in lower case: 1-63 of a-z, 0-9 and '-', not starting or ending with '-'."""
     text = _need_str(value, "a name of lower-case letters, digits and '-' like node-1")
-    if not _DNS_LABEL.match(text):
+    if not _DNS_LABEL.fullmatch(text):
         why = "upper-case letters are not allowed; " if text.lower() != text else ""
         raise ValueError(
             f"expected a name of 1-63 lower-case letters, digits and '-' that starts and ends with a "
@@ -92,7 +92,7 @@ def _is_dns_name(text: str) -> bool:
     if not text or len(text) > 253:
         return False
     labels = text.rstrip(".").split(".")
-    if not all(_DNS_LABEL_ANYCASE.match(label) for label in labels):
+    if not all(_DNS_LABEL_ANYCASE.fullmatch(label) for label in labels):
         return False
     # a last label of digits only is a mistyped IPv4 address, never a DNS name
     return not labels[-1].isdigit()
@@ -131,12 +131,23 @@ def parse_ipv4_address(value: object) -> IPv4Address:
 
 
 def _host_bits_hint(text: str) -> str:
+    """For a CIDR with host bits set, the network meant and the one-address form, in its own family."""
     try:
         net = ipaddress.ip_network(text, strict=False)
-        addr = text.split("/", 1)[0]
+        addr = ipaddress.ip_address(text.split("/", 1)[0])
     except ValueError:
         return ""
+    try:
+        ipaddress.ip_network(text)
+        return ""  # a valid network: whatever is wrong, it is not host bits
+    except ValueError:
+        pass
     return f" (host bits are set: did you mean {net}, or {addr}/{net.max_prefixlen} for one address?)"
+
+
+def _family_examples(text: str) -> tuple[str, str]:
+    """A CIDR and an address to show as examples, in the family the user wrote."""
+    return ("2001:db8::/64", "2001:db8::7") if ":" in text else ("203.0.113.0/24", "203.0.113.7")
 
 
 def parse_ipv4_network(value: object) -> IPv4Network:
@@ -150,6 +161,13 @@ def parse_ipv4_network(value: object) -> IPv4Network:
         return IPv4Network(text)
     except ValueError:
         pass
+    try:
+        six = ipaddress.ip_network(text, strict=False).version == 6
+    except ValueError:
+        six = False
+    if six:
+        raise ValueError(f"expected an IPv4 CIDR like 10.0.0.0/24, got the IPv6 network {show(text)}; "
+                         "this key takes IPv4 only")
     raise ValueError(f"expected an IPv4 CIDR like 10.0.0.0/24, got {show(text)}{_host_bits_hint(text)}")
 
 
@@ -162,9 +180,9 @@ def parse_source_network(value: object) -> IPv4Network | IPv6Network:
         return ipaddress.ip_network(text)
     except ValueError:
         pass
+    cidr, addr = _family_examples(text)
     raise ValueError(
-        f"expected a CIDR like 203.0.113.0/24 or a single address like 203.0.113.7, got {show(text)}"
-        f"{_host_bits_hint(text)}"
+        f"expected a CIDR like {cidr} or a single address like {addr}, got {show(text)}{_host_bits_hint(text)}"
     )
 
 
@@ -206,7 +224,7 @@ DEBIAN_SYSTEM_USERS = frozenset(
 def parse_posix_name(value: object) -> str:
     """A user or group name: lower-case letter or '_' first, then letters, digits, '_' or '-', max 32."""
     text = _need_str(value, "a user or group name like kubeadmin")
-    if not _POSIX_NAME.match(text):
+    if not _POSIX_NAME.fullmatch(text):
         raise ValueError(
             "expected a user or group name of at most 32 lower-case letters, digits, '_' or '-', "
             f"starting with a letter or '_', like kubeadmin, got {show(text)}"
@@ -228,7 +246,7 @@ _DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 def parse_debian_package(value: object) -> str:
     """A Debian package name (policy 5.6.1): lower-case letters, digits, '+', '-', '.', two or more."""
     text = _need_str(value, "a Debian package name like htop")
-    if not _DEBIAN_PACKAGE.match(text):
+    if not _DEBIAN_PACKAGE.fullmatch(text):
         raise ValueError(
             "expected a Debian package name of at least two lower-case letters, digits, '+', '-' or '.', "
             f"starting with a letter or digit, like htop, got {show(text)}"
@@ -242,7 +260,7 @@ _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 def parse_interface_name(value: object) -> str:
     """A Linux network interface name: 1-15 characters, no '/', ':' or whitespace."""
     text = _need_str(value, "a network interface name like eth1")
-    if not _IFNAME.match(text) or text in {".", ".."}:
+    if not _IFNAME.fullmatch(text) or text in {".", ".."}:
         raise ValueError(
             f"expected a network interface name of 1-15 letters, digits, '_', '-' or '.', like eth1, "
             f"got {show(text)}"
@@ -257,7 +275,7 @@ def parse_label_key(value: object) -> str:
     """A Kubernetes label key: [dns-subdomain/]name, name at most 63 characters."""
     text = _need_str(value, "a label key like node.example.com/tier")
     prefix, _, name = text.rpartition("/")
-    ok = bool(_LABEL_NAME.match(name)) and (not prefix or (_is_dns_name(prefix) and prefix.lower() == prefix))
+    ok = bool(_LABEL_NAME.fullmatch(name)) and (not prefix or (_is_dns_name(prefix) and prefix.lower() == prefix))
     if not ok:
         raise ValueError(
             "expected a Kubernetes label key like tier or example.com/tier (name of at most 63 letters, "
@@ -269,7 +287,7 @@ def parse_label_key(value: object) -> str:
 def parse_label_value(value: object) -> str:
     """A Kubernetes label value: empty, or at most 63 letters, digits, '-', '_' or '.'."""
     text = _need_str(value, "a label value like frontend")
-    if text and not _LABEL_NAME.match(text):
+    if text and not _LABEL_NAME.fullmatch(text):
         raise ValueError(
             "expected a Kubernetes label value of at most 63 letters, digits, '-', '_' or '.', starting "
             f"and ending with a letter or digit, like frontend, got {show(text)}"
@@ -292,25 +310,112 @@ def parse_san(value: object) -> str:
     return text.lower()
 
 
+def _control_char(text: str) -> str | None:
+    """The first character of text that is not printable (control, separator, lone surrogate), shown."""
+    for ch in text:
+        if not ch.isprintable() and ch != " ":
+            return f"U+{ord(ch):04X}"
+    return None
+
+
 def parse_local_path(value: object) -> Path:
     """A path on the operator's machine (relative ones are resolved later against cluster.yml's directory)."""
     if isinstance(value, Path):
         value = str(value)
     text = _need_str(value, "a file path like keys/id_ed25519")
-    if not text.strip() or "\0" in text:
+    if not text.strip():
         raise ValueError(f"expected a file path like keys/id_ed25519, got {show(text)}")
+    bad = _control_char(text)
+    if bad is not None:
+        raise ValueError(f"contains the control character {bad}; write the path without it, got {show(text)}")
     return Path(text)
 
 
+#: symlinks of a merged-/usr Debian: a path through one of them is the same directory as its target
+_ALIASES = {
+    "/bin": "/usr/bin", "/sbin": "/usr/sbin", "/lib": "/usr/lib", "/lib32": "/usr/lib32",
+    "/lib64": "/usr/lib64", "/libx32": "/usr/libx32", "/var/run": "/run", "/var/lock": "/run/lock",
+    "/usr/tmp": "/var/tmp",
+}
+
+#: trees nothing of kubeward's may live in: virtual or volatile file systems, the boot partition,
+#: the package manager's territory (all of /usr but /usr/local/*/..., kept separately below)
+SYSTEM_TREES = ("/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp", "/boot", "/usr", "/lost+found",
+                "/var/lib/dpkg", "/var/lib/apt", "/var/cache", "/var/log", "/var/backups", "/var/mail",
+                "/var/spool", "/etc/ssh", "/etc/apt", "/etc/systemd", "/etc/sudoers.d", "/etc/pam.d",
+                "/etc/security", "/etc/default", "/etc/network", "/snap")
+
+#: directories that hold the system's or other programs' data: they may contain a directory of
+#: kubeward's, but must never be one (kubeward would chown and chmod them)
+SYSTEM_DIRS = frozenset({
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media",
+    "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var",
+    "/var/lib", "/var/local", "/var/opt", "/var/www", "/var/lib/systemd", "/var/lib/private",
+    "/var/lib/misc", "/var/lib/ucf", "/var/lib/sudo", "/var/lib/containerd", "/var/lib/kubelet",
+    "/var/lib/cni", "/var/lib/docker", "/var/lib/nftables", "/usr/local", "/etc/kubernetes",
+    "/etc/etcd", "/etc/kubeward", "/etc/cni", "/etc/containerd",
+})
+
+#: /usr/local itself and its standard directories belong to the administrator, not to kubeward
+_USR_LOCAL_DIRS = ("bin", "sbin", "lib", "lib64", "libexec", "etc", "share", "src", "include", "games", "man")
+
+_REMOTE_PATH_CHARS = re.compile(r"[A-Za-z0-9._+@:,=~/-]+")
+
+
+def normalize_posix_path(text: str) -> str:
+    """An absolute POSIX path with '//' collapsed, '.' and a trailing '/' dropped, and merged-/usr
+    symlinks (/bin, /lib, /var/run, ...) replaced by what they point to; '..' must be gone already."""
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    path = "/" + "/".join(parts)
+    for alias, target in _ALIASES.items():
+        if path == alias or path.startswith(alias + "/"):
+            return target + path[len(alias):]
+    return path
+
+
+def system_path_problem(path: str) -> str | None:
+    """Why a normalized absolute path cannot be a directory kubeward owns, or None if it can."""
+    if path in SYSTEM_DIRS or path in SYSTEM_TREES or path in {f"/usr/local/{d}" for d in _USR_LOCAL_DIRS}:
+        return "is a system directory that holds other data"
+    parts = path.strip("/").split("/")
+    if parts[0] == "home" and len(parts) == 2:
+        return "is a user's home directory"
+    if path.startswith("/usr/local/"):
+        return None
+    for tree in SYSTEM_TREES:
+        if path.startswith(tree + "/"):
+            return f"is inside {tree}, which belongs to the system"
+    return None
+
+
 def parse_remote_dir(value: object) -> PurePosixPath:
-    """An absolute directory on the hosts, such as /var/lib/etcd."""
+    """An absolute directory on the hosts that kubeward will own, such as /var/lib/etcd.
+
+    kubeward creates it and sets its owner and mode, so it must be a dedicated directory: never a
+    system directory (``/etc``, ``/var/lib``, a home ...) or one inside a virtual, volatile or
+    package-managed tree, however it is spelled (``//``, trailing ``/``, ``.``, ``/lib`` for ``/usr/lib``).
+    """
     if isinstance(value, PurePosixPath):
         value = str(value)
-    text = _need_str(value, "an absolute path like /var/lib/etcd")
-    path = PurePosixPath(text)
-    if not path.is_absolute() or "\0" in text or ".." in path.parts or str(path) == "/":
-        raise ValueError(f"expected an absolute directory below / like /var/lib/etcd, got {show(text)}")
-    return path
+    example = "a dedicated absolute directory like /var/lib/etcd"
+    text = _need_str(value, example)
+    bad = _control_char(text)
+    if bad is not None:
+        raise ValueError(f"contains the control character {bad}; expected {example}")
+    if not text.startswith("/"):
+        raise ValueError(f"expected {example}; {show(text)} is relative, and the hosts have no directory to "
+                         "resolve it against: write it from /")
+    if not _REMOTE_PATH_CHARS.fullmatch(text):
+        raise ValueError(f"expected {example} of letters, digits and . _ - + @ : , = ~ /, got {show(text)}")
+    if ".." in text.split("/"):
+        raise ValueError(f"expected {example}; write it without '..', got {show(text)}")
+    path = normalize_posix_path(text)
+    problem = system_path_problem(path)
+    if problem is not None:
+        shown = show(text) if path == text else f"{show(text)} ({path})"
+        raise ValueError(f"{shown} {problem}; kubeward would make it its own (owner and mode): use a "
+                         f"directory of its own, like {example.split(' like ')[1]}")
+    return PurePosixPath(path)
 
 
 # --- ports ---------------------------------------------------------------------------------------
@@ -354,7 +459,7 @@ def parse_port_range(value: object) -> PortRange:
             return PortRange(value, value)
         raise ValueError(f"expected {expected} (ports are 1-65535), got {show(value)}")
     text = _need_str(value, expected)
-    match = _RANGE.match(text)
+    match = _RANGE.fullmatch(text)
     if not match:
         raise ValueError(f"expected {expected}, got {show(text)}")
     lo = int(match.group(1))
@@ -401,7 +506,18 @@ def parse_openssh_public_key(value: object) -> OpenSshPublicKey:
     if isinstance(value, OpenSshPublicKey):
         value = str(value)
     text = _need_str(value, expected)
-    fields = text.strip().split(None, 2)
+    # one line is one key: a newline (or CR, NUL, any control character) would let the rest of the
+    # text become a second line of authorized_keys or known_hosts. One final newline, as a YAML
+    # block scalar leaves it, is not part of the key.
+    line = text[:-1] if text.endswith("\n") else text
+    bad = _control_char(line.replace("\t", " "))
+    if bad is not None:
+        what = "a line break" if bad in ("U+000A", "U+000D") else f"the control character {bad}"
+        raise ValueError(
+            f"contains {what}; expected exactly one OpenSSH public key on one line "
+            "(type, base64 and an optional comment), like 'ssh-ed25519 AAAAC3Nza... user@host'"
+        )
+    fields = line.strip().split(None, 2)
     if len(fields) < 2:
         raise ValueError(f"expected {expected}, got {show(text)}")
     key_type, b64 = fields[0], fields[1]
@@ -424,6 +540,12 @@ def parse_openssh_public_key(value: object) -> OpenSshPublicKey:
         )
     if key_type == "ssh-ed25519" and len(blob) != 4 + 11 + 4 + 32:
         raise ValueError("the ssh-ed25519 key's base64 part has the wrong length; copy the whole .pub line")
+    for word in comment.split():
+        if word in OPENSSH_KEY_TYPES or word.startswith("AAAA"):
+            raise ValueError(
+                f"holds more than one key: its comment contains {show(word)}; give exactly one key line "
+                "(type, base64 and an optional comment)"
+            )
     return OpenSshPublicKey(key_type, blob, comment)
 
 

@@ -23,6 +23,7 @@ from typing import Literal
 import yaml
 
 from kubeward.config import ClusterConfig, HostConfig
+from kubeward.pki.nodes import K8S_PKI_DIR
 
 #: kubeward's configuration file for etcd. Not under /etc/kubeward: the firewall phase keeps that
 #: directory 0700 root, and etcd runs as the ``etcd`` user.
@@ -33,7 +34,7 @@ UNIT = "etcd"
 ETCD_BIN = "/usr/bin/etcd"
 PACKAGES = ("etcd-server", "etcd-client")
 
-PKI_DIR = "/etc/kubernetes/pki/etcd"
+PKI_DIR = f"{K8S_PKI_DIR}/etcd"
 CA_FILE = f"{PKI_DIR}/ca.crt"
 SERVER_CERT, SERVER_KEY = f"{PKI_DIR}/server.crt", f"{PKI_DIR}/server.key"
 PEER_CERT, PEER_KEY = f"{PKI_DIR}/peer.crt", f"{PKI_DIR}/peer.key"
@@ -100,50 +101,43 @@ def new_cluster_bootstrap(config: ClusterConfig) -> Bootstrap:
     return Bootstrap("new", desired_initial_cluster(config), cluster_token(config))
 
 
-def _q(value: str) -> str:
-    """A YAML single-quoted scalar."""
-    return "'" + value.replace("'", "''") + "'"
-
-
 def render_config(config: ClusterConfig, host: HostConfig, bootstrap: Bootstrap) -> str:
-    """The member's etcd 3.4 YAML configuration file."""
+    """The member's etcd 3.4 YAML configuration file (rendered by PyYAML: no value is hand-quoted)."""
     e = config.etcd
     private = str(host.private_address)
-    suites = "".join(f"  - {s}\n" for s in cipher_suites(config.pki.key_type))
-    return f"""# Managed by kubeward (`kubeward up`): etcd member {host.name}. Local edits are overwritten.
-# Read by etcd 3.4 through {DROPIN_PATH}; other flags and ETCD_* variables are ignored.
-name: {_q(host.name)}
-data-dir: {_q(str(e.data_dir))}
-listen-client-urls: {_q(f"https://{private}:{e.client_port},https://127.0.0.1:{e.client_port}")}
-advertise-client-urls: {_q(client_url(config, host))}
-listen-peer-urls: {_q(peer_url(config, host))}
-initial-advertise-peer-urls: {_q(peer_url(config, host))}
-listen-metrics-urls: {_q(f"http://127.0.0.1:{e.metrics_port}")}
-# bootstrap: only read when the data directory is empty
-initial-cluster: {_q(bootstrap.initial_cluster)}
-initial-cluster-state: {_q(bootstrap.state)}
-initial-cluster-token: {_q(bootstrap.token)}
-strict-reconfig-check: true
-enable-v2: false
-enable-pprof: false
-# etcd 3.4 leaves its v3 JSON gateway off when it reads a config file; kubeward's client uses it
-enable-grpc-gateway: true
-logger: 'zap'
-log-outputs: [stderr]
-client-transport-security:
-  cert-file: {_q(SERVER_CERT)}
-  key-file: {_q(SERVER_KEY)}
-  trusted-ca-file: {_q(CA_FILE)}
-  client-cert-auth: true
-  auto-tls: false
-peer-transport-security:
-  cert-file: {_q(PEER_CERT)}
-  key-file: {_q(PEER_KEY)}
-  trusted-ca-file: {_q(CA_FILE)}
-  client-cert-auth: true
-  auto-tls: false
-cipher-suites:
-{suites}"""
+    doc: dict[str, object] = {
+        "name": host.name,
+        "data-dir": str(e.data_dir),
+        "listen-client-urls": f"https://{private}:{e.client_port},https://127.0.0.1:{e.client_port}",
+        "advertise-client-urls": client_url(config, host),
+        "listen-peer-urls": peer_url(config, host),
+        "initial-advertise-peer-urls": peer_url(config, host),
+        "listen-metrics-urls": f"http://127.0.0.1:{e.metrics_port}",
+        # bootstrap: only read when the data directory is empty
+        "initial-cluster": bootstrap.initial_cluster,
+        "initial-cluster-state": bootstrap.state,
+        "initial-cluster-token": bootstrap.token,
+        "strict-reconfig-check": True,
+        "enable-v2": False,
+        "enable-pprof": False,
+        # etcd 3.4 leaves its v3 JSON gateway off when it reads a config file; kubeward's client uses it
+        "enable-grpc-gateway": True,
+        "logger": "zap",
+        "log-outputs": ["stderr"],
+        "client-transport-security": {
+            "cert-file": SERVER_CERT, "key-file": SERVER_KEY, "trusted-ca-file": CA_FILE,
+            "client-cert-auth": True, "auto-tls": False,
+        },
+        "peer-transport-security": {
+            "cert-file": PEER_CERT, "key-file": PEER_KEY, "trusted-ca-file": CA_FILE,
+            "client-cert-auth": True, "auto-tls": False,
+        },
+        "cipher-suites": list(cipher_suites(config.pki.key_type)),
+    }
+    header = (f"# Managed by kubeward (`kubeward up`): etcd member {' '.join(host.name.split())}. "
+              "Local edits are overwritten.\n"
+              f"# Read by etcd 3.4 through {DROPIN_PATH}; other flags and ETCD_* variables are ignored.\n")
+    return header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
 
 
 def parse_bootstrap(text: str) -> Bootstrap | None:
@@ -158,6 +152,34 @@ def parse_bootstrap(text: str) -> Bootstrap | None:
     if state not in ("new", "existing") or not isinstance(cluster, str) or not cluster or not isinstance(token, str):
         return None
     return Bootstrap(state, cluster, token)
+
+
+def parse_data_dir(text: str) -> str | None:
+    """The ``data-dir`` an existing configuration file gives etcd, or None if it has none."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    value = data.get("data-dir") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def data_dir_change(config: ClusterConfig, current_config: bytes | None) -> str | None:
+    """Why a member whose file names another data directory than ``etcd.data_dir`` must not be converged.
+
+    Writing the new path into its file would only take effect at etcd's next restart, which then
+    starts an empty member that cannot rejoin: kubeward does not move a member's data.
+    """
+    if not current_config:
+        return None
+    current = parse_data_dir(current_config.decode(errors="replace"))
+    wanted = str(config.etcd.data_dir)
+    if current is None or current.rstrip("/") == wanted:
+        return None
+    return (f"etcd.data_dir is {wanted}, but this member keeps its data in {current} ({CONFIG_PATH} says so); "
+            f"kubeward does not move etcd data: set etcd.data_dir back to {current}. To move it, take a "
+            "snapshot (kubeward etcd snapshot save), remove the member (make the host a worker, run up), "
+            "then make it a control plane again with the new etcd.data_dir")
 
 
 def render_dropin() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 
 from kubeward.etcd.config import CA_FILE, HEALTHCHECK_CERT, HEALTHCHECK_KEY, UNIT
+from kubeward.hostscripts.service import wait_until
 
 #: seconds a start or restart may take until the member answers a health check
 HEALTH_TIMEOUT = 120
@@ -45,35 +46,24 @@ if [ -n "$kw_saved" ]; then mv -f "$kw_saved" {p}; fi
 [ "$kw_rc" -eq 0 ]"""
 
 
+def health_probe(client_port: int) -> str:
+    """Exit 0 once the local member answers ``endpoint health`` (a quorum read)."""
+    return f"{etcdctl_function(client_port)}\nkw_etcdctl --dial-timeout=1s --command-timeout=3s endpoint health"
+
+
+def started_probe(client_port: int) -> str:
+    """Exit 0 once the local member serves ``endpoint status`` (which a learner answers too)."""
+    return f"{etcdctl_function(client_port)}\nkw_etcdctl --dial-timeout=1s --command-timeout=3s endpoint status"
+
+
 def wait_healthy_script(client_port: int, timeout: int = HEALTH_TIMEOUT) -> str:
-    """Poll ``endpoint health`` on the local member until it answers (a quorum read), or fail
-    with the unit's state and last log lines."""
-    return f"""{etcdctl_function(client_port)}
-kw_end=$(( $(date +%s) + {int(timeout)} ))
-while ! kw_etcdctl --dial-timeout=1s --command-timeout=3s endpoint health >/dev/null 2>&1; do
-  if [ "$(date +%s)" -ge "$kw_end" ]; then
-    echo "etcd on $(hostname) is not healthy after {int(timeout)} s ($(systemctl is-active {UNIT}))" >&2
-    journalctl -u {UNIT} -n 12 --no-pager -o cat 2>/dev/null | cut -c1-300 >&2
-    exit 1
-  fi
-  sleep 0.5
-done
-echo @@healthy"""
+    """Poll the health probe until it passes, or fail with the unit's state and last log lines."""
+    return wait_until(UNIT, health_probe(client_port), timeout, "healthy", done="@@healthy")
 
 
 def wait_started_script(client_port: int, timeout: int = HEALTH_TIMEOUT) -> str:
-    """Poll ``endpoint status`` (which a learner answers too) until the local member serves."""
-    return f"""{etcdctl_function(client_port)}
-kw_end=$(( $(date +%s) + {int(timeout)} ))
-while ! kw_etcdctl --dial-timeout=1s --command-timeout=3s endpoint status >/dev/null 2>&1; do
-  if [ "$(date +%s)" -ge "$kw_end" ]; then
-    echo "etcd on $(hostname) does not serve after {int(timeout)} s ($(systemctl is-active {UNIT}))" >&2
-    journalctl -u {UNIT} -n 12 --no-pager -o cat 2>/dev/null | cut -c1-300 >&2
-    exit 1
-  fi
-  sleep 0.5
-done
-echo @@started"""
+    """Poll ``endpoint status`` until the local member serves."""
+    return wait_until(UNIT, started_probe(client_port), timeout, "serving", done="@@started")
 
 
 def member_add_script(client_port: int, name: str, peer_url: str) -> str:

@@ -2,17 +2,24 @@
 
 An operation knows the shell that reads its *fact* on a host and, given that fact's output, which
 :class:`Change` (if any) brings the host to the desired state, each with the shell that applies it.
-A host's facts for all its operations are read in one round-trip (:func:`render_facts_script`), the
+An operation may instead refuse (:class:`Refusal`: the host is in a state kubeward must not change
+by itself) or add a :class:`Note`. A host's facts for all its operations are read in one round-trip
+(:func:`render_facts_script`, one ``fact`` section per operation id), the
 changes are computed here without I/O, and all of them are applied in one more round-trip
 (:func:`render_apply_script`), followed by the handlers they notify (reload sshd, restart a unit).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import quote
+
+from kubeward.hostscripts.sections import marker_keys, marker_line, parse_sections, render_sections
+from kubeward.hostscripts.sections import strip_markers as _strip_markers
+from kubeward.ops.shell import render_comment
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,23 @@ class Unchanged:
     reason: str
 
 
-Outcome = Change | Unchanged
+@dataclass(frozen=True)
+class Refusal:
+    """The host is not in a state kubeward may change by itself: nothing of its phase is applied."""
+
+    op: str
+    reason: str  # what is wrong and what to do
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something to show the operator that is neither a change nor a refusal."""
+
+    op: str
+    text: str
+
+
+Outcome = Change | Unchanged | Refusal | Note
 
 
 class Op(Protocol):
@@ -53,73 +76,81 @@ class Handler:
 def handler(id: str) -> Handler:
     """Handlers by id: ``reload:UNIT``, ``restart:UNIT``, ``daemon-reload``."""
     kind, _, unit = id.partition(":")
+    u = shlex.quote(unit)
     if kind == "reload":
-        return Handler(id, f"systemctl reload {unit}")
+        return Handler(id, f"systemctl reload {u}")
     if kind == "restart":
-        return Handler(id, f"systemctl restart {unit}")
+        return Handler(id, f"systemctl restart {u}")
     if kind == "try-restart":  # only if it runs: certificates may land before their service exists
-        return Handler(id, f"if systemctl cat {unit} >/dev/null 2>&1; then systemctl try-restart {unit}; fi")
+        return Handler(id, f"if systemctl cat {u} >/dev/null 2>&1; then systemctl try-restart {u}; fi")
     if kind == "daemon-reload":
         return Handler(id, "systemctl daemon-reload")
     raise ValueError(f"unknown handler {id!r}")
 
 
+FACT = "fact"
+DONE = "done"
+
+
+def fact_key(op_id: str) -> str:
+    """An operation's id as a section key (ids may hold paths with spaces)."""
+    return quote(op_id, safe=":/,.-_@+=")
+
+
 def render_facts_script(ops: Sequence[Op]) -> str:
-    parts = []
-    for i, op in enumerate(ops):
-        # the newline before each marker keeps a fact that does not end in one from swallowing it
-        parts.append(f"printf '\\n@@fact {i}\\n'\n( {op.fact_script()}\n) 2>&1 || true")
-    parts.append("printf '\\n@@fact end\\n'")
-    return "\n".join(parts) + "\n"
+    """Every operation's fact as a ``fact`` section keyed by its id (stderr included as evidence)."""
+    ids = [op.id for op in ops]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ValueError(f"operations with the same id read the same fact: {dupes}")
+    return render_sections(FACT, {fact_key(op.id): op.fact_script() for op in ops}, merge_stderr=True)
 
 
-def parse_facts_output(text: str, count: int) -> list[str]:
-    sections: dict[int, list[str]] = {}
-    current: int | None = None
-    for line in text.splitlines():
-        m = re.fullmatch(r"@@fact (\d+|end)", line)
-        if m:
-            # drop the empty line the marker's own leading newline left behind
-            if current is not None and sections[current] and sections[current][-1] == "":
-                sections[current].pop()
-            current = None if m.group(1) == "end" else int(m.group(1))
-            if current is not None:
-                sections[current] = []
-        elif current is not None:
-            sections[current].append(line)
-    missing = [i for i in range(count) if i not in sections]
+def parse_facts_output(text: str, ops: Sequence[Op]) -> dict[str, str]:
+    """``op id -> fact`` for ``ops``; a missing section is an error (the script did not finish)."""
+    sections = parse_sections(text, FACT)
+    missing = [op.id for op in ops if fact_key(op.id) not in sections]
     if missing:
         raise ValueError(f"facts output is missing operations {missing}")
-    return ["\n".join(sections[i]) for i in range(count)]
+    return {op.id: sections[fact_key(op.id)] for op in ops}
 
 
-def evaluate_all(ops: Sequence[Op], facts: Sequence[str]) -> list[Outcome]:
+def evaluate_all(ops: Sequence[Op], facts: Mapping[str, str]) -> list[Outcome]:
     out: list[Outcome] = []
-    for op, fact in zip(ops, facts, strict=True):
-        out.extend(op.evaluate(fact))
+    for op in ops:
+        out.extend(op.evaluate(facts[op.id]))
     return out
+
+
+def changes_of(outcomes: Sequence[Outcome]) -> list[Change]:
+    return [o for o in outcomes if isinstance(o, Change)]
 
 
 def render_apply_script(changes: Sequence[Change], extra_handlers: Sequence[str] = ()) -> str:
     """One script applying every change in order, then each notified handler once.
 
-    ``@@done N`` markers let the caller tell how far a failed script got.
+    A ``done`` marker after each change lets the caller tell how far a failed script got.
     """
     lines = ["set -e", "export DEBIAN_FRONTEND=noninteractive LC_ALL=C"]
     for i, c in enumerate(changes):
-        lines += [f"# {c.summary}", c.script, f"echo '@@done {i}'"]
+        lines += [render_comment(c.summary), c.script, f"echo {shlex.quote(marker_line(DONE, str(i)))}"]
     seen: list[str] = []
     for c in changes:
         for h in c.notify:
             if h not in seen:
                 seen.append(h)
     for h in [*seen, *[x for x in extra_handlers if x not in seen]]:
-        lines += [handler(h).script, f"echo '@@handler {h}'"]
+        lines += [handler(h).script, f"echo {shlex.quote(marker_line('handler', h))}"]
     return "\n".join(lines) + "\n"
 
 
+def strip_markers(output: str) -> str:
+    """A script's output without its section markers (never shown to users)."""
+    return _strip_markers(output)
+
+
 def applied_count(output: str) -> int:
-    done = [int(m.group(1)) for m in re.finditer(r"^@@done (\d+)$", output, re.M)]
+    done = [int(k) for k in marker_keys(output, DONE) if k.isdigit()]
     return max(done) + 1 if done else 0
 
 
@@ -132,3 +163,19 @@ class HostOutcome:
     unchanged: list[Unchanged] = field(default_factory=list)
     error: str | None = None
     applied: int = 0  # how many changes were applied before an error
+    refusals: list[Refusal] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+
+    def add(self, outcomes: Sequence[Outcome]) -> None:
+        """File outcomes by kind; refusals also become the host's error."""
+        for o in outcomes:
+            if isinstance(o, Change):
+                self.changes.append(o)
+            elif isinstance(o, Unchanged):
+                self.unchanged.append(o)
+            elif isinstance(o, Refusal):
+                self.refusals.append(o)
+            else:
+                self.notes.append(o)
+        if self.refusals:
+            self.error = "; ".join(r.reason for r in self.refusals)

@@ -13,7 +13,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from kubeward.ops.base import Change, Outcome, Unchanged
+from kubeward.ops.base import Change, Outcome, Refusal, Unchanged
 
 MAX_INLINE = 256 * 1024  # files up to this size are read back in full (for diffs)
 
@@ -146,7 +146,7 @@ class Directory:
         if st is None:
             return [Change(self.id, f"create directory {self.path}", f"mkdir -p {q(self.path)} && {fix}")]
         if st.kind != "directory":
-            return [Change(self.id, f"{self.path} is a {st.kind}, not a directory", "false")]
+            return [Refusal(self.id, f"{self.path} is a {st.kind}, not a directory")]
         if (st.owner, st.group, st.mode) != (self.owner, self.group, self.mode):
             return [Change(self.id, f"fix owner/mode of {self.path}", fix)]
         return [Unchanged(self.id, "exists with owner and mode as wanted")]
@@ -171,11 +171,11 @@ class Group:
             gid = int(by_name.split(":")[2])
             if gid == self.gid:
                 return [Unchanged(self.id, f"exists with gid {gid}")]
-            return [Change(self.id, f"group {self.name} has gid {gid}, wanted {self.gid}: "
-                           "kubeward does not renumber existing groups; fix it by hand", "false")]
+            return [Refusal(self.id, f"group {self.name} has gid {gid}, wanted {self.gid}: "
+                           "kubeward does not renumber existing groups; fix it by hand")]
         if by_gid:
             other = by_gid.split(":")[0]
-            return [Change(self.id, f"gid {self.gid} is taken by group {other}", "false")]
+            return [Refusal(self.id, f"gid {self.gid} is taken by group {other}")]
         return [Change(self.id, f"create group {self.name} (gid {self.gid})",
                        f"groupadd --gid {self.gid} {q(self.name)}")]
 
@@ -207,7 +207,7 @@ class User:
         sup = ",".join(self.groups)
         if not pw:
             if by_uid:
-                return [Change(self.id, f"uid {self.uid} is taken by user {by_uid.split(':')[0]}", "false")]
+                return [Refusal(self.id, f"uid {self.uid} is taken by user {by_uid.split(':')[0]}")]
             cmd = (f"useradd --uid {self.uid} --gid {self.gid} --create-home --home-dir {q(self.home)} "
                    f"--shell {q(self.shell)}" + (f" --groups {q(sup)}" if sup else "") + f" {q(self.name)}"
                    f" && usermod -p '*' {q(self.name)}")
@@ -216,8 +216,8 @@ class User:
         f = pw.split(":")
         uid, gid, shell = int(f[2]), int(f[3]), f[6]
         if (uid, gid) != (self.uid, self.gid):
-            return [Change(self.id, f"user {self.name} has uid={uid} gid={gid}, wanted uid={self.uid} "
-                           f"gid={self.gid}: kubeward does not renumber existing users; fix it by hand", "false")]
+            return [Refusal(self.id, f"user {self.name} has uid={uid} gid={gid}, wanted uid={self.uid} "
+                           f"gid={self.gid}: kubeward does not renumber existing users; fix it by hand")]
         out: list[Outcome] = []
         missing = [g for g in self.groups if g not in groups]
         if missing:
@@ -255,7 +255,11 @@ class SystemUser:
 
 @dataclass(frozen=True)
 class AuthorizedKey:
-    """Ensure a public key is in a user's ~/.ssh/authorized_keys (dir 0700, file 0600, owned by the user)."""
+    """kubeward owns a user's ~/.ssh/authorized_keys: exactly its one key (dir 0700, file 0600, the user's).
+
+    Any other line is removed, and the change names each removed key, so the plan shows whose access
+    goes away.
+    """
 
     user: str
     group: str
@@ -278,19 +282,40 @@ class AuthorizedKey:
         file_fact, _, dir_fact = fact.partition("@")
         st = parse_stat_fact(file_fact.strip())
         old = (st.content or b"").decode(errors="replace") if st else ""
-        present = any(key_body(line) == key_body(self.key) for line in old.splitlines())
+        lines = [line for line in old.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        present = any(key_body(line) == key_body(self.key) for line in lines)
+        others = [line for line in lines if key_body(line) != key_body(self.key)]
         out: list[Outcome] = []
         d = f"{self.home}/.ssh"
         if dir_fact.strip() != f"{self.user}|{self.group}|700":
             out.append(Change(self.id, f"create {d} (0700, {self.user})",
                               f"mkdir -p {q(d)} && chown {q(self.user)}:{q(self.group)} {q(d)} && chmod 0700 {q(d)}"))
-        new = old if present else (old if old.endswith("\n") or not old else old + "\n") + self.key.strip() + "\n"
+        # our key alone, without options, may keep its own comment (and # lines): nothing to converge
+        plain = all(line.split()[0] == self.key.split()[0] for line in lines)
+        new = old if present and not others and plain else self.key.strip() + "\n"
         f = File(self.path, new.encode(), self.user, self.group, 0o600)
         for o in f.evaluate(file_fact.strip()):
             if isinstance(o, Change):
-                summary = o.summary if present else f"add the admin key to {self.path}"
+                what = []
+                if not present:
+                    what.append(f"add the admin key to {self.path}")
+                if others:
+                    shown = "; ".join(_describe_key_line(line) for line in others)
+                    what.append(f"remove {len(others)} other key{'s' if len(others) != 1 else ''} from "
+                                f"{self.path}: {shown}")
+                summary = ", ".join(what) if what else o.summary
                 out.append(Change(self.id, summary, o.script, o.diff))
-        return out or [Unchanged(self.id, "key present; file 0600 and directory 0700 owned by the user")]
+        return out or [Unchanged(self.id, "only the admin key; file 0600 and directory 0700 owned by the user")]
+
+
+def _describe_key_line(line: str) -> str:
+    """An authorized_keys line for people: its type, the end of its base64 and its comment."""
+    fields = line.split()
+    for i, word in enumerate(fields):
+        if word.startswith(("ssh-", "ecdsa-", "sk-")) and i + 1 < len(fields):
+            comment = " ".join(fields[i + 2:])
+            return f"{word} ...{fields[i + 1][-12:]}" + (f" {comment}" if comment else "")
+    return line[:60]
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,18 @@ EtM SHA-2 MACs, no X11/agent/tunnel-device forwarding, TCP forwarding kept for k
 
 from __future__ import annotations
 
+import re
 import shlex
+from dataclasses import dataclass
 
-DROPIN = "/etc/ssh/sshd_config.d/00-kubeward-hardening.conf"
-BACKUP = "/var/lib/kubeward/sshd-hardening.prev"
-ROLLBACK_UNIT = "kubeward-sshd-rollback"
+from kubeward.ops.guard import Guard, Step
+
+#: sshd reads sshd_config.d/*.conf in name order (C collation) and the first value of an option wins:
+#: "!" sorts before digits and letters, so kubeward's values win over "00-*.conf" files for the global
+#: context (Match blocks elsewhere are judged by the audit and reported by `up`)
+DROPIN = "/etc/ssh/sshd_config.d/!kubeward-hardening.conf"
+#: where kubeward before the guard module kept the previous drop-in (removed on disarm)
+LEGACY_BACKUP = "/var/lib/kubeward/sshd-hardening.prev"
 PQ_KEX = ("mlkem768x25519-sha256", "sntrup761x25519-sha512@openssh.com", "sntrup761x25519-sha512")
 CLASSIC_KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org")
 CIPHERS = ("chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com")
@@ -33,6 +40,15 @@ def hardening_settings(offered_kex: list[str]) -> list[tuple[str, str]]:
         ("HostbasedAuthentication", "no"),
         ("IgnoreRhosts", "yes"),
         ("PermitRootLogin", "no"),
+        # every other way a login can be granted: kubeward's keys in authorized_keys, nothing else
+        ("AuthorizedKeysFile", ".ssh/authorized_keys"),
+        ("AuthorizedKeysCommand", "none"),
+        ("AuthorizedPrincipalsFile", "none"),
+        ("AuthorizedPrincipalsCommand", "none"),
+        ("TrustedUserCAKeys", "none"),
+        ("GSSAPIAuthentication", "no"),
+        ("KerberosAuthentication", "no"),
+        ("PermitUserEnvironment", "no"),
         ("UsePAM", "yes"),
         ("StrictModes", "yes"),
         ("HostKey", "/etc/ssh/ssh_host_ed25519_key"),
@@ -54,6 +70,11 @@ def hardening_settings(offered_kex: list[str]) -> list[tuple[str, str]]:
         ("TCPKeepAlive", "yes"),
         ("LogLevel", "VERBOSE"),
     ]
+
+
+#: put the saved drop-in back (or remove it when there was none), without touching sshd
+_REVERT = (f"if [ -f \"$S/absent\" ]; then rm -f {shlex.quote(DROPIN)}; "
+           f"else cp -a \"$S/dropin\" {shlex.quote(DROPIN)}; fi")
 
 
 def render_dropin(offered_kex: list[str], extra: str = "") -> str:
@@ -94,41 +115,124 @@ def effective_mismatches(effective: dict[str, str], offered_kex: list[str]) -> l
     return out
 
 
-def render_install_script(content: str, rollback_seconds: int) -> str:
-    """Install the drop-in with a safety net, in one round-trip.
-
-    Keeps the previous drop-in aside, validates the whole config with `sshd -t` (restoring the
-    previous file and failing when it is invalid), arms a systemd timer that restores the previous
-    file and reloads sshd after ``rollback_seconds`` unless kubeward disarms it, then reloads sshd.
-    Existing SSH sessions survive a reload, so the caller can still repair things on failure.
-    """
-    d, b = shlex.quote(DROPIN), shlex.quote(BACKUP)
-    restore = render_restore_script()
-    return f"""set -e
-mkdir -p /var/lib/kubeward && chmod 0700 /var/lib/kubeward
-if [ -f {d} ]; then cp -a {d} {b}; else printf '@@absent\\n' > {b}; fi
-tmp=$(mktemp /etc/ssh/sshd_config.d/.kubeward.XXXXXX)
-printf %s {shlex.quote(content)} > "$tmp" && chmod 0644 "$tmp" && chown root:root "$tmp" && mv -f "$tmp" {d}
-if ! out=$(sshd -t 2>&1); then
-  {restore}
-  echo "@@invalid $out" >&2
-  exit 3
-fi
-systemctl stop {ROLLBACK_UNIT}.timer >/dev/null 2>&1 || true
-systemctl reset-failed {ROLLBACK_UNIT}.service {ROLLBACK_UNIT}.timer >/dev/null 2>&1 || true
-systemd-run --quiet --unit {ROLLBACK_UNIT} --on-active={int(rollback_seconds)} /bin/sh -c {shlex.quote(restore + "; systemctl reload ssh")}
-systemctl reload ssh
-echo @@armed
+#: prints sshd's effective global settings, then "@@file PATH" and the text of every file sshd reads,
+#: each line indented by one space so that no line of a file can pass for a marker
+#: (sshd resolves the Include globs itself: its debug log names each file it loads)
+CONFIG_DUMP = r"""t=$(mktemp); sshd -T -dd 2>"$t"; echo "@@sshd-rc $?"
+sed -n 's/.*load_server_config: filename //p' "$t" | tr -d '\r' | while IFS= read -r f; do
+  echo "@@file $f"; head -c 262144 "$f" | sed 's/^/ /'; echo; done; rm -f "$t"
 """
 
 
-def render_restore_script() -> str:
-    d, b = shlex.quote(DROPIN), shlex.quote(BACKUP)
-    return (f"if [ -f {b} ] && [ \"$(head -c 9 {b})\" = '@@absent' ]; then rm -f {d}; "
-            f"elif [ -f {b} ]; then cp -a {b} {d}; fi")
+def parse_config_dump(text: str) -> tuple[dict[str, str], dict[str, str], bool]:
+    """``CONFIG_DUMP`` output -> (sshd -T settings, {path: config text}, whether sshd -T succeeded)."""
+    head, _, rest = text.partition("@@sshd-rc ")
+    rc, _, rest = rest.partition("\n")
+    files: dict[str, str] = {}
+    for chunk in re.split(r"^@@file ", rest, flags=re.M)[1:]:
+        path, _, body = chunk.partition("\n")
+        files[path] = "\n".join(line[1:] for line in body.splitlines())  # each line was indented
+    return parse_sshd_t(head), files, rc.strip() == "0" and bool(head.strip())
 
 
-def render_disarm_script() -> str:
-    return (f"systemctl stop {ROLLBACK_UNIT}.timer >/dev/null 2>&1 || true; "
-            f"systemctl reset-failed {ROLLBACK_UNIT}.service {ROLLBACK_UNIT}.timer >/dev/null 2>&1 || true; "
-            f"rm -f {shlex.quote(BACKUP)}")
+@dataclass(frozen=True)
+class MatchBlock:
+    """One ``Match`` line (criteria as written) and the options set under it."""
+
+    path: str
+    line: int
+    criteria: tuple[tuple[str, str], ...]  # (lower-case criterion, pattern list as written)
+    options: tuple[tuple[str, str], ...]  # (lower-case option, value)
+
+    @property
+    def where(self) -> str:
+        crit = " ".join(f"{k} {v}" if v else k for k, v in self.criteria)
+        return f"Match {crit} ({self.path}:{self.line})"
+
+
+def _config_words(line: str) -> list[str]:
+    try:
+        return shlex.split(line, comments=True)
+    except ValueError:
+        return line.split()
+
+
+def parse_match_blocks(files: dict[str, str]) -> list[MatchBlock]:
+    """Every Match block of every file sshd reads (a block ends at the next Match or the file's end)."""
+    out: list[MatchBlock] = []
+    for path, text in files.items():
+        cur: tuple[int, list[tuple[str, str]], list[tuple[str, str]]] | None = None
+        for n, raw in enumerate(text.splitlines(), 1):
+            words = _config_words(raw)
+            if not words:
+                continue
+            if "=" in words[0]:  # "Key=value" is sshd_config syntax too
+                k, _, v = words[0].partition("=")
+                words = [k, *([v] if v else []), *words[1:]]
+            key = words[0].lower()
+            if key == "match":
+                if cur:
+                    out.append(MatchBlock(path, cur[0], tuple(cur[1]), tuple(cur[2])))
+                crit: list[tuple[str, str]] = []
+                rest = words[1:]
+                while rest:
+                    c = rest.pop(0).lower()
+                    if c == "all":
+                        crit.append(("all", ""))
+                    elif rest:
+                        crit.append((c, rest.pop(0)))
+                    else:
+                        crit.append((c, ""))
+                cur = (n, crit, [])
+            elif cur is not None:
+                cur[2].append((key, " ".join(words[1:])))
+        if cur:
+            out.append(MatchBlock(path, cur[0], tuple(cur[1]), tuple(cur[2])))
+    return out
+
+
+#: hardened options a Match block may set to another value without widening who can log in
+_LOOSE_OK = {"allowtcpforwarding", "loglevel", "maxstartups", "logingracetime", "usedns", "tcpkeepalive",
+             "maxauthtries", "hostkey", "usepam"}
+
+
+def match_loosenings(files: dict[str, str], offered_kex: list[str]) -> list[str]:
+    """Match blocks that set an option kubeward hardens to another value (pure, from the files' text).
+
+    ``up`` and ``plan`` report them: kubeward owns the global context, not other files' Match blocks.
+    The audit judges their *effective* result with ``sshd -T -C`` for the contexts they select."""
+    want = {k.lower(): v.lower() for k, v in hardening_settings(offered_kex)}
+    out = []
+    for b in parse_match_blocks(files):
+        if b.path == DROPIN:
+            continue
+        loose = [f"{k} {v}" for k, v in b.options
+                 if k in want and k not in _LOOSE_OK and v.lower() != want[k]]
+        if loose:
+            out.append(f"{b.where} sets {', '.join(loose)}")
+    return out
+
+
+#: the guarded change of the drop-in (see kubeward.ops.guard): what is saved, how it is restored
+GUARD = Guard(
+    name="sshd",
+    what="sshd configuration",
+    save=f"if [ -f {shlex.quote(DROPIN)} ]; then cp -a {shlex.quote(DROPIN)} \"$S/dropin\"; else : > \"$S/absent\"; fi",
+    restore=f"{_REVERT} && systemctl reload ssh",
+    settle="sshd -t && systemctl reload ssh",
+    legacy=(LEGACY_BACKUP,),
+)
+
+
+def render_install_step(content: str) -> Step:
+    """Install the drop-in (sshd reads it only on reload), check the whole config with ``sshd -t``,
+    put the previous file back if invalid, and reload. Existing SSH sessions survive a reload."""
+    d = shlex.quote(DROPIN)
+    return Step(
+        stage=(f"tmp=$(mktemp /etc/ssh/sshd_config.d/.kubeward.XXXXXX)\n"
+               f"printf %s {shlex.quote(content)} > \"$tmp\" && chmod 0644 \"$tmp\" && chown root:root \"$tmp\" "
+               f"&& mv -f \"$tmp\" {d}"),
+        check="sshd -t",
+        undo=_REVERT,
+        apply="systemctl reload ssh",
+    )

@@ -25,7 +25,7 @@ from kubeward.artifacts.nodes import (
     render_node_plan,
 )
 from kubeward.errors import KubewardError
-from kubeward.ops.base import Change, HostOutcome, Unchanged
+from kubeward.ops.base import Change, HostOutcome, Note, Unchanged
 from kubeward.phases.base import PerHostPhase, RunContext
 from kubeward.remote.ssh import CommandError
 
@@ -88,8 +88,7 @@ class Artifacts(PerHostPhase):
         text = await ctx.read_facts(host, self.name, render_node_facts_script(plan), label="read artifact facts")
         changes = plan_node_changes(plan, parse_node_facts(text))
         outcome = render_outcome(host, plan, changes)
-        for note in changes.notes:
-            ctx.notes.setdefault(host, []).append(note)
+        outcome.notes += [Note("artifacts:images", note) for note in changes.notes]
         if not ctx.apply or changes.empty:
             return outcome
         ctx.changed_hosts.add(host)

@@ -4,6 +4,7 @@ evaluate without I/O (``audit.evaluate``)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import socket
 import time
@@ -11,8 +12,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from kubeward.audit.evaluate import AuditInputs, ExpectedFile, evaluate, port_allowed
+from kubeward.audit.evaluate import AuditInputs, ExpectedFile, evaluate, port_allowed, proof_gaps
 from kubeward.audit.model import AuditReport, Observations
 from kubeward.audit.probe import (
     probe_local,
@@ -64,24 +68,67 @@ def expected_files(config: ClusterConfig, host: HostConfig) -> list[ExpectedFile
     return files
 
 
-def read_ca_material(state_dir: Path) -> tuple[dict[str, x509.Certificate], dict[str, str]]:
+def public_key_fingerprints(key: PublicKeyTypes) -> list[str]:
+    """How a node reports this public key (see ``audit.probe``): sha256 of the DER SubjectPublicKeyInfo
+    (what `openssl pkey -pubout -outform DER` prints) and of the OpenSSH public key blob."""
+    out = [f"spki:{hashlib.sha256(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).hexdigest()}"]
+    try:
+        blob = base64.b64decode(key.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).split()[1])
+        out.append(f"ssh:{hashlib.sha256(blob).hexdigest()}")
+    except ValueError:  # a key type OpenSSH cannot carry
+        pass
+    return out
+
+
+def read_ca_material(state_dir: Path) -> tuple[dict[str, x509.Certificate], dict[str, str], dict[str, str]]:
+    """CA certificates, sha256 of each CA key file, and each CA key's public key fingerprints."""
     certs: dict[str, x509.Certificate] = {}
     key_shas: dict[str, str] = {}
+    fingerprints: dict[str, str] = {}
     for name, stem in CA_FILES.items():
         crt, key = state_dir / f"{stem}.crt", state_dir / f"{stem}.key"
         if crt.exists():
             certs[name] = x509.load_pem_x509_certificate(crt.read_bytes())
+            fingerprints.update(dict.fromkeys(public_key_fingerprints(certs[name].public_key()), name))
         if key.exists():
-            key_shas[hashlib.sha256(key.read_bytes()).hexdigest()] = name
-    return certs, key_shas
+            data = key.read_bytes()
+            key_shas[hashlib.sha256(data).hexdigest()] = name
+            fingerprints.update(dict.fromkeys(
+                public_key_fingerprints(serialization.load_pem_private_key(data, None).public_key()), name))
+    return certs, key_shas, fingerprints
 
 
-def audit_inputs(config: ClusterConfig, ca_key_shas: dict[str, str]) -> AuditInputs:
-    inp = AuditInputs(config, build_matrix(config), ca_key_shas=ca_key_shas)
+def read_login_key(path: Path) -> str:
+    """The base64 public key blob of kubeward's own login key (it may be in the SSH user's authorized_keys)."""
+    pub = path.with_name(path.name + ".pub")
+    try:
+        if pub.exists():
+            return pub.read_text().split()[1]
+        key = serialization.load_ssh_private_key(path.read_bytes(), None)
+        return key.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode().split()[1]
+    except (OSError, ValueError, IndexError, TypeError):
+        return ""
+
+
+def expected_authorized_keys(config: ClusterConfig, host: HostConfig, login_key: str) -> dict[str, set[str]]:
+    """user -> key blobs kubeward expects in its authorized_keys: the admin's key for the admin, kubeward's
+    login key for the SSH user; nothing for root or anyone else."""
+    out: dict[str, set[str]] = {config.admin.name: {str(config.admin.ssh_public_key).split()[1]}}
+    if login_key and host.ssh.user != "root":
+        out.setdefault(host.ssh.user, set()).add(login_key)
+    return out
+
+
+def audit_inputs(config: ClusterConfig, ca_key_shas: dict[str, str],
+                 ca_key_fingerprints: dict[str, str] | None = None,
+                 login_keys: dict[str, str] | None = None) -> AuditInputs:
+    inp = AuditInputs(config, build_matrix(config), ca_key_shas=ca_key_shas,
+                      ca_key_fingerprints=ca_key_fingerprints or {})
     for h in config.hosts:
         inp.compiled_firewall_sha[h.name] = sha(render_ruleset(config, h))
         inp.expected_files[h.name] = expected_files(config, h)
         inp.ca_keys_allowed[h.name] = set(CA_FILES) if config.pki.ca_keys_on_nodes and h.is_control_plane else set()
+        inp.authorized_keys[h.name] = expected_authorized_keys(config, h, (login_keys or {}).get(h.name, ""))
     return inp
 
 
@@ -94,8 +141,9 @@ async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str]
     """``cached(host)``: the local view read earlier in this run, if the host did not change since."""
     started = time.monotonic()
     config = loaded.config
-    cas, ca_key_shas = read_ca_material(loaded.state_dir)
-    inp = audit_inputs(config, ca_key_shas)
+    cas, ca_key_shas, ca_fps = read_ca_material(loaded.state_dir)
+    inp = audit_inputs(config, ca_key_shas, ca_fps,
+                       {h.name: read_login_key(Path(h.ssh.key_path)) for h in config.hosts})
     names = list(hosts) if hosts else [h.name for h in config.hosts]
     obs = Observations(operator_address=operator_address(config))
     await probe_local(config, session, names, {n: [f.path for f in inp.expected_files[n]] for n in names}, obs,
@@ -108,11 +156,12 @@ async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str]
     )
     await recheck_filtered(session, obs, lambda p: port_allowed(inp, p.target, p.port, p.protocol, p.source_address))
     findings = evaluate(inp, obs)
+    gaps = proof_gaps(inp, obs)
     nodes = [{"name": h.name, "role": h.role, "address": str(h.address), "private_address": str(h.private_address)}
              for h in config.hosts if h.name in names]
     checks = len(obs.ports) + len(obs.tls) + len(obs.ssh_auth) + sum(
         len(lo.listeners) + len(lo.files) + len(lo.sshd) + 1 for lo in obs.local.values())
-    return AuditReport(findings, obs, nodes, time.monotonic() - started, checks)
+    return AuditReport(findings, obs, nodes, time.monotonic() - started, checks, gaps)
 
 
 class Audit(Phase):
@@ -124,13 +173,20 @@ class Audit(Phase):
         return local_script(ctx.loaded, host)
 
     async def run_all(self, ctx: RunContext, hosts: Sequence[str]) -> dict[str, HostOutcome]:
+        """A high finding fails the host, and so does a check that could not run there: `up` ends with
+        the proof, and a proof with a hole is no proof (a warning would let automation read exit 0 as
+        "proven"); the reason says what to re-run."""
         report = await run_audit(ctx.loaded, ctx.session, hosts, lambda h: ctx.prefetched_facts(h, self.name))
         out = {}
         for h in hosts:
             bad = [f for f in report.findings if f.node == h and f.severity in self.fail_on]
+            gaps = [i for i in report.incomplete if i.node == h]
             for f in report.findings:
                 if f.node == h and f.severity not in self.fail_on:
                     ctx.notes.setdefault(h, []).append(f"audit {f.severity} {f.id}: {f.title}")
-            err = "; ".join(f"{f.id} ({f.severity}): {f.title}" for f in bad) or None
-            out[h] = HostOutcome(h, unchanged=[Unchanged("audit", "no high finding")] if not bad else [], error=err)
+            errs = [f"{f.id} ({f.severity}): {f.title}" for f in bad]
+            errs += [f"not proven ({i.check}): {i.reason}" for i in gaps]
+            err = "; ".join(errs) or None
+            out[h] = HostOutcome(h, unchanged=[Unchanged("audit", "no high finding, proof complete")] if not err
+                                 else [], error=err)
         return out

@@ -8,7 +8,6 @@ I/O, and (unless this is a plan) one more round-trip applies them all.
 from __future__ import annotations
 
 import logging
-import shlex
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -16,17 +15,19 @@ from dataclasses import dataclass, field
 
 from kubeward.config import ClusterConfig, LoadedConfig
 from kubeward.errors import RemoteError
+from kubeward.hostscripts.sections import parse_sections, render_marker
 from kubeward.ops.base import (
-    Change,
     HostOutcome,
     Op,
-    Unchanged,
+    Outcome,
     applied_count,
     evaluate_all,
     parse_facts_output,
     render_apply_script,
     render_facts_script,
+    strip_markers,
 )
+from kubeward.ops.shell import render_nested
 from kubeward.remote.ssh import CommandError, Session
 
 log = logging.getLogger("kubeward.phases")
@@ -43,6 +44,11 @@ class RunContext:
     prefetch_window: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: hosts an earlier phase changed: their prefetched facts are stale
     changed_hosts: set[str] = field(default_factory=set)
+    #: host -> components whose inputs an earlier phase changed (certificates): the component's own
+    #: phase restarts them by its restart policy
+    restart_due: dict[str, set[str]] = field(default_factory=dict)
+    #: the phases of this run, in order
+    phase_names: tuple[str, ...] = ()
 
     @property
     def config(self) -> ClusterConfig:
@@ -58,7 +64,7 @@ class RunContext:
         cached = self.prefetched_facts(host, key)
         if cached is not None:
             return cached
-        return (await self.session.run(host, script, label=label)).stdout
+        return (await self.session.run(host, script, label=label, reads_only=True)).stdout
 
 
 class Phase(ABC):
@@ -76,6 +82,10 @@ class Phase(ABC):
 
     @abstractmethod
     async def run_all(self, ctx: RunContext, hosts: Sequence[str]) -> dict[str, HostOutcome]: ...
+
+    async def cleanup(self, ctx: RunContext, hosts: Sequence[str]) -> None:  # noqa: B027 - optional hook
+        """Called (in reverse order) on phases that ran when a later phase failed: undo what must not
+        stay half-done (temporary files, staged uploads). Hosts already converged stay as they are."""
 
 
 class PerHostPhase(Phase):
@@ -111,20 +121,17 @@ class OpsPhase(PerHostPhase):
         return await run_ops(ctx, host, ops, self.name)
 
 
-async def read_outcomes(ctx: RunContext, host: str, ops: Sequence[Op], what: str) -> list[Change | Unchanged]:
+async def read_outcomes(ctx: RunContext, host: str, ops: Sequence[Op], what: str) -> list[Outcome]:
     text = await ctx.read_facts(host, what, render_facts_script(ops), label=f"read facts for {what}")
-    return evaluate_all(ops, parse_facts_output(text, len(ops)))
+    return evaluate_all(ops, parse_facts_output(text, ops))
 
 
 async def run_ops(ctx: RunContext, host: str, ops: Sequence[Op], what: str) -> HostOutcome:
     outcomes = await read_outcomes(ctx, host, ops, what)
-    changes = [o for o in outcomes if isinstance(o, Change)]
-    result = HostOutcome(host, changes, [o for o in outcomes if isinstance(o, Unchanged)])
-    refused = [c for c in changes if c.script == "false"]
-    if refused:
-        result.error = "; ".join(c.summary for c in refused)
-        return result
-    if not ctx.apply or not changes:
+    result = HostOutcome(host)
+    result.add(outcomes)
+    changes = result.changes
+    if result.refusals or not ctx.apply or not changes:
         return result
     for c in changes:
         log.info("%s: %s: %s", host, what, c.summary)
@@ -134,43 +141,37 @@ async def run_ops(ctx: RunContext, host: str, ops: Sequence[Op], what: str) -> H
         result.applied = applied_count(res.stdout)
     except CommandError as exc:
         result.applied = applied_count(exc.stdout)
+        if exc.exit_status is None or not ctx.session.connected(host):  # the link or the host died
+            result.error = (f"connection to {host} lost during {what} after {result.applied} of {len(changes)} "
+                            f"change(s) ({exc.reason})")
+            return result
         failed = changes[result.applied].summary if result.applied < len(changes) else "a handler"
+        said = strip_markers(exc.stderr.strip() or exc.stdout.strip()).strip() or exc.reason
         result.error = (f"applying {what} stopped at '{failed}' after {result.applied} of {len(changes)} "
-                        f"change(s): {(exc.stderr.strip() or exc.stdout.strip() or exc.reason)[-500:]}")
+                        f"change(s): {said[-500:]}")
     return result
 
 
-PREFETCH_MARK = "@@kubeward-prefetch"
+PHASE = "phase"
 
 
 def render_prefetch_script(scripts: dict[str, tuple[str, bool]], user: str) -> str:
-    """One script printing every phase's facts; (script, as_root) per phase key."""
+    """One script printing every phase's facts as ``phase`` sections; (script, as_root) per phase key.
+
+    stdout only, as when each phase reads its own facts: warnings on stderr (sudo's "unable to
+    resolve host", say) must not reach the parsers.
+    """
     parts = []
     for key, (script, as_root) in scripts.items():
-        sudo = "sudo -n " if as_root and user != "root" else ""
-        run = f"{sudo}sh -c {shlex.quote(script)}"
-        # stdout only, as when each phase reads its own facts: warnings on stderr (sudo's "unable to
-        # resolve host", say) must not reach the parsers
-        # each marker starts on a line of its own even after output without a final newline; the
-        # parser drops that one extra newline again
-        parts.append(f"printf '\\n{PREFETCH_MARK} {key}\\n'\n{run}")
-    parts.append(f"printf '\\n{PREFETCH_MARK} end\\n'")
+        # the phase's script travels in a here-document: it may not be an argument of sudo or sh
+        run = render_nested(script, sudo=as_root and user != "root")
+        parts.append(f"{render_marker(PHASE, key)}\n{run}")
+    parts.append(render_marker(PHASE, "end"))
     return "\n".join(parts) + "\n"
 
 
 def parse_prefetch_output(text: str) -> dict[str, str]:
-    out: dict[str, list[str]] = {}
-    cur: str | None = None
-    for line in text.splitlines(keepends=True):
-        if line.startswith(PREFETCH_MARK + " "):
-            cur = line[len(PREFETCH_MARK) + 1:].strip()
-            if cur == "end":
-                cur = None
-            else:
-                out[cur] = []
-        elif cur is not None:
-            out[cur].append(line)
-    return {k: "".join(v).removesuffix("\n") for k, v in out.items()}
+    return parse_sections(text, PHASE)
 
 
 async def prefetch(ctx: RunContext, hosts: Sequence[str], scripts: dict[str, dict[str, tuple[str, bool]]]) -> None:
@@ -180,7 +181,7 @@ async def prefetch(ctx: RunContext, hosts: Sequence[str], scripts: dict[str, dic
         before = time.time()
         user = ctx.session.targets[host].user
         res = await ctx.session.run(host, render_prefetch_script(scripts[host], user), sudo=False, check=False,
-                                    label="read facts for every phase")
+                                    label="read facts for every phase", reads_only=True)
         ctx.prefetch_window[host] = (before, time.time())
         ctx.prefetched[host] = parse_prefetch_output(res.stdout)
 

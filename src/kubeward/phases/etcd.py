@@ -1,21 +1,19 @@
 """The etcd phase: etcd on every control plane, one cluster, client and peer mutual TLS.
 
-Per control plane, one round-trip reads every fact: kubeward's config file and drop-in, the data
-directory, the packages, the unit's state, and (when etcd runs) the member list and every member's
-health as the local member sees them. The phase then decides for the whole cluster:
+etcd is a component (:func:`kubeward.components.etcd.etcd_component`) applied by the component
+phase's steps; this module adds only what is etcd's own, the membership decisions:
 
 * no member answers and no control plane has data: **form a new cluster**. Every control plane,
   concurrently and in one round-trip: write the config file (``initial-cluster-state: new``) and the
-  drop-in *before* installing etcd-server (whose own start is held back, see
-  :func:`kubeward.etcd.scripts.without_autostart`), then ``systemctl start --no-block`` and poll
-  ``endpoint health`` until the quorum forms.
-* a cluster answers: converge the running members' files (a changed file or drop-in restarts them,
-  one member at a time, each waiting until healthy), then apply the membership plan of
-  :mod:`kubeward.etcd.membership`: remove, add as learner / start with ``existing`` / promote, one
-  step at a time.
+  drop-in *before* installing etcd-server (whose own start is held back), then start with
+  ``--no-block`` and probe health until the quorum forms.
+* a cluster answers: converge the running members' files (a changed file or drop-in restarts them
+  by the component's rolling policy: one member at a time, each healthy before the next), then
+  apply the membership plan of :mod:`kubeward.etcd.membership`: remove, add as learner / start with
+  ``existing`` / promote, one step at a time.
 * no member answers but some have data: start those members and look again.
 
-A converged cluster costs one round-trip per control plane and changes nothing.
+A converged cluster costs no round-trip beyond the facts prefetch and changes nothing.
 """
 
 from __future__ import annotations
@@ -25,27 +23,25 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import dataclass, field
 
+from kubeward.components.etcd import DATA, HEALTH, MEMBERS, etcd_component
+from kubeward.components.plan import HostWork, plan_work
+from kubeward.components.spec import Component, Health
 from kubeward.config import ClusterConfig, HostConfig
 from kubeward.errors import RemoteError
 from kubeward.etcd import scripts
 from kubeward.etcd.config import (
-    CONFIG_DIR,
     CONFIG_PATH,
-    DROPIN_PATH,
-    PACKAGES,
     UNIT,
     Bootstrap,
     cluster_token,
+    data_dir_change,
     desired_initial_cluster,
     initial_cluster,
     new_cluster_bootstrap,
     parse_bootstrap,
     peer_url,
-    render_config,
-    render_dropin,
 )
 from kubeward.etcd.membership import (
     AddMember,
@@ -59,29 +55,18 @@ from kubeward.etcd.membership import (
     parse_member_list,
     plan_membership,
 )
-from kubeward.ops.base import (
-    Change,
-    HostOutcome,
-    Op,
-    Unchanged,
-    applied_count,
-    evaluate_all,
-    parse_facts_output,
-    render_facts_script,
-)
-from kubeward.ops.ops import Directory, File, Packages, Service, SystemUser, parse_stat_fact
-from kubeward.phases.base import Phase, RunContext
-from kubeward.remote.ssh import CommandError
+from kubeward.ops.base import Change, HostOutcome, Unchanged
+from kubeward.ops.ops import parse_stat_fact
+from kubeward.phases.base import RunContext
+from kubeward.phases.component import ComponentPhase, error_tail
 
 log = logging.getLogger("kubeward.phases")
-
-Wait = Literal["healthy", "started"] | None
 
 
 @dataclass
 class NodeFacts:
     host: str
-    op_facts: list[str]
+    facts: dict[str, str]  # op id or extra key -> fact
     enabled: str
     active: str
     has_data: bool
@@ -95,70 +80,27 @@ class NodeFacts:
         return parse_bootstrap(self.current_config.decode(errors="replace")) if self.current_config else None
 
 
-#: positions in :func:`fact_ops`
-CONFIG_OP, SERVICE_OP = 2, 6
+def node_facts(host: str, facts: dict[str, str], component: Component) -> NodeFacts:
+    from kubeward.components.plan import parse_service_state
 
-
-def fact_ops(config: ClusterConfig, host: HostConfig, bootstrap: Bootstrap) -> list[Op]:
-    """The operations of a control plane, in the order they are read and applied."""
-    data_dir = str(config.etcd.data_dir)
-    return [
-        SystemUser("etcd", data_dir),  # the pki phase creates it too, before the keys it owns
-        Directory(CONFIG_DIR, "root", "root", 0o755),
-        File(CONFIG_PATH, render_config(config, host, bootstrap).encode(), "root", "etcd", 0o640),
-        File(DROPIN_PATH, render_dropin().encode(), notify=("daemon-reload",)),
-        Directory(data_dir, "etcd", "etcd", 0o700),
-        Packages(PACKAGES),
-        Service(UNIT),
-    ]
-
-
-def facts_script(config: ClusterConfig, host: HostConfig) -> str:
-    ops = fact_ops(config, host, new_cluster_bootstrap(config))
-    data_dir = scripts.q(f"{config.etcd.data_dir}/member")
-    return render_facts_script(ops) + f"""{scripts.etcdctl_function(config.etcd.client_port)}
-echo @@kw-data
-[ -d {data_dir} ] && echo data || echo none
-kw_up=no
-command -v etcdctl >/dev/null 2>&1 && systemctl is-active -q {UNIT} && kw_up=yes
-echo @@kw-members
-[ $kw_up = yes ] && kw_etcdctl --dial-timeout=1s --command-timeout=3s member list -w json 2>/dev/null | tr -d '\\n'
-echo
-echo @@kw-health
-[ $kw_up = yes ] && kw_etcdctl --dial-timeout=1s --command-timeout=3s endpoint health --cluster -w json 2>/dev/null | tr -d '\\n'
-echo
-echo @@kw-end
-"""
-
-
-def parse_facts(host: str, text: str, n_ops: int) -> NodeFacts:
-    op_facts = parse_facts_output(text, n_ops)
-    sections: dict[str, str] = {}
-    cur: str | None = None
-    for line in text.splitlines():
-        if line.startswith("@@kw-"):
-            cur = line[5:]
-            sections[cur] = ""
-        elif cur is not None:
-            sections[cur] += line + "\n"
-    svc = op_facts[SERVICE_OP].split() + ["", ""]
-    cfg = parse_stat_fact(op_facts[CONFIG_OP])
-    facts = NodeFacts(host, op_facts, svc[0], svc[1], sections.get("data", "").strip() == "data",
-                      cfg.content if cfg else None)
-    members_text = sections.get("members", "").strip()
+    state = parse_service_state(facts.get(component.service_op().id, ""))
+    cfg = parse_stat_fact(facts.get(f"file:{CONFIG_PATH}", "absent"))
+    nf = NodeFacts(host, facts, state.enabled, state.active, facts.get(DATA, "").strip() == "data",
+                   cfg.content if cfg else None)
+    members_text = facts.get(MEMBERS, "").strip()
     if members_text.startswith("{"):
         try:
-            facts.cluster_id, facts.members = parse_member_list(json.loads(members_text))
+            nf.cluster_id, nf.members = parse_member_list(json.loads(members_text))
         except (ValueError, TypeError):
             pass
-    health_text = sections.get("health", "").strip()
+    health_text = facts.get(HEALTH, "").strip()
     if health_text.startswith("["):
         try:
             for e in json.loads(health_text):
-                facts.health[str(e.get("endpoint"))] = bool(e.get("health"))
+                nf.health[str(e.get("endpoint"))] = bool(e.get("health"))
         except (ValueError, TypeError, AttributeError):
             pass
-    return facts
+    return nf
 
 
 @dataclass
@@ -194,73 +136,38 @@ def desired_members(config: ClusterConfig) -> list[Desired]:
     return [Desired(h.name, peer_url(config, h)) for h in config.control_planes]
 
 
-@dataclass
-class HostWork:
-    """What one control plane's apply round-trip does."""
-
-    changes: list[Change]
-    unchanged: list[Unchanged] = field(default_factory=list)
-    stop_first: bool = False
-    start: bool = False
-    wait: Wait = None
-    needs_restart: bool = False
+def started_probe(config: ClusterConfig) -> Health:
+    return Health(scripts.started_probe(config.etcd.client_port), scripts.HEALTH_TIMEOUT, "serving")
 
 
 def host_work(config: ClusterConfig, host: HostConfig, facts: NodeFacts, bootstrap: Bootstrap,
-              *, start: bool, wait: Wait, stale_data: bool = False, stamp: str = "") -> HostWork:
-    ops = fact_ops(config, host, bootstrap)
-    outcomes = evaluate_all(ops[:SERVICE_OP], facts.op_facts[:SERVICE_OP])
-    changes: list[Change] = []
-    unchanged: list[Unchanged] = []
-    for o in outcomes:
-        if isinstance(o, Change):
-            if o.op.startswith("packages:"):
-                o = replace(o, script=scripts.without_autostart(o.script))
-            changes.append(o)
-        else:
-            unchanged.append(o)
-    work = HostWork(changes, unchanged)
+              *, start: bool, learner: bool = False, stale_data: bool = False, stamp: str = "") -> HostWork:
+    """The component's work on one control plane, with etcd's own variants: a learner is waited for
+    until it serves (not until healthy), and stale data of a host that is not a member is moved aside
+    (etcd stopped first) before it joins."""
+    work = plan_work(etcd_component(config, host, bootstrap), facts.facts, start=start, restart=facts.has_data)
+    if learner:
+        work.wait_for = started_probe(config)
     if stale_data:
         work.stop_first = facts.active in ("active", "activating", "reloading")
-        changes.insert(0, Change("etcd-data", f"move the stale etcd data in {config.etcd.data_dir} aside "
-                                 f"({config.etcd.data_dir}.kubeward-{stamp}): this host is not a member",
-                                 scripts.move_aside_script(str(config.etcd.data_dir), stamp)))
-    running = facts.active in ("active", "activating", "reloading") and not work.stop_first
-    file_changed = any(c.op in (f"file:{CONFIG_PATH}", f"file:{DROPIN_PATH}") for c in changes)
-    if running and file_changed and facts.has_data:
-        work.needs_restart = True
-    if facts.enabled not in ("enabled", "alias", "static", "indirect"):
-        changes.append(Change(f"service:{UNIT}", f"enable {UNIT}", f"systemctl enable --quiet {UNIT} 2>/dev/null"))
-    if start and not running:
-        work.start = True
-        work.wait = wait
+        work.changes.insert(0, Change("etcd-data", f"move the stale etcd data in {config.etcd.data_dir} aside "
+                                      f"({config.etcd.data_dir}.kubeward-{stamp}): this host is not a member",
+                                      scripts.move_aside_script(str(config.etcd.data_dir), stamp)))
+        if work.stop_first and start:
+            work.needs_restart = False
+            work.start, work.wait = True, True
     return work
 
 
-def render_apply(config: ClusterConfig, work: HostWork) -> str:
-    lines = ["set -e", "export DEBIAN_FRONTEND=noninteractive LC_ALL=C"]
-    if work.stop_first:
-        lines.append(f"systemctl stop {UNIT}")
-    for i, c in enumerate(work.changes):
-        lines += [f"# {c.summary}", c.script, f"echo '@@done {i}'"]
-    if any("daemon-reload" in c.notify or c.op.startswith("packages:") for c in work.changes):
-        lines.append("systemctl daemon-reload")
-    if work.start:
-        lines.append(f"systemctl start --no-block {UNIT}")
-    if work.wait == "healthy":
-        lines.append(scripts.wait_healthy_script(config.etcd.client_port))
-    elif work.wait == "started":
-        lines.append(scripts.wait_started_script(config.etcd.client_port))
-    return "\n".join(lines) + "\n"
-
-
-def _tail(exc: CommandError) -> str:
-    return (exc.stderr.strip() or exc.stdout.strip())[-600:]
-
-
-class Etcd(Phase):
+class Etcd(ComponentPhase):
     name = "etcd"
     title = "Run etcd"
+
+    def components(self, ctx: RunContext, host: str) -> list[Component]:
+        h = ctx.config.host(host)
+        if not h.is_control_plane or ctx.config.etcd.source != "apt":
+            return []
+        return [etcd_component(ctx.config, h, new_cluster_bootstrap(ctx.config))]
 
     async def run_all(self, ctx: RunContext, hosts: Sequence[str]) -> dict[str, HostOutcome]:
         config = ctx.config
@@ -281,6 +188,11 @@ class Etcd(Phase):
         for attempt in range(2):
             facts = await self._read_facts(ctx, run_cps, out)
             if not facts:
+                return out
+            moved = {h: why for h, f in facts.items() if (why := data_dir_change(config, f.current_config))}
+            if moved:
+                for h in run_cps:
+                    out[h].error = moved.get(h) or f"not converged: {', '.join(sorted(moved))} keep etcd data elsewhere"
                 return out
             view = cluster_view(facts)
             if view.error:
@@ -304,59 +216,15 @@ class Etcd(Phase):
             return out
         return out
 
-    # ----- facts ------------------------------------------------------------------------------------
-    def facts_script(self, ctx: RunContext, host: str) -> str | None:
-        h = ctx.config.host(host)
-        if not h.is_control_plane or ctx.config.etcd.source != "apt":
-            return None
-        return facts_script(ctx.config, h)
-
     async def _read_facts(self, ctx: RunContext, run_cps: list[str], out: dict[str, HostOutcome]
                           ) -> dict[str, NodeFacts]:
-        """Every control plane's facts, from the prefetch when no control plane changed since (the
-        member list and health are cluster-wide: one changed member makes all of them stale)."""
-        config = ctx.config
-        n_ops = len(fact_ops(config, config.control_planes[0], new_cluster_bootstrap(config)))
-        fresh = any(h in ctx.changed_hosts for h in run_cps)
-
-        async def one(h: str) -> NodeFacts:
-            script = facts_script(config, config.host(h))
-            cached = ctx.prefetched_facts(h, self.name)
-            if fresh or cached is None:
-                cached = (await ctx.session.run(h, script, label="read etcd facts")).stdout
-            return parse_facts(h, cached, n_ops)
-
-        facts: dict[str, NodeFacts] = {}
-        for h, r in (await ctx.session.each(one, run_cps)).items():
-            if isinstance(r, NodeFacts):
-                facts[h] = r
-            elif isinstance(r, RemoteError | ValueError):
-                out[h].error = str(r)
-            else:
-                raise r
-        return facts
+        """Every control plane's facts (the member list and health are cluster-wide: one changed
+        member makes all of them stale)."""
+        raw = await self.read_all(ctx, run_cps, out, cluster_wide=True)
+        return {h: node_facts(h, f, self.components(ctx, h)[0]) for h, f in raw.items()}
 
     async def _apply(self, ctx: RunContext, host: str, work: HostWork, out: HostOutcome, what: str) -> bool:
-        """One round-trip: the changes, daemon-reload, start, wait. False (and out.error) on failure."""
-        if not ctx.apply:
-            return True
-        if not work.changes and not work.start and work.wait is None:
-            return True
-        for c in work.changes:
-            log.info("%s: etcd: %s", host, c.summary)
-        ctx.changed_hosts.add(host)
-        try:
-            await ctx.session.run(host, render_apply(ctx.config, work), label=what, timeout=600)
-            out.applied = len(out.changes)
-            return True
-        except CommandError as exc:
-            done = applied_count(exc.stdout)
-            failed = work.changes[done].summary if done < len(work.changes) else "starting etcd"
-            out.error = f"{what} stopped at '{failed}': {_tail(exc)}"
-            return False
-        except RemoteError as exc:
-            out.error = f"{what}: {exc}"
-            return False
+        return await self.apply_work(ctx, host, [work], out, what)
 
     # ----- a new cluster ------------------------------------------------------------------------------
     async def _form_cluster(self, ctx: RunContext, facts: dict[str, NodeFacts], out: dict[str, HostOutcome],
@@ -373,13 +241,19 @@ class Etcd(Phase):
         plan = plan_membership(desired_members(config), None)
         works: dict[str, HostWork] = {}
         for h, f in facts.items():
-            work = host_work(config, config.host(h), f, bootstrap, start=True, wait="healthy")
+            work = host_work(config, config.host(h), f, bootstrap, start=True)
+            work.needs_restart = False
             works[h] = work
             out[h].changes += work.changes
             out[h].unchanged += work.unchanged
+            out[h].refusals += work.refusals
+            if work.refusals:
+                out[h].error = "; ".join(r.reason for r in work.refusals)
             out[h].changes.append(Change(f"service:{UNIT}", f"start etcd: form a new cluster of "
                                          f"{len(facts)} members ({names})", ""))
             ctx.notes.setdefault(h, []).extend(f"etcd: {w}" for w in plan.warnings)
+        if any(out[h].error for h in facts):
+            return
         started = time.monotonic()
         await asyncio.gather(*(self._apply(ctx, h, works[h], out[h], "form the etcd cluster") for h in facts))
         if ctx.apply and not any(out[h].error for h in facts):
@@ -394,11 +268,10 @@ class Etcd(Phase):
         for h, f in facts.items():
             if not f.has_data:
                 continue
-            work = host_work(config, config.host(h), f, f.bootstrap_in_file or fallback, start=True, wait="healthy")
+            work = host_work(config, config.host(h), f, f.bootstrap_in_file or fallback, start=True)
+            work.needs_restart = False
             works[h] = work
-            out[h].changes += work.changes
-            if work.start:
-                out[h].changes.append(Change(f"service:{UNIT}", f"start {UNIT} (now {f.active or 'unknown'})", ""))
+            out[h].changes += work.shown()
         results = await asyncio.gather(*(self._apply(ctx, h, w, out[h], "start etcd") for h, w in works.items()))
         return all(results)
 
@@ -419,27 +292,27 @@ class Etcd(Phase):
         existing = Bootstrap("existing", current, cluster_token(config))
 
         # 1. members that run: files, and a start when stopped; restarts later, one at a time
-        restarts: list[str] = []
+        restarts: dict[str, Component] = {}
         works: dict[str, HostWork] = {}
         for h, f in facts.items():
             m = plan.matched.get(h)
             if m is None or not m.started:
                 continue
             b = f.bootstrap_in_file if f.has_data and f.bootstrap_in_file else existing
-            work = host_work(config, config.host(h), f, b, start=True, wait="healthy")
+            work = host_work(config, config.host(h), f, b, start=True)
             works[h] = work
-            out[h].changes += work.changes
-            out[h].unchanged += work.unchanged
-            if work.start:
-                out[h].changes.append(Change(f"service:{UNIT}", f"start {UNIT} (now {f.active or 'unknown'})", ""))
-            if work.needs_restart:
-                restarts.append(h)
-                out[h].changes.append(Change(f"service:{UNIT}", f"restart {UNIT} (configuration changed; "
+            self.record(out[h], [work])
+            if not work.needs_restart and not work.start and "etcd" in ctx.restart_due.get(h, set()):
+                # the pki phase changed its certificates earlier in this run
+                work.needs_restart = True
+                out[h].changes.append(Change(f"service:{UNIT}", "restart etcd (its certificates changed; "
                                              "one member at a time)", ""))
-            if not work.start and m.id in view.healthy:
-                out[h].unchanged.append(Unchanged(f"service:{UNIT}", f"member {m.hex_id} runs, healthy"))
-            elif not work.start and not work.needs_restart:
-                work.wait = "healthy"  # running but not healthy (yet): wait for it, fail if it stays so
+            if work.needs_restart:
+                restarts[h] = work.component
+            if not work.start and not work.needs_restart and m.id not in view.healthy:
+                work.wait = True  # running but not healthy (yet): wait for it, fail if it stays so
+        if any(out[h].error for h in works):
+            return
         results = await asyncio.gather(*(self._apply(ctx, h, w, out[h], "converge etcd") for h, w in works.items()))
         if not all(results):
             return
@@ -449,17 +322,8 @@ class Etcd(Phase):
             if not await self._step(ctx, step, facts, out, existing, view, plan):
                 return
 
-        # 3. restarts for changed configuration, one member at a time
-        for h in restarts:
-            if not ctx.apply:
-                continue
-            script = f"systemctl restart --no-block {UNIT}\n" + scripts.wait_healthy_script(config.etcd.client_port)
-            ctx.changed_hosts.add(h)
-            try:
-                await ctx.session.run(h, script, label="restart etcd and wait until healthy", timeout=600)
-            except RemoteError as exc:
-                out[h].error = f"restarting etcd: {_tail(exc) if isinstance(exc, CommandError) else exc}"
-                return
+        # 3. restarts for changed configuration, by the component's policy (one member at a time)
+        await self.restart(ctx, restarts, out)
 
     def _operator(self, facts: dict[str, NodeFacts], plan: MembershipPlan, view: ClusterView,
                   exclude: str = "") -> str | None:
@@ -488,7 +352,7 @@ class Etcd(Phase):
             try:
                 await ctx.session.run(op, scripts.member_remove_script(port, step.member.id), label="etcd member remove")
             except RemoteError as exc:
-                out[op].error = f"{step.describe()}: {_tail(exc) if isinstance(exc, CommandError) else exc}"
+                out[op].error = f"{step.describe()}: {error_tail(exc)}"
                 return False
             await self._decommission(ctx, step.member, out)
             return True
@@ -513,7 +377,7 @@ class Etcd(Phase):
         learner = True
         if isinstance(step, AddMember):
             if not ctx.apply:
-                work = host_work(config, hc, f, existing, start=True, wait="started", stale_data=f.has_data,
+                work = host_work(config, hc, f, existing, start=True, learner=True, stale_data=f.has_data,
                                  stamp=self.stamp)
                 out[host].changes += work.changes
                 return True
@@ -526,7 +390,7 @@ class Etcd(Phase):
                 member_id = new.id
                 listed = [parse_member(m) for m in added.get("members") or ()]
             except (RemoteError, ValueError) as exc:
-                tail = _tail(exc) if isinstance(exc, CommandError) else str(exc)
+                tail = error_tail(exc) if isinstance(exc, RemoteError) else str(exc)
                 out[host].error = f"etcd member add {host}: {tail}"
                 return False
         else:
@@ -538,8 +402,8 @@ class Etcd(Phase):
         if f.has_data and isinstance(step, StartMember) and f.bootstrap_in_file:
             b = f.bootstrap_in_file
         stale = f.has_data and isinstance(step, AddMember)
-        work = host_work(config, hc, f, b, start=True, wait="started" if learner else "healthy",
-                         stale_data=stale, stamp=self.stamp)
+        work = host_work(config, hc, f, b, start=True, learner=learner, stale_data=stale, stamp=self.stamp)
+        work.needs_restart = False
         out[host].changes += work.changes
         if not await self._apply(ctx, host, work, out[host], f"join {host} to etcd"):
             return False
@@ -561,7 +425,7 @@ class Etcd(Phase):
             await ctx.session.run(host, scripts.wait_healthy_script(port), label="wait until etcd is healthy",
                                   timeout=300)
         except RemoteError as exc:
-            out[host].error = f"promoting {host}: {_tail(exc) if isinstance(exc, CommandError) else exc}"
+            out[host].error = f"promoting {host}: {error_tail(exc)}"
             return False
         return True
 
@@ -580,4 +444,3 @@ class Etcd(Phase):
                                           label="stop etcd on a former member")
                 except RemoteError as exc:
                     ctx.notes.setdefault(h.name, []).append(f"etcd: could not stop etcd here: {exc}")
-

@@ -1,12 +1,14 @@
 """The firewall phase: kubeward's nftables table on every node, applied so it cannot lock anyone out.
 
 Per host, one round-trip reads the state: the persisted ruleset, a hash of the live table (listed
-without counter values) and the hash recorded after the last apply, and the boot unit. When the
-compiled ruleset differs, or the live table drifted from what was applied:
+without counter values) and the hash recorded after the last apply, the boot unit, and whether an
+unfinished run left a rollback armed or a saved table (resolved first: see
+:mod:`kubeward.phases.guarded`). When the compiled ruleset differs, or the live table drifted from
+what was applied, a guarded change:
 
-1. upload the new ruleset and check it with ``nft -c``;
-2. save the live table aside and arm a systemd timer that restores it after
-   ``firewall.rollback_seconds`` unless kubeward disarms it;
+1. save the live table aside, upload the new ruleset and check it with ``nft -c``;
+2. arm a systemd timer that restores the saved table after ``firewall.rollback_seconds`` unless
+   kubeward disarms it;
 3. replace kubeward's table atomically with ``nft -f`` (other tables, e.g. kube-proxy's, are never
    touched: the file only creates and deletes ``table inet kubeward``);
 4. open a *new* SSH connection to the node; only if that works, disarm the rollback, persist the
@@ -23,19 +25,19 @@ import hashlib
 import shlex
 from collections.abc import Sequence
 
-from kubeward.errors import RemoteError
 from kubeward.firewall.compile import render_ruleset
 from kubeward.ops.base import Change, HostOutcome, Unchanged
+from kubeward.ops.guard import Guard, Step, parse_guard_fact, render_guard_fact_script, strip_guard_fact
 from kubeward.phases.base import PerHostPhase, RunContext
-from kubeward.remote.ssh import CommandError, ConnectError, Session
+from kubeward.phases.guarded import GuardError, InvalidChange, Prove, apply_guarded, fresh_login, resolve_leftover
+from kubeward.remote.ssh import Session
 
 DIR = "/etc/kubeward"
 RULESET = f"{DIR}/firewall.nft"
 NEW = f"{DIR}/firewall.nft.new"
-PREV = f"{DIR}/firewall.prev.nft"
+PREV = f"{DIR}/firewall.prev.nft"  # an older kubeward's saved table (now in the guard's state)
 LISTED = f"{DIR}/firewall.listed.sha256"
 UNIT = "kubeward-firewall.service"
-ROLLBACK = "kubeward-firewall-rollback"
 UNIT_TEXT = f"""[Unit]
 Description=kubeward host firewall (nftables table inet kubeward)
 Documentation=https://github.com/kubeward/kubeward
@@ -55,7 +57,21 @@ WantedBy=multi-user.target
 """
 LIST = "nft -s list table inet kubeward 2>/dev/null"
 
-FACTS = f"""[ -f {RULESET} ] && sha256sum < {RULESET} | cut -d' ' -f1 || echo none
+#: the guarded change of kubeward's table (see kubeward.ops.guard): the live table is saved as a file
+#: that replaces it (or removes it, when there was none)
+GUARD = Guard(
+    name="firewall",
+    what="firewall",
+    save=("if nft list table inet kubeward >/dev/null 2>&1; then\n"
+          "  { echo 'table inet kubeward {}'; echo 'delete table inet kubeward'; nft list table inet kubeward; }"
+          " > \"$S/prev.nft\"\n"
+          "else printf 'table inet kubeward {}\\ndelete table inet kubeward\\n' > \"$S/prev.nft\"; fi"),
+    restore=f"nft -f \"$S/prev.nft\" && rm -f {NEW}",
+    legacy=(PREV,),
+)
+
+
+FACTS = render_guard_fact_script(GUARD) + f"""[ -f {RULESET} ] && sha256sum < {RULESET} | cut -d' ' -f1 || echo none
 ({LIST} || echo absent) | sha256sum | cut -d' ' -f1
 cat {LISTED} 2>/dev/null || echo none
 systemctl is-enabled {UNIT} 2>/dev/null || echo disabled
@@ -67,42 +83,20 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def render_arm_script(ruleset: str, rollback_seconds: int) -> str:
-    r = shlex.quote(ruleset)
-    return f"""set -e
-mkdir -p {DIR} && chmod 0700 {DIR}
-printf %s {r} > {NEW}
-if ! out=$(nft -c -f {NEW} 2>&1); then echo "@@invalid $out" >&2; exit 3; fi
-if nft list table inet kubeward >/dev/null 2>&1; then
-  {{ echo 'table inet kubeward {{}}'; echo 'delete table inet kubeward'; nft list table inet kubeward; }} > {PREV}
-else
-  printf 'table inet kubeward {{}}\\ndelete table inet kubeward\\n' > {PREV}
-fi
-systemctl stop {ROLLBACK}.timer >/dev/null 2>&1 || true
-systemctl reset-failed {ROLLBACK}.service {ROLLBACK}.timer >/dev/null 2>&1 || true
-systemd-run --quiet --unit {ROLLBACK} --on-active={int(rollback_seconds)} /usr/sbin/nft -f {PREV}
-nft -f {NEW}
-echo @@applied
-"""
+def render_apply_step(ruleset: str) -> Step:
+    return Step(stage=f"mkdir -p {DIR} && chmod 0700 {DIR}\nprintf %s {shlex.quote(ruleset)} > {NEW}",
+                check=f"nft -c -f {NEW}", undo=f"rm -f {NEW}", apply=f"nft -f {NEW}")
 
 
-def render_commit_script() -> str:
+def render_persist_script() -> str:
+    """After the proof: keep the ruleset, record the live table's hash, load it at boot."""
     unit = shlex.quote(UNIT_TEXT)
-    return f"""set -e
-systemctl stop {ROLLBACK}.timer >/dev/null 2>&1 || true
-systemctl reset-failed {ROLLBACK}.service {ROLLBACK}.timer >/dev/null 2>&1 || true
-mv -f {NEW} {RULESET} && chmod 0600 {RULESET} && rm -f {PREV}
+    return f"""mv -f {NEW} {RULESET} && chmod 0600 {RULESET}
 {LIST} | sha256sum | cut -d' ' -f1 > {LISTED}
 if [ "$(cat /etc/systemd/system/{UNIT} 2>/dev/null)" != {unit} ]; then
   printf '%s\\n' {unit} > /etc/systemd/system/{UNIT} && systemctl daemon-reload
 fi
-systemctl enable --quiet {UNIT}
-"""
-
-
-def render_rollback_script() -> str:
-    return (f"nft -f {PREV}; systemctl stop {ROLLBACK}.timer >/dev/null 2>&1; "
-            f"systemctl reset-failed {ROLLBACK}.service {ROLLBACK}.timer >/dev/null 2>&1; rm -f {NEW}; true")
+systemctl enable --quiet {UNIT}"""
 
 
 class Firewall(PerHostPhase):
@@ -118,10 +112,19 @@ class Firewall(PerHostPhase):
         return FACTS if ctx.config.firewall.enabled else None
 
     async def run(self, ctx: RunContext, host: str) -> HostOutcome:
-        s = ctx.session
         ruleset = render_ruleset(ctx.config, ctx.config.host(host))
-        facts = (await ctx.read_facts(host, self.name, FACTS, label="read firewall state")).split()
+        text = await ctx.read_facts(host, self.name, FACTS, label="read firewall state")
+        guard = parse_guard_fact(text, GUARD)
+        facts = strip_guard_fact(text).split()
         persisted, live, recorded, enabled, unit_sha = (facts + ["none"] * 5)[:5]
+        prove = _prover(ctx.session, host)
+        found: list[Change] = []
+        if guard.leftover:
+            try:
+                found.append(await resolve_leftover(ctx, host, GUARD, guard, prove))
+            except GuardError as exc:
+                return HostOutcome(host, error=exc.message)
+        done = len(found) if ctx.apply else 0
         reasons = []
         if persisted != sha(ruleset):
             reasons.append("the compiled ruleset changed" if persisted != "none" else "no kubeward firewall yet")
@@ -131,41 +134,27 @@ class Firewall(PerHostPhase):
         if not reasons and (enabled != "enabled" or unit_sha != sha(UNIT_TEXT + "\n")):
             reasons.append("the boot unit is missing or disabled")
         if not reasons:
-            return HostOutcome(host, unchanged=[Unchanged("firewall", "table inet kubeward live as compiled")])
-        out = HostOutcome(host, [Change("firewall", f"apply table inet kubeward ({'; '.join(reasons)})", "")])
+            return HostOutcome(host, found, [Unchanged("firewall", "table inet kubeward live as compiled")],
+                               applied=done)
+        out = HostOutcome(host, [*found, Change("firewall", f"apply table inet kubeward ({'; '.join(reasons)})", "")],
+                          applied=done)
         if not ctx.apply:
             return out
-        seconds = ctx.config.firewall.rollback_seconds
-        ctx.changed_hosts.add(host)
         try:
-            await s.run(host, render_arm_script(ruleset, seconds), label="check and apply the firewall")
-        except CommandError as exc:
-            why = exc.stderr.split("@@invalid", 1)[-1].strip() if "@@invalid" in exc.stderr else str(exc)
-            out.error = f"nft rejected the ruleset, nothing was changed: {why[-400:]}"
+            await apply_guarded(ctx, host, GUARD, render_apply_step(ruleset), prove, commit=render_persist_script())
+        except InvalidChange as exc:
+            out.error = f"nft rejected the ruleset, nothing was changed: {exc.reason}"
             return out
-        problem = await _fresh_login(s, host)
-        if problem:
-            try:
-                await s.run(host, render_rollback_script(), label="roll the firewall back", timeout=20)
-                out.error = f"{problem}; rolled the previous firewall back"
-            except RemoteError:
-                out.error = (f"{problem}; the existing connection is gone too: the node restores its previous "
-                             f"firewall by itself within {seconds} s")
+        except GuardError as exc:
+            out.error = exc.message
             return out
-        await s.run(host, render_commit_script(), label="persist the firewall")
-        out.applied = 1
+        out.applied += 1
         return out
 
 
-async def _fresh_login(s: Session, host: str) -> str | None:
-    fresh = Session([s.targets[host]], s.trust, connect_timeout=s.connect_timeout, connect_retries=0)
-    try:
-        async with fresh:
-            await fresh.run(host, "true", sudo=False, label="login check after the firewall change", timeout=15)
-    except ConnectError as exc:
-        return f"a new SSH connection failed after applying the firewall ({exc.kind}: {exc.detail})"
-    except RemoteError as exc:
-        return f"a new SSH connection failed after applying the firewall: {exc}"
-    except TimeoutError:
-        return "a new SSH connection timed out after applying the firewall"
-    return None
+def _prover(s: Session, host: str) -> Prove:
+    async def prove() -> str | None:
+        problem, _ = await fresh_login(s, host, "true", sudo=False, what="applying the firewall")
+        return problem
+
+    return prove

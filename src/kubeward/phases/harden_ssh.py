@@ -1,47 +1,50 @@
 """SSH hardening without ever locking the operator out.
 
-Per host: one round-trip reads the drop-in, what the installed OpenSSH offers, and `sshd -T`. When
-the drop-in must change: one round-trip installs it behind `sshd -t` and an armed rollback timer and
-reloads sshd; kubeward then opens a *fresh* SSH connection and reads `sshd -T` through it; only if
-that works is the rollback disarmed. If the fresh login fails, the previous config is restored at
-once through the old connection (and the timer would do it anyway).
+Per host: one round-trip reads the drop-in, what the installed OpenSSH offers, `sshd -T`, and
+whether an unfinished run left a rollback armed or a saved config (resolved first: see
+:mod:`kubeward.phases.guarded`). When the drop-in must change, it is a guarded change: installed
+behind `sshd -t` and an armed rollback timer, sshd reloaded, then a *fresh* SSH connection reads
+`sshd -T`; only if that works is the rollback disarmed, else the previous config is restored at once
+through the old connection (and the timer would do it anyway).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 from pathlib import Path
 
 import asyncssh
 
-from kubeward.errors import RemoteError
 from kubeward.ops.base import Change, HostOutcome, Unchanged
+from kubeward.ops.guard import parse_guard_fact, render_guard_fact_script, strip_guard_fact
 from kubeward.ops.ops import File
 from kubeward.ops.sshd import (
+    CONFIG_DUMP,
     DROPIN,
+    GUARD,
     effective_mismatches,
+    match_loosenings,
+    parse_config_dump,
     parse_sshd_t,
-    render_disarm_script,
     render_dropin,
-    render_install_script,
-    render_restore_script,
+    render_install_step,
 )
 from kubeward.phases.base import PerHostPhase, RunContext
-from kubeward.remote.ssh import CommandError, ConnectError, Session
+from kubeward.phases.guarded import GuardError, InvalidChange, Prove, apply_guarded, fresh_login, resolve_leftover
+from kubeward.remote.ssh import Session
 
 #: test hook only: extra text appended to the drop-in (to prove a broken option is caught)
 EXTRA_ENV = "KUBEWARD_TEST_SSHD_EXTRA"
 #: how long a refused fresh login is retried after a reload, seconds
 REFUSED_GRACE = 5.0
 
-FACTS = f"""ssh -Q kex 2>/dev/null | tr '\\n' ' '; echo
+FACTS = render_guard_fact_script(GUARD) + f"""ssh -Q kex 2>/dev/null | tr '\\n' ' '; echo
 echo @@
 {File(DROPIN, b"").fact_script()}
 echo @@
 sshd -T 2>/dev/null
-"""
+echo @@
+{CONFIG_DUMP}"""
 
 
 def lockout_risks(user: str, key_path: Path) -> list[str]:
@@ -69,9 +72,22 @@ class HardenSsh(PerHostPhase):
 
     async def run(self, ctx: RunContext, host: str) -> HostOutcome:
         s = ctx.session
-        text = await ctx.read_facts(host, self.name, FACTS, label="read sshd facts")
-        kex_line, dropin_fact, sshd_t = (text.split("@@\n") + ["", ""])[:3]
+        facts = await ctx.read_facts(host, self.name, FACTS, label="read sshd facts")
+        guard = parse_guard_fact(facts, GUARD)
+        kex_line, dropin_fact, sshd_t, dump = (strip_guard_fact(facts).split("@@\n", 3) + ["", "", ""])[:4]
         offered = kex_line.split()
+        # kubeward owns the global context; a Match block elsewhere that loosens it is reported
+        for loose in match_loosenings(parse_config_dump(dump)[1], offered):
+            ctx.notes.setdefault(host, []).append(f"sshd: {loose}; kubeward hardens the global context only "
+                                                  "(the audit reports it as KW-SSHD-MATCH)")
+        found: list[Change] = []
+        if guard.leftover:
+            # what the unfinished run left needs only to let kubeward log in: if it is not the wanted
+            # drop-in, the guarded change below replaces it
+            try:
+                found.append(await resolve_leftover(ctx, host, GUARD, guard, _prover(s, host, None)))
+            except GuardError as exc:
+                return HostOutcome(host, error=exc.message)
         content = render_dropin(offered, os.environ.get(EXTRA_ENV, ""))
         file_op = File(DROPIN, content.encode())
         changes = [o for o in file_op.evaluate(dropin_fact.strip()) if isinstance(o, Change)]
@@ -79,13 +95,14 @@ class HardenSsh(PerHostPhase):
         if not changes:
             mism = effective_mismatches(effective, offered)
             if mism:
-                return HostOutcome(host, error="the drop-in is in place but sshd's effective settings differ "
+                return HostOutcome(host, found, error="the drop-in is in place but sshd's effective settings differ "
                                    f"(another file in sshd_config.d wins?): {'; '.join(mism[:4])}")
-            return HostOutcome(host, unchanged=[Unchanged(file_op.id, "drop-in in place; sshd -T as hardened")])
+            return HostOutcome(host, found, [Unchanged(file_op.id, "drop-in in place; sshd -T as hardened")],
+                               applied=len(found) if ctx.apply else 0)
         verb = "install" if changes[0].summary.startswith("create") else "update"
         change = Change(file_op.id, f"{verb} the hardened sshd drop-in {DROPIN} (validated, reload, fresh login)",
                         "", changes[0].diff)
-        out = HostOutcome(host, [change])
+        out = HostOutcome(host, [*found, change], applied=len(found) if ctx.apply else 0)
         if not ctx.apply:
             return out
         target = s.targets[host]
@@ -93,47 +110,30 @@ class HardenSsh(PerHostPhase):
         if risks:
             out.error = "refusing to harden sshd: " + "; ".join(risks)
             return out
-        rollback = ctx.config.firewall.rollback_seconds
-        ctx.changed_hosts.add(host)
         try:
-            await s.run(host, render_install_script(content, rollback), label="install sshd drop-in")
-        except CommandError as exc:
-            why = exc.stderr.split("@@invalid", 1)[-1].strip() if "@@invalid" in exc.stderr else str(exc)
-            out.error = f"sshd rejected the new configuration (sshd -t), kept the previous one: {why[-400:]}"
+            await apply_guarded(ctx, host, GUARD, render_install_step(content), _prover(s, host, offered))
+        except InvalidChange as exc:
+            out.error = f"sshd rejected the new configuration (sshd -t), kept the previous one: {exc.reason}"
             return out
-        problem = await _fresh_login_check(s, host, offered)
-        if problem:
-            await _restore(s, host)
-            out.error = f"{problem}; the previous sshd configuration was restored"
+        except GuardError as exc:
+            out.error = exc.message
             return out
-        await s.run(host, render_disarm_script(), label="disarm sshd rollback")
-        out.applied = 1
+        out.applied += 1
         return out
 
 
-async def _fresh_login_check(s: Session, host: str, offered: list[str]) -> str | None:
-    """Log in anew (not over the existing connection) and check sshd's effective settings."""
-    # sshd re-executes itself on reload: for a moment nothing listens, so "refused" is retried briefly
-    deadline = time.monotonic() + REFUSED_GRACE
-    while True:
-        fresh = Session([s.targets[host]], s.trust, connect_timeout=s.connect_timeout, connect_retries=1)
-        try:
-            async with fresh:
-                res = await fresh.run(host, "sshd -T", label="sshd -T over a fresh connection")
-            break
-        except ConnectError as exc:
-            if exc.kind == "refused" and time.monotonic() < deadline:
-                await asyncio.sleep(0.2)
-                continue
-            return f"a fresh SSH login failed after reloading sshd: {exc}"
-        except RemoteError as exc:
-            return f"a fresh SSH login failed after reloading sshd: {exc}"
-    mism = effective_mismatches(parse_sshd_t(res.stdout), offered)
-    if mism:
-        return f"sshd's effective settings differ from the drop-in: {'; '.join(mism[:4])}"
-    return None
+def _prover(s: Session, host: str, offered: list[str] | None) -> Prove:
+    """Log in anew (not over the existing connection) and check sshd's effective settings (those the
+    drop-in wants for ``offered``; with None, only that ``sshd -T`` answers)."""
 
+    async def prove() -> str | None:
+        problem, stdout = await fresh_login(s, host, "sshd -T", sudo=True, what="reloading sshd",
+                                            refused_grace=REFUSED_GRACE)
+        if problem or offered is None:
+            return problem
+        mism = effective_mismatches(parse_sshd_t(stdout), offered)
+        if mism:
+            return f"sshd's effective settings differ from the drop-in: {'; '.join(mism[:4])}"
+        return None
 
-async def _restore(s: Session, host: str) -> None:
-    await s.run(host, render_restore_script() + " && systemctl reload ssh && " + render_disarm_script(),
-                label="restore previous sshd configuration", check=False)
+    return prove

@@ -54,7 +54,7 @@ async def run_preflight(
         script = preflight_facts_script(config, name)
         await session.connect(name)
         before = time.time()
-        res = await session.run(name, script, sudo=False, check=False, timeout=60)
+        res = await session.run(name, script, sudo=False, check=False, timeout=60, reads_only=True)
         after = time.time()
         return parse_facts(res.stdout), (before, after)
 
@@ -81,7 +81,7 @@ async def run_preflight(
         targets = [ep for other, ep in endpoints.items() if other != name]
         if not targets:
             return {}
-        res = await session.run(name, render_probe_script(targets), sudo=False, check=False, timeout=30)
+        res = await session.run(name, render_probe_script(targets), sudo=False, check=False, timeout=30, reads_only=True)
         return parse_probe_output(res.stdout)
 
     probed = await session.each(probe, list(facts)) if len(facts) > 1 else {}

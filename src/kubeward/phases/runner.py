@@ -26,6 +26,9 @@ from kubeward.phases.provision import Provision
 
 log = logging.getLogger("kubeward.phases")
 
+#: phases that only read hosts: interrupting them leaves nothing half-changed
+READ_ONLY_PHASES = frozenset({"connect", "preflight", "audit"})
+
 #: preflight failures that a later phase of `up` fixes, so they do not stop `up`
 FIXED_BY_UP = {"hostname": "provision", "ssh-forwarding": "harden-ssh"}
 
@@ -96,6 +99,9 @@ class RunReport:
     log_path: Path | None = None
     round_trips: dict[str, int] = field(default_factory=dict)
     notes: dict[str, list[str]] = field(default_factory=dict)
+    #: the phase under way and its hosts: after an interrupt (Ctrl-C), where hosts may be half-changed
+    running: str | None = None
+    running_hosts: list[str] = field(default_factory=list)
 
     def host_failed(self, host: str) -> str | None:
         for phase, hosts in self.outcomes.items():
@@ -110,6 +116,12 @@ class RunReport:
 
     def unchanged(self, host: str) -> int:
         return sum(len(hosts[host].unchanged) for hosts in self.outcomes.values() if host in hosts)
+
+    def half_changed(self, apply: bool) -> list[str]:
+        """The hosts an interrupt may have left half-changed: those of a changing phase under way."""
+        if not apply or self.running is None or self.running in READ_ONLY_PHASES:
+            return []
+        return list(self.running_hosts)
 
     @property
     def ok(self) -> bool:
@@ -141,32 +153,72 @@ async def run_phases(
     phases: Sequence[Phase],
     progress: ProgressFn | None = None,
     hosts: Sequence[str] | None = None,
+    report: RunReport | None = None,
 ) -> RunReport:
-    """Run ``phases`` in order on ``hosts`` (default: every host of cluster.yml)."""
-    report = RunReport([p.name for p in phases])
+    """Run ``phases`` in order on ``hosts`` (default: every host of cluster.yml).
+
+    Pass ``report`` to keep what was done so far when the run is interrupted (it is filled as the run
+    goes: finished phases in ``outcomes``, the phase under way in ``running``).
+
+    The runner owns ``plan``: with ``ctx.apply`` false the session only runs commands marked as
+    reads, whatever a phase tries. When a phase fails, the phases that ran before it get their
+    :meth:`Phase.cleanup` (latest first).
+    """
+    report = report if report is not None else RunReport([p.name for p in phases])
+    report.phases = [p.name for p in phases]
     started = time.monotonic()
     hosts = list(hosts) if hosts else [h.name for h in ctx.config.hosts]
+    ctx.phase_names = tuple(p.name for p in phases)
+    was_read_only = ctx.session.read_only
+    ctx.session.read_only = not ctx.apply
+    try:
+        await _run_in_order(ctx, phases, hosts, report, progress)
+    finally:
+        ctx.session.read_only = was_read_only
+        report.seconds = time.monotonic() - started
+        report.round_trips = dict(ctx.session.round_trips)
+        report.notes = ctx.notes
+    return report
+
+
+async def _run_in_order(ctx: RunContext, phases: Sequence[Phase], hosts: list[str], report: RunReport,
+                        progress: ProgressFn | None) -> None:
+    ran: list[Phase] = []
     for phase in phases:
+        report.running, report.running_hosts = phase.name, list(hosts)
         for h in hosts:
             if progress:
                 progress(phase.name, h, "running")
         log.info("phase %s (%s) on %d hosts", phase.name, phase.title, len(hosts))
+        ran.append(phase)
         outcomes = await phase.run_all(ctx, hosts)
         report.outcomes[phase.name] = outcomes
+        report.running, report.running_hosts = None, []
         for h, o in outcomes.items():
             state = "failed" if o.error else ("changed" if o.changes else "ok")
             log.info("%s: %s: %s%s", phase.name, h, state, f": {o.error}" if o.error else "")
             for c in o.changes:
                 log.info("%s: %s: %s %s", phase.name, h, "changed" if ctx.apply else "would change", c.summary)
+            for n in o.notes:
+                ctx.notes.setdefault(h, []).append(f"{phase.name}: {n.text}")
             if progress:
                 progress(phase.name, h, state)
         if any(o.error for o in outcomes.values()):
             if phase is not phases[-1]:
                 report.stopped_after = phase.name
+            await _cleanup(ctx, ran[:-1], hosts)
             break
         if phase.name == "connect":
+            report.running, report.running_hosts = "connect", list(hosts)  # reading facts: no change yet
             await _prefetch(ctx, phases, hosts)
-    report.seconds = time.monotonic() - started
-    report.round_trips = dict(ctx.session.round_trips)
-    report.notes = ctx.notes
-    return report
+            report.running, report.running_hosts = None, []
+
+
+async def _cleanup(ctx: RunContext, ran: Sequence[Phase], hosts: Sequence[str]) -> None:
+    for phase in reversed(ran):
+        try:
+            await phase.cleanup(ctx, hosts)
+        except KubewardError as exc:
+            log.warning("clean-up of %s failed: %s", phase.name, exc)
+            for h in hosts:
+                ctx.notes.setdefault(h, []).append(f"{phase.name}: clean-up failed: {exc}")

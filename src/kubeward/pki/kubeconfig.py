@@ -82,9 +82,12 @@ def _b64(data: bytes) -> str:
 
 
 def render_kubeconfig(
-    *, cluster_name: str, server: str, ca_pem: bytes, user: str, credentials: Credentials
+    *, cluster_name: str, server: str, ca_pem: bytes, user: str, credentials: Credentials,
+    tls_server_name: str | None = None,
 ) -> str:
-    """A kubeconfig with one cluster, one user and one context (the current one)."""
+    """A kubeconfig with one cluster, one user and one context (the current one). ``tls_server_name``
+    is the name checked in the server's certificate when ``server`` is not one of its names (a tunnel
+    on 127.0.0.1)."""
     creds: dict[str, str]
     if isinstance(credentials, ClientCertData):
         creds = {"client-certificate-data": _b64(credentials.cert_pem),
@@ -98,7 +101,8 @@ def render_kubeconfig(
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": cluster_name,
-                      "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem)}}],
+                      "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem),
+                                  **({"tls-server-name": tls_server_name} if tls_server_name else {})}}],
         "users": [{"name": user, "user": creds}],
         "contexts": [{"name": context, "context": {"cluster": cluster_name, "user": user}}],
         "current-context": context,
@@ -139,4 +143,18 @@ def render_kubelet_kubeconfig(
     return render_kubeconfig(
         cluster_name=config.name, server=server or component_server(config), ca_pem=ca_pem,
         user=f"system:node:{host.name}", credentials=creds,
+    )
+
+
+#: a name every API server certificate has (see ``apiserver_sans``): what a tunnelled client checks
+API_SERVER_NAME = "kubernetes"
+
+
+def render_tunnel_kubeconfig(config: ClusterConfig, ca_pem: bytes, cert_pem: bytes, key_pem: bytes, port: int) -> str:
+    """The daily admin (``cluster-admin``, not system:masters) through ``kubeward tunnel api`` on
+    127.0.0.1:PORT; the server's certificate is checked for the name ``kubernetes``."""
+    return render_kubeconfig(
+        cluster_name=config.name, server=api_server_url("127.0.0.1", port), ca_pem=ca_pem,
+        user=ROWS["cluster-admin"].common_name, credentials=ClientCertData(cert_pem, key_pem),
+        tls_server_name=API_SERVER_NAME,
     )

@@ -16,6 +16,10 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from kubeward.hostscripts.programs import read_program
+from kubeward.hostscripts.sections import parse_sections, render_marker
+from kubeward.ops.shell import render_nested
+
 #: how long the probe listener waits for peers, seconds
 LISTEN_SECONDS = 20
 #: peers are probed on the kubelet port: every node must reach every other node's kubelet, so the
@@ -23,24 +27,7 @@ LISTEN_SECONDS = 20
 PROBE_PORT = 10250
 PROBE_NAME = "kubeward-probe"
 
-_LISTENER = r"""
-import ctypes, os, socket, sys, time
-try: ctypes.CDLL(None).prctl(15, b"kubeward-probe", 0, 0, 0)  # PR_SET_NAME: recognisable in ss/ps
-except Exception: pass
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-for attempt in range(40):  # a previous run's probe, just killed, may still hold the port
-    try: s.bind((sys.argv[1], int(sys.argv[4]))); s.listen(128); break
-    except OSError: time.sleep(0.05)
-else: print(sys.argv[4], "in-use", flush=True); sys.exit(0)
-print(sys.argv[4], "listening", flush=True)
-if os.fork(): os._exit(0)
-os.setsid(); fd = os.open(os.devnull, os.O_RDWR)
-for i in (0, 1, 2): os.dup2(fd, i)
-s.settimeout(1.0); end = time.time() + float(sys.argv[2]); want = int(sys.argv[3]); n = 0
-while time.time() < end and n < want:
-    try: c, _ = s.accept(); c.sendall(b"kubeward-preflight\n"); c.close(); n += 1
-    except OSError: pass
-"""
+
 
 
 def render_facts_script(admin_name: str, admin_uid: int, private_address: str, peers: int) -> str:
@@ -48,30 +35,33 @@ def render_facts_script(admin_name: str, admin_uid: int, private_address: str, p
     a = shlex.quote(admin_name)
     privileged = f"""
 pkill -x {PROBE_NAME} 2>/dev/null && for i in 1 2 3 4 5 6 7 8 9 10; do pgrep -x {PROBE_NAME} >/dev/null || break; sleep 0.05; done
-printf '\\n@@ss\\n'; ss -Htlnp 2>&1
-printf '\\n@@sshd\\n'; sshd -T 2>&1 | grep -Ei '^(allowtcpforwarding|permitrootlogin|passwordauthentication|pubkeyauthentication) '
-printf '\\n@@authkeys\\n'; h=$(getent passwd {a} | cut -d: -f6); [ -n "$h" ] && [ -f "$h/.ssh/authorized_keys" ] && cat "$h/.ssh/authorized_keys"
-printf '\\n@@ipforward\\n'; cat /proc/sys/net/ipv4/ip_forward; [ -w /proc/sys/net/ipv4/ip_forward ] && echo writable || echo readonly
+{M('ss')}; ss -Htlnp 2>&1
+{M('sshd')}; sshd -T 2>&1 | grep -Ei '^(allowtcpforwarding|permitrootlogin|passwordauthentication|pubkeyauthentication) '
+{M('authkeys')}; h=$(getent passwd {a} | cut -d: -f6); [ -n "$h" ] && [ -f "$h/.ssh/authorized_keys" ] && cat "$h/.ssh/authorized_keys"
+{M('ipforward')}; cat /proc/sys/net/ipv4/ip_forward; [ -w /proc/sys/net/ipv4/ip_forward ] && echo writable || echo readonly
 """
-    listener = shlex.quote(_LISTENER)
+    listener = shlex.quote(read_program("preflight_listener"))
     return f"""
-printf '\\n@@os\\n'; cat /etc/os-release 2>/dev/null
-printf '\\n@@arch\\n'; uname -m
-printf '\\n@@hostname\\n'; hostname
-printf '\\n@@systemd\\n'; [ -d /run/systemd/system ] && echo yes || echo no
-printf '\\n@@apt\\n'; command -v apt-get >/dev/null 2>&1 && echo yes || echo no
-printf '\\n@@sudo\\n'; if [ "$(id -u)" = 0 ]; then echo root; elif sudo -n true 2>/dev/null; then echo yes; else echo no; fi
-printf '\\n@@time\\n'; date +%s.%N
-printf '\\n@@ntp\\n'; timedatectl show -p NTPSynchronized --value 2>/dev/null || echo unknown
-printf '\\n@@etchosts\\n'; cat /etc/hosts
-printf '\\n@@ip\\n'; ip -j addr 2>/dev/null
-printf '\\n@@swaps\\n'; tail -n +2 /proc/swaps
-printf '\\n@@modules\\n'; for m in br_netfilter overlay; do if [ -d /sys/module/$m ]; then echo "$m loaded"; elif modinfo $m >/dev/null 2>&1; then echo "$m available"; else echo "$m missing"; fi; done
-printf '\\n@@passwd\\n'; getent passwd {a}
-printf '\\n@@uid\\n'; getent passwd {admin_uid}
-if [ "$(id -u)" = 0 ]; then sh -c {shlex.quote(privileged)}; elif sudo -n true 2>/dev/null; then sudo -n sh -c {shlex.quote(privileged)}; fi
-printf '\\n@@listener\\n'; if command -v python3 >/dev/null 2>&1; then python3 -c {listener} {shlex.quote(private_address)} {LISTEN_SECONDS} {peers} {PROBE_PORT} 2>&1 || true; fi
-printf '\\n@@end\\n'
+{M('os')}; cat /etc/os-release 2>/dev/null
+{M('arch')}; uname -m
+{M('hostname')}; hostname
+{M('systemd')}; [ -d /run/systemd/system ] && echo yes || echo no
+{M('apt')}; command -v apt-get >/dev/null 2>&1 && echo yes || echo no
+{M('sudo')}; if [ "$(id -u)" = 0 ]; then echo root; elif sudo -n true 2>/dev/null; then echo yes; else echo no; fi
+{M('time')}; date +%s.%N
+{M('ntp')}; timedatectl show -p NTPSynchronized --value 2>/dev/null || echo unknown
+{M('etchosts')}; cat /etc/hosts
+{M('ip')}; ip -j addr 2>/dev/null
+{M('swaps')}; tail -n +2 /proc/swaps
+{M('modules')}; for m in br_netfilter overlay; do if [ -d /sys/module/$m ]; then echo "$m loaded"; elif modinfo $m >/dev/null 2>&1; then echo "$m available"; else echo "$m missing"; fi; done
+{M('passwd')}; getent passwd {a}
+{M('uid')}; getent passwd {admin_uid}
+if [ "$(id -u)" = 0 ]; then
+{render_nested(privileged, sudo=False)}elif sudo -n true 2>/dev/null; then
+{render_nested(privileged, sudo=True)}fi
+{M('listener')}; if command -v python3 >/dev/null 2>&1; then python3 -c {listener} {shlex.quote(private_address)} {LISTEN_SECONDS} {peers} {PROBE_PORT} 2>&1 || true; fi
+{M('finished')}
+{M('end')}
 """
 
 
@@ -131,25 +121,15 @@ class Facts:
     complete: bool = False
 
 
-SECTIONS = ("os", "arch", "hostname", "systemd", "apt", "sudo", "time", "ntp", "etchosts", "ip", "swaps", "modules",
-            "passwd", "uid", "ss", "sshd", "authkeys", "ipforward", "listener", "end")
-_GLUED = re.compile(r"^(.*)@@(" + "|".join(SECTIONS) + r")$")
+SCOPE = "preflight"
+
+
+def M(name: str) -> str:  # noqa: N802 - reads as a marker inside the script templates
+    return render_marker(SCOPE, name)
 
 
 def _sections(text: str) -> dict[str, str]:
-    out: dict[str, list[str]] = {}
-    current = None
-    for line in text.splitlines():
-        glued = _GLUED.match(line)
-        if glued and current is not None and glued.group(1):
-            # a file without a final newline ran into the next marker
-            out[current].append(glued.group(1))
-        if glued:
-            current = glued.group(2)
-            out[current] = []
-        elif current is not None:
-            out[current].append(line)
-    return {k: "\n".join(v) for k, v in out.items()}
+    return {k: v.removesuffix("\n") for k, v in parse_sections(text, SCOPE).items()}
 
 
 def parse_os_release(text: str) -> dict[str, str]:
@@ -235,7 +215,7 @@ def parse_facts(text: str) -> Facts:
     ipf = s.get("ipforward", "").split()
     f.ip_forward = ipf[0] if ipf else ""
     f.ip_forward_writable = len(ipf) > 1 and ipf[1] == "writable"
-    f.complete = "end" in s
+    f.complete = "finished" in s
     return f
 
 

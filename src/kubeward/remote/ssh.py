@@ -7,6 +7,22 @@ key stops it naming both fingerprints. Connects are retried with backoff only fo
 (timeout, reset); a command that ran and failed is never retried. Commands run through ``sudo -n``
 unless the login user is root. Every command is one SSH round-trip, counted per host.
 
+Scripts travel on stdin, never on a command line: ``/proc/PID/cmdline`` of every process on a host
+is readable by every local user, and scripts carry private keys, tokens and kubeconfigs. The command
+sshd runs is always the same short bootstrap, ``sudo -n -- sh -c 'eval "$(head -c N)"'`` (``sh -c``
+as root, the bare ``eval`` in the login shell without sudo), and the channel's stdin carries the N
+bytes of the script followed by the command's own ``input``. ``head -c N`` (GNU coreutils) reads
+exactly N bytes, so the script is read whole into the shell's memory before any of it runs and
+``eval`` runs it there, in no new process. Whatever the script then runs (``cat``, ``apt-get``,
+``ssh``, ``read``) inherits a stdin that holds only the ``input`` (an upload's bytes) or is at its
+end: no command can swallow the rest of the script, which a shell reading its script from stdin
+(``sh -s``) would allow. The bootstrap holds no content, so sudo's log no longer records scripts
+either. Scripts that run scripts (sudo inside a prefetch) use :func:`kubeward.ops.shell.render_nested`.
+
+Client keys: the key file in ``key_path``, loaded before connecting so a missing, unreadable or
+invalid file is a connect failure that says so. A passphrase-protected key is used through ssh-agent
+(``SSH_AUTH_SOCK``, after ``ssh-add KEY``): kubeward never asks for, reads or stores a passphrase.
+
 Errors (all :class:`kubeward.errors.RemoteError`)::
 
     RemoteError
@@ -20,6 +36,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
+import re
 import shlex
 import time
 from collections import Counter
@@ -69,11 +87,20 @@ class Target:
         return host_pattern(self.address, self.port)
 
 
+#: ConnectError kinds whose cause is on this machine (the key file, ssh-agent), not on the host
+LOCAL_KINDS = frozenset({"no key", "key unreadable", "bad key", "key needs a passphrase", "ssh-agent", "error"})
+
+
 class ConnectError(RemoteError):
     def __init__(self, host: str, kind: str, detail: str, hint: str = "") -> None:
         self.host, self.kind, self.detail, self.hint = host, kind, detail, hint
         msg = f"{host}: cannot connect ({kind}): {detail}"
         super().__init__(msg + (f"; {hint}" if hint else ""))
+
+    @property
+    def local(self) -> bool:
+        """The cause is on this machine (key file, ssh-agent): no host could be reached this way."""
+        return self.kind in LOCAL_KINDS
 
 
 class HostKeyError(ConnectError):
@@ -180,14 +207,107 @@ class _Client(asyncssh.SSHClient):
         return decision.ok
 
 
-def _sudo_wrap(user: str, command: str) -> str:
+def read_client_key(key_path: Path, label: str) -> asyncssh.SSHKeyPair | bytes | None:
+    """The private key in ``key_path``; for a passphrase-protected key, its public key blob instead
+    (from the file's unencrypted header or KEY.pub; None when neither says) so that the caller can
+    find it in ssh-agent. Raises ConnectError for a missing, unreadable or invalid key file."""
+    hint = "fix hosts[].ssh.key_path in cluster.yml: it names the private key file (not the .pub)"
+    try:
+        data = key_path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConnectError(label, "no key", f"SSH key {key_path} does not exist", hint) from exc
+    except OSError as exc:
+        raise ConnectError(label, "key unreadable", f"SSH key {key_path}: {exc.strerror or exc}", hint) from exc
+    try:
+        return asyncssh.load_keypairs([asyncssh.import_private_key(data)])[0]
+    except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError, ValueError) as exc:
+        if "assphrase" not in str(exc) and not _encrypted_openssh_key(data):
+            raise ConnectError(label, "bad key", f"SSH key {key_path} is not a usable private key ({exc})",
+                               hint) from exc
+    return _openssh_public_blob(data) or _public_file_blob(key_path)
+
+
+def _encrypted_openssh_key(data: bytes) -> bool:
+    # asyncssh cannot decrypt OpenSSH's bcrypt-protected keys without bcrypt, and says so differently
+    return b"BEGIN OPENSSH PRIVATE KEY" in data and _openssh_cipher(data) not in (None, b"none")
+
+
+def _openssh_body(data: bytes) -> bytes | None:
+    import base64
+    import binascii
+
+    text = data.decode("ascii", errors="replace")
+    m = re.search(r"-----BEGIN OPENSSH PRIVATE KEY-----(.*?)-----END OPENSSH PRIVATE KEY-----", text, re.S)
+    if not m:
+        return None
+    try:
+        body = base64.b64decode("".join(m.group(1).split()))
+    except (binascii.Error, ValueError):
+        return None
+    magic = b"openssh-key-v1\0"
+    return body[len(magic):] if body.startswith(magic) else None
+
+
+def _ssh_strings(body: bytes, count: int) -> list[bytes] | None:
+    """The first ``count`` SSH wire strings of ``body`` (the uint32 key count is read as one)."""
+    out, pos = [], 0
+    for i in range(count):
+        if i == 3:  # number of keys: a bare uint32
+            pos += 4
+        if pos + 4 > len(body):
+            return None
+        n = int.from_bytes(body[pos:pos + 4], "big")
+        out.append(body[pos + 4:pos + 4 + n])
+        pos += 4 + n
+    return out
+
+
+def _openssh_cipher(data: bytes) -> bytes | None:
+    body = _openssh_body(data)
+    fields = _ssh_strings(body, 1) if body is not None else None
+    return fields[0] if fields else None
+
+
+def _openssh_public_blob(data: bytes) -> bytes | None:
+    body = _openssh_body(data)
+    fields = _ssh_strings(body, 4) if body is not None else None
+    return fields[3] if fields else None
+
+
+def _public_file_blob(key_path: Path) -> bytes | None:
+    try:
+        return asyncssh.read_public_key(f"{key_path}.pub").public_data
+    except (OSError, ValueError):
+        return None
+
+
+def render_bootstrap(user: str, script_bytes: int, sudo: bool) -> str:
+    """The command line sshd runs for every script: read ``script_bytes`` of script from stdin and
+    ``eval`` it (as root through ``sudo -n`` unless the login user is root, or in the login shell)."""
+    boot = f'eval "$(head -c {int(script_bytes)})"'
+    if not sudo:
+        return boot
     if user == "root":
-        return f"sh -c {shlex.quote(command)}"
-    return f"sudo -n -- sh -c {shlex.quote(command)}"
+        return f"sh -c {shlex.quote(boot)}"
+    return f"sudo -n -- sh -c {shlex.quote(boot)}"
+
+
+class PlanViolation(RemoteError):
+    """A command that is not marked read-only was attempted while the session only reads (``plan``)."""
+
+    def __init__(self, host: str, what: str) -> None:
+        self.host = host
+        super().__init__(f"{host}: refused to run '{what}' during a plan: kubeward only reads hosts in a plan "
+                         "(this is a bug in kubeward: the phase should not have tried)")
 
 
 class Session:
-    """Connections to a set of hosts for one run. Use as ``async with Session(...) as s:``."""
+    """Connections to a set of hosts for one run. Use as ``async with Session(...) as s:``.
+
+    While ``read_only`` is set (``kubeward plan``), only commands passed with ``reads_only=True``
+    run; anything else raises :class:`PlanViolation`, so no phase can change a host under a plan
+    even if it forgets to check.
+    """
 
     def __init__(
         self,
@@ -206,10 +326,14 @@ class Session:
         self.command_timeout = command_timeout
         self.connect_retries = connect_retries
         self.round_trips: Counter[str] = Counter()
+        self.read_only = False
         self._conns: dict[str, asyncssh.SSHClientConnection] = {}
         self._bastions: dict[str, asyncssh.SSHClientConnection] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._sem: asyncio.Semaphore | None = None
+
+        self._keys: dict[Path, list[asyncssh.SSHKeyPair]] = {}
+        self._agent: asyncssh.SSHAgentClient | None = None
 
     async def __aenter__(self) -> Session:
         return self
@@ -227,6 +351,10 @@ class Session:
                 pass
         self._conns.clear()
         self._bastions.clear()
+        if self._agent is not None:
+            self._agent.close()
+            await self._agent.wait_closed()
+            self._agent = None
 
     @property
     def semaphore(self) -> asyncio.Semaphore:
@@ -265,7 +393,42 @@ class Session:
                 self._bastions[key] = conn
             return conn
 
+    async def _client_keys(self, target: Target, label: str) -> list[asyncssh.SSHKeyPair]:
+        """The key pair(s) to log in with: the key file, or its copy in ssh-agent when the file is
+        passphrase-protected; every failure is a ConnectError that names the key and what to do."""
+        keys = self._keys.get(target.key_path)
+        if keys is not None:
+            return keys
+        loaded = read_client_key(target.key_path, label)
+        if isinstance(loaded, asyncssh.SSHKeyPair):
+            keys = [loaded]
+        else:
+            keys = await self._agent_keys(target.key_path, loaded, label)
+        self._keys[target.key_path] = keys
+        return keys
+
+    async def _agent_keys(self, key_path: Path, public: bytes | None, label: str) -> list[asyncssh.SSHKeyPair]:
+        sock = os.environ.get("SSH_AUTH_SOCK", "")
+        if not sock:
+            raise ConnectError(label, "key needs a passphrase", f"SSH key {key_path} is passphrase-protected and "
+                               "kubeward does not read passphrases", f"load it into ssh-agent (`eval $(ssh-agent)`; "
+                               f"`ssh-add {key_path}`) and run again with SSH_AUTH_SOCK set")
+        try:
+            if self._agent is None:
+                self._agent = await asyncssh.connect_agent(sock)
+            held = await self._agent.get_keys()
+        except (OSError, asyncssh.Error, ValueError) as exc:
+            raise ConnectError(label, "ssh-agent", f"SSH key {key_path} is passphrase-protected and ssh-agent at "
+                               f"{sock} did not answer: {exc}", "is SSH_AUTH_SOCK right? (`ssh-add -l`)") from exc
+        if public is not None:
+            held = [k for k in held if k.public_data == public]
+        if not held:
+            raise ConnectError(label, "key needs a passphrase", f"SSH key {key_path} is passphrase-protected and "
+                               f"ssh-agent ({sock}) does not hold it", f"run `ssh-add {key_path}`, then run again")
+        return list(held)
+
     async def _open(self, target: Target, label: str, tunnel: Any) -> asyncssh.SSHClientConnection:
+        client_keys = await self._client_keys(target, label)
         attempt = 0
         while True:
             attempt += 1
@@ -280,7 +443,7 @@ class Session:
             try:
                 conn, _ = await asyncssh.create_connection(
                     factory, target.address, target.port, tunnel=tunnel, username=target.user,
-                    client_keys=[str(target.key_path)], known_hosts=([], [], []), agent_path=None,
+                    client_keys=client_keys, known_hosts=([], [], []), agent_path=None,
                     config=None, preferred_auth=["publickey"], connect_timeout=self.connect_timeout,
                     encryption_algs=list(ENCRYPTION_PREFERENCE),
                     login_timeout=max(self.connect_timeout * 2, 10), keepalive_interval=5,
@@ -298,9 +461,6 @@ class Session:
                 raise ConnectError(label, "authentication failed",
                                    f"{target.user}@{target.address} rejected key {target.key_path}",
                                    "check hosts[].ssh.user and key_path, and the user's authorized_keys") from exc
-            except FileNotFoundError as exc:
-                raise ConnectError(label, "no key", f"SSH key {target.key_path} does not exist",
-                                   "fix hosts[].ssh.key_path in cluster.yml") from exc
             except (TimeoutError, ConnectionResetError, asyncssh.ConnectionLost) as exc:
                 kind = "timeout" if isinstance(exc, asyncio.TimeoutError | TimeoutError) else "connection reset"
                 if attempt > self.connect_retries:
@@ -317,6 +477,13 @@ class Session:
                 raise ConnectError(label, kind, f"{target.address}:{target.port}: {exc.strerror or exc}") from exc
             except asyncssh.Error as exc:
                 raise ConnectError(label, "ssh error", f"{exc.reason}") from exc
+            except (ValueError, TypeError) as exc:  # asyncssh's refusals of options or keys
+                raise ConnectError(label, "error", f"{type(exc).__name__}: {exc}") from exc
+
+    def connected(self, name: str) -> bool:
+        """Whether the host's connection is still open (after a command, False means it was lost)."""
+        conn = self._conns.get(name)
+        return conn is not None and not conn.is_closed()
 
     def forget(self, name: str) -> None:
         """Drop a host's cached connection (after it died), so the next use connects anew."""
@@ -331,7 +498,14 @@ class Session:
             await self.connect(name)
 
         results = await self.each(one, names)
-        return {n: (r if isinstance(r, RemoteError) else None) for n, r in results.items()}
+        out: dict[str, RemoteError | None] = {}
+        for n, r in results.items():
+            if r is None or isinstance(r, RemoteError):
+                out[n] = r
+            else:  # a failure is never reported as a connection (connect raises only RemoteError)
+                log.debug("%s: unexpected connect error", n, exc_info=r)
+                out[n] = ConnectError(n, "error", f"{type(r).__name__}: {r}")
+        return out
 
     # ----- running ---------------------------------------------------------------------------------
     async def run(
@@ -345,26 +519,33 @@ class Session:
         timeout: float | None = None,
         check: bool = True,
         label: str | None = None,
+        reads_only: bool = False,
     ) -> CommandResult:
-        """Run a shell command on a host (one round-trip); ``check`` raises CommandError on failure.
+        """Run a shell script on a host (one round-trip); ``check`` raises CommandError on failure.
 
-        ``label`` stands for the command in errors and logs: pass one when the command carries
-        secrets (file contents are sent inside scripts).
+        The script goes on stdin ahead of ``input`` or of the file ``input_file`` (streamed, for
+        large uploads; see the module docstring); ``label`` stands for
+        the command in errors and logs: pass one when the command carries secrets (file contents are
+        sent inside scripts).
         """
         target = self.targets[name]
         shown = label or command
+        if self.read_only and not reads_only:
+            raise PlanViolation(name, label or "a command")
         conn = await self.connect(name)
-        wrapped = _sudo_wrap(target.user, command) if sudo else command
-        data = input.encode() if isinstance(input, str) else input
+        script = command.encode()
+        wrapped = render_bootstrap(target.user, len(script), sudo)
+        extra = input.encode() if isinstance(input, str) else (input or b"")
+        data = script + extra
         started = time.monotonic()
         self.round_trips[name] += 1
         limit = timeout or self.command_timeout
         try:
             # asyncssh's own timeout starts once the channel is open; opening one on a dead link
             # would wait for keepalives, so the whole exchange is bounded too
-            proc = await asyncio.wait_for(
-                conn.run(wrapped, encoding=None, check=False, timeout=limit,
-                         **({"input": data} if input_file is None else {"stdin": str(input_file)})), limit + 2)
+            exchange = (conn.run(wrapped, input=data, encoding=None, check=False, timeout=limit)
+                        if input_file is None else _stream_file(conn, wrapped, data, input_file, limit))
+            proc = await asyncio.wait_for(exchange, limit + 2)
         except asyncssh.TimeoutError as exc:
             raise CommandError(name, shown, None, _text(exc.stdout), _text(exc.stderr),
                                f"timed out after {limit:g} s") from exc
@@ -435,6 +616,26 @@ class Session:
                 raise res  # KeyboardInterrupt, CancelledError
             out[name] = res
         return out
+
+
+async def _stream_file(conn: asyncssh.SSHClientConnection, command: str, head: bytes, path: Path,
+                       limit: float) -> asyncssh.SSHCompletedProcess:
+    """Run ``command`` with ``head`` (the script) and then the file at ``path`` on its stdin, read
+    and sent in chunks with flow control, so a 100 MB binary is never held in memory."""
+    process = await conn.create_process(command, encoding=None)
+    try:
+        try:
+            process.stdin.write(head)
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 18), b""):
+                    process.stdin.write(chunk)
+                    await process.stdin.drain()
+            process.stdin.write_eof()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the remote side stopped reading (its script failed): its exit status says why
+        return await process.wait(check=False, timeout=limit)
+    finally:
+        process.close()
 
 
 def _text(data: object) -> str:

@@ -1,0 +1,64 @@
+echo @@ss; ss -Htlnup 2>/dev/null
+echo @@sshd
+t=$(mktemp); sshd -T -dd 2>"$t"; echo "@@sshd-rc $?"
+sed -n 's/.*load_server_config: filename //p' "$t" | tr -d '\r' | while IFS= read -r f; do
+  echo "@@file $f"; head -c 262144 "$f" | sed 's/^/ /'; echo; done; rm -f "$t"
+
+echo @@files
+for f in '/etc/ssh/sshd_config.d/!kubeward-hardening.conf' /etc/kubeward/firewall.nft /etc/sudoers.d/kubeward-kubeadmin /home/kubeadmin/.ssh/authorized_keys /etc/ssh/ssh_host_ed25519_key /etc/kubernetes/pki/ca.crt /etc/kubernetes/pki/etcd/ca.crt /etc/kubernetes/pki/etcd/server.crt /etc/kubernetes/pki/etcd/server.key /etc/kubernetes/pki/etcd/peer.crt /etc/kubernetes/pki/etcd/peer.key /etc/kubernetes/pki/etcd/healthcheck-client.crt /etc/kubernetes/pki/etcd/healthcheck-client.key /etc/kubernetes/pki/apiserver.crt /etc/kubernetes/pki/apiserver.key /etc/kubernetes/pki/apiserver-kubelet-client.crt /etc/kubernetes/pki/apiserver-kubelet-client.key /etc/kubernetes/pki/apiserver-etcd-client.crt /etc/kubernetes/pki/apiserver-etcd-client.key /etc/kubernetes/pki/front-proxy-ca.crt /etc/kubernetes/pki/front-proxy-client.crt /etc/kubernetes/pki/front-proxy-client.key /etc/kubernetes/pki/sa.key /etc/kubernetes/pki/sa.pub /var/lib/kubelet/pki/kubelet-client.crt /var/lib/kubelet/pki/kubelet-client.key /var/lib/kubelet/pki/kubelet.crt /var/lib/kubelet/pki/kubelet.key $(find /etc/kubernetes /etc/etcd /etc/kubeward /var/lib/kubeward /etc/ssl/private /root /home /tmp /srv -xdev -type f \( -name '*.key' -o -name '*.pem' -o -name '*kubeconfig*' \
+    -o -name '*.conf' -path '*/kubernetes/*' -o -name 'authorized_keys' \) -size -256k 2>/dev/null); do
+  [ -f "$f" ] && echo "$(stat -c '%U|%G|%a' "$f")|$(sha256sum < "$f" | cut -d' ' -f1)|$f"
+done
+echo @@passwd; getent passwd | cut -d: -f1,3,4,6
+echo @@group; getent group | cut -d: -f1,3,4
+echo @@ak
+
+akf="$(sshd -T 2>/dev/null | sed -n 's/^authorizedkeysfile //p') .ssh/authorized_keys .ssh/authorized_keys2"
+getent passwd | while IFS=: read -r u _ uid gid _ home _; do
+  for p in $akf; do
+    [ "$p" = none ] && continue
+    p=$(printf %s "$p" | sed "s|%%|\x01|g; s|%h|$home|g; s|%u|$u|g; s|%U|$uid|g; s|\x01|%|g")
+    case $p in /*) ;; *) p="${home%/}/$p";; esac
+    [ -f "$p" ] || continue
+    echo "@@akfile $u|$(stat -c '%U|%a' "$p")|$p"
+    head -c 65536 "$p" | sed 's/^/ /'; echo
+  done
+done
+
+echo @@keys
+
+kw_spki() { sha256sum | cut -c1-64; }
+kw_fp() {  # the public key of a private key file, whatever its encoding: PEM/DER, PKCS#8/traditional, OpenSSH
+  for inf in PEM DER; do
+    s=$(openssl pkey -inform $inf -in "$1" -passin pass: -pubout -outform DER 2>/dev/null </dev/null | kw_spki)
+    [ "$s" != <sha256> ] && { printf ' spki:%s' "$s"; return; }
+  done
+  s=$(ssh-keygen -y -P '' -f "$1" 2>/dev/null </dev/null | awk '{print $2}' | base64 -d 2>/dev/null | kw_spki)
+  [ "$s" != <sha256> ] && printf ' ssh:%s' "$s"
+  grep -o 'client-key-data: *[A-Za-z0-9+/=]*' "$1" 2>/dev/null | while read -r _ b; do
+    s=$(printf %s "$b" | base64 -d 2>/dev/null | openssl pkey -passin pass: -pubout -outform DER 2>/dev/null | kw_spki)
+    [ "$s" != <sha256> ] && printf ' spki:%s' "$s"
+  done
+}
+command -v openssl >/dev/null 2>&1 || echo '@@gap keys|openssl is not installed: private keys are not identified'
+list=$(mktemp)
+timeout 30 find /etc /root /home /var/lib /opt /srv /tmp /usr/local -xdev -maxdepth 8 \( -path /var/lib/containerd -o -path /var/lib/docker -o -path /var/lib/dpkg -o -path /var/lib/apt -o -path /var/cache \) -prune -o -type f -size -64k -print 2>/dev/null > "$list"
+[ $? = 124 ] && echo '@@gap keys|the search for private keys timed out after 30s'
+n=$(wc -l < "$list"); echo "@@searched $n"
+marker='-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----'
+xargs -r -d '\n' grep -l -E -e "$marker" -e 'client-key-data:' < "$list" 2>/dev/null > "$list.c"
+[ "$(wc -l < "$list.c")" -gt 2000 ] && echo '@@gap keys|more than 2000 files hold key material: only the first 2000 were identified'
+{ cat "$list.c"; grep -E '\.(key|der|p8|pk8)$' "$list" | grep -vxF -f "$list.c"; } | head -n 2000 \
+  | while IFS= read -r f; do
+  fp=$(kw_fp "$f")
+  if grep -q -E -e "$marker" "$f" 2>/dev/null; then k=m; elif [ -n "$fp" ]; then k=n; else continue; fi
+  echo "$k|$(stat -c '%U|%G|%a' "$f")|${fp# }|$f"
+done
+rm -f "$list.c"
+rm -f "$list"
+
+echo @@fw
+(nft -s list table inet kubeward 2>/dev/null | sha256sum | cut -d' ' -f1) ; nft list table inet kubeward >/dev/null 2>&1 && echo present || echo absent
+cat /etc/kubeward/firewall.listed.sha256 2>/dev/null || echo
+[ -f /etc/kubeward/firewall.nft ] && sha256sum < /etc/kubeward/firewall.nft | cut -d' ' -f1 || echo
+echo @@end

@@ -1,0 +1,82 @@
+printf '\n@@kw fact %s\n' system-user:etcd
+( getent passwd etcd
+) 2>&1 || true
+printf '\n@@kw fact %s\n' dir:/etc/kubernetes/pki
+( if [ -e /etc/kubernetes/pki ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki; sha256sum /etc/kubernetes/pki | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' dir:/etc/kubernetes/pki/etcd
+( if [ -e /etc/kubernetes/pki/etcd ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/etcd; sha256sum /etc/kubernetes/pki/etcd | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' dir:/var/lib/kubelet/pki
+( if [ -e /var/lib/kubelet/pki ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki; sha256sum /var/lib/kubelet/pki | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/ca.crt
+( if [ -e /etc/kubernetes/pki/ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/ca.crt; sha256sum /etc/kubernetes/pki/ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/ca.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/etcd/ca.crt
+( if [ -e /etc/kubernetes/pki/etcd/ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/etcd/ca.crt; sha256sum /etc/kubernetes/pki/etcd/ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/etcd/ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/etcd/ca.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/etcd/server.crt
+( if [ -e /etc/kubernetes/pki/etcd/server.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/etcd/server.crt; sha256sum /etc/kubernetes/pki/etcd/server.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/etcd/server.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/etcd/server.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/etcd/server.key
+( if [ -e /etc/kubernetes/pki/etcd/server.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/etcd/server.key; sha256sum /etc/kubernetes/pki/etcd/server.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/etcd/peer.crt
+( if [ -e /etc/kubernetes/pki/etcd/peer.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/etcd/peer.crt; sha256sum /etc/kubernetes/pki/etcd/peer.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/etcd/peer.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/etcd/peer.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/etcd/peer.key
+( if [ -e /etc/kubernetes/pki/etcd/peer.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/etcd/peer.key; sha256sum /etc/kubernetes/pki/etcd/peer.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/etcd/healthcheck-client.crt
+( if [ -e /etc/kubernetes/pki/etcd/healthcheck-client.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/etcd/healthcheck-client.crt; sha256sum /etc/kubernetes/pki/etcd/healthcheck-client.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/etcd/healthcheck-client.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/etcd/healthcheck-client.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/etcd/healthcheck-client.key
+( if [ -e /etc/kubernetes/pki/etcd/healthcheck-client.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/etcd/healthcheck-client.key; sha256sum /etc/kubernetes/pki/etcd/healthcheck-client.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/apiserver.crt
+( if [ -e /etc/kubernetes/pki/apiserver.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/apiserver.crt; sha256sum /etc/kubernetes/pki/apiserver.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/apiserver.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/apiserver.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/apiserver.key
+( if [ -e /etc/kubernetes/pki/apiserver.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/apiserver.key; sha256sum /etc/kubernetes/pki/apiserver.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/apiserver-kubelet-client.crt
+( if [ -e /etc/kubernetes/pki/apiserver-kubelet-client.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/apiserver-kubelet-client.crt; sha256sum /etc/kubernetes/pki/apiserver-kubelet-client.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/apiserver-kubelet-client.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/apiserver-kubelet-client.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/apiserver-kubelet-client.key
+( if [ -e /etc/kubernetes/pki/apiserver-kubelet-client.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/apiserver-kubelet-client.key; sha256sum /etc/kubernetes/pki/apiserver-kubelet-client.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/apiserver-etcd-client.crt
+( if [ -e /etc/kubernetes/pki/apiserver-etcd-client.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/apiserver-etcd-client.crt; sha256sum /etc/kubernetes/pki/apiserver-etcd-client.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/apiserver-etcd-client.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/apiserver-etcd-client.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/apiserver-etcd-client.key
+( if [ -e /etc/kubernetes/pki/apiserver-etcd-client.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/apiserver-etcd-client.key; sha256sum /etc/kubernetes/pki/apiserver-etcd-client.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/front-proxy-ca.crt
+( if [ -e /etc/kubernetes/pki/front-proxy-ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/front-proxy-ca.crt; sha256sum /etc/kubernetes/pki/front-proxy-ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/front-proxy-ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/front-proxy-ca.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/front-proxy-client.crt
+( if [ -e /etc/kubernetes/pki/front-proxy-client.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/front-proxy-client.crt; sha256sum /etc/kubernetes/pki/front-proxy-client.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/front-proxy-client.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/front-proxy-client.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/front-proxy-client.key
+( if [ -e /etc/kubernetes/pki/front-proxy-client.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/front-proxy-client.key; sha256sum /etc/kubernetes/pki/front-proxy-client.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/sa.key
+( if [ -e /etc/kubernetes/pki/sa.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/sa.key; sha256sum /etc/kubernetes/pki/sa.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/sa.pub
+( if [ -e /etc/kubernetes/pki/sa.pub ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/sa.pub; sha256sum /etc/kubernetes/pki/sa.pub | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/sa.pub) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/sa.pub; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/var/lib/kubelet/pki/kubelet-client.crt
+( if [ -e /var/lib/kubelet/pki/kubelet-client.crt ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki/kubelet-client.crt; sha256sum /var/lib/kubelet/pki/kubelet-client.crt | cut -d' ' -f1; if [ $(stat -c %s /var/lib/kubelet/pki/kubelet-client.crt) -le 262144 ]; then base64 -w0 /var/lib/kubelet/pki/kubelet-client.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/var/lib/kubelet/pki/kubelet-client.key
+( if [ -e /var/lib/kubelet/pki/kubelet-client.key ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki/kubelet-client.key; sha256sum /var/lib/kubelet/pki/kubelet-client.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/var/lib/kubelet/pki/kubelet.crt
+( if [ -e /var/lib/kubelet/pki/kubelet.crt ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki/kubelet.crt; sha256sum /var/lib/kubelet/pki/kubelet.crt | cut -d' ' -f1; if [ $(stat -c %s /var/lib/kubelet/pki/kubelet.crt) -le 262144 ]; then base64 -w0 /var/lib/kubelet/pki/kubelet.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/var/lib/kubelet/pki/kubelet.key
+( if [ -e /var/lib/kubelet/pki/kubelet.key ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki/kubelet.key; sha256sum /var/lib/kubelet/pki/kubelet.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' end

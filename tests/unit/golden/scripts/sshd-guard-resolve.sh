@@ -1,0 +1,2 @@
+set -e
+sshd -t && systemctl reload ssh

@@ -1,0 +1,108 @@
+"""Every script kubeward sends to hosts, by name, for one cluster.yml: the catalog that the
+golden-file test and the shell-quoting test walk. A new host script must appear here."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from kubeward.audit.probe import render_peer_script
+from kubeward.components.etcd import etcd_component
+from kubeward.components.plan import plan_work, render_apply
+from kubeward.config import ClusterConfig
+from kubeward.config.loader import LoadedConfig
+from kubeward.etcd import scripts as etcd_scripts
+from kubeward.etcd.config import new_cluster_bootstrap
+from kubeward.firewall.compile import render_ruleset
+from kubeward.ops.base import Change, render_apply_script
+from kubeward.ops.guard import (
+    render_arm_script,
+    render_commit_script,
+    render_disarm_script,
+    render_guard_fact_script,
+    render_resolve_script,
+    render_restore_script,
+)
+from kubeward.ops.sshd import GUARD as SSHD_GUARD
+from kubeward.ops.sshd import render_install_step
+from kubeward.phases.audit import local_script
+from kubeward.phases.base import OpsPhase, RunContext, render_prefetch_script
+from kubeward.phases.firewall import GUARD as FIREWALL_GUARD
+from kubeward.phases.firewall import render_apply_step, render_persist_script
+from kubeward.phases.preflight import preflight_facts_script
+from kubeward.phases.runner import PHASES
+from kubeward.preflight.facts import render_probe_script
+from kubeward.remote.ssh import Session, Trust
+from kubeward.remote.targets import targets_for
+
+
+def fresh_host_changes(ops: list[Any]) -> list[Change]:
+    """What each operation does on a host that has none of it (a stat says "absent", a lookup nothing)."""
+    out: list[Change] = []
+    for op in ops:
+        try:
+            outcomes = op.evaluate("absent")
+        except (IndexError, ValueError):
+            outcomes = op.evaluate("")
+        out += [c for c in outcomes if isinstance(c, Change)]
+    return out
+
+
+def every_script(config: ClusterConfig, tmp: Path, payload: str = "snap") -> dict[str, str]:
+    """Every node script kubeward renders for ``config``, with every change applied."""
+    loaded = LoadedConfig(config, "cluster.yml")
+    session = Session(targets_for(config), Trust(tmp / "known_hosts"))
+    ctx = RunContext(loaded, session, apply=True)
+    out: dict[str, str] = {}
+
+    async def prepare() -> None:
+        for phase in PHASES:
+            await phase.prepare(ctx)
+
+    asyncio.run(prepare())
+    for h in config.hosts:
+        per_phase = {}
+        for phase in PHASES:
+            facts = phase.facts_script(ctx, h.name)
+            if facts is not None:
+                out[f"{h.name} facts {phase.name}"] = facts
+                per_phase[phase.name] = (facts, phase.name != "preflight")
+            if isinstance(phase, OpsPhase):
+                ops = phase.ops_for(ctx, h.name)
+                changes = fresh_host_changes(ops)
+                out[f"{h.name} apply {phase.name}"] = render_apply_script(changes)
+        out[f"{h.name} prefetch"] = render_prefetch_script(per_phase, "debian")
+        out[f"{h.name} preflight"] = preflight_facts_script(config, h.name)
+        out[f"{h.name} audit local"] = local_script(loaded, h.name)
+        out[f"{h.name} firewall arm"] = render_arm_script(FIREWALL_GUARD, render_apply_step(render_ruleset(config, h)), 60)
+        if h.is_control_plane:
+            comp = etcd_component(config, h, new_cluster_bootstrap(config))
+            facts = {}
+            for op in comp.ops():
+                try:
+                    op.evaluate("absent")
+                    facts[op.id] = "absent"
+                except (IndexError, ValueError):
+                    facts[op.id] = ""
+            work = plan_work(comp, facts)
+            d = str(config.etcd.data_dir)
+            work.changes.insert(0, Change("etcd-data", f"move the stale etcd data in {d} aside",
+                                          etcd_scripts.move_aside_script(d, "s1")))
+            work.stop_first = True
+            out[f"{h.name} etcd apply"] = render_apply(work)
+            out[f"{h.name} etcd decommission"] = etcd_scripts.decommission_script(d, "s1")
+            out[f"{h.name} etcd restore"] = etcd_scripts.restore_script(
+                snapshot=f"/var/lib/kubeward/{payload}", data_dir=d, stamp="s1", name=h.name,
+                initial_cluster="a=https://10.0.0.10:2380", token="t", peer_url="https://10.0.0.10:2380")
+            out[f"{h.name} etcd rollback"] = etcd_scripts.rollback_restore_script(d, "s1")
+    out["sshd install"] = render_arm_script(SSHD_GUARD, render_install_step(f"# {payload}\n"), 60)
+    out["firewall persist"] = render_persist_script()
+    for name, guard in (("sshd", SSHD_GUARD), ("firewall", FIREWALL_GUARD)):
+        out[f"{name} guard commit"] = render_commit_script(guard)
+        out[f"{name} guard disarm"] = render_disarm_script(guard)
+        out[f"{name} guard restore"] = render_restore_script(guard)
+        out[f"{name} guard resolve"] = render_resolve_script(guard)
+        out[f"{name} guard fact"] = render_guard_fact_script(guard)
+    out["peer probe"] = render_peer_script([("10.0.0.10", 22)]) + render_probe_script([("10.0.0.10", 22)])
+    return out
