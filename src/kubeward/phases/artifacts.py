@@ -97,9 +97,9 @@ class Artifacts(PerHostPhase):
                 log.info("%s: artifacts: upload %s", host, f.remote)
                 await ctx.session.upload_file(host, self.root / f.local, f.remote, sha256=f.sha256, mode=f.mode)
                 outcome.applied += 1
-            if not changes.empty:
-                await ctx.session.run(host, render_finish_script(changes), label="link, remove and import artifacts")
-                outcome.applied = len(outcome.changes)
+            # stamps of the uploads, links, removals, imports: one more round-trip
+            await ctx.session.run(host, render_finish_script(changes), label="link, remove and import artifacts")
+            outcome.applied = len(outcome.changes)
         except CommandError as exc:
             outcome.error = (f"artifacts stopped after {outcome.applied} of {len(outcome.changes)} change(s): "
                              f"{(exc.stderr.strip() or exc.stdout.strip() or exc.reason)[-500:]}")
