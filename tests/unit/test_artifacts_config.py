@@ -62,3 +62,15 @@ def test_cross_field_checks() -> None:
     assert any("kubernetes.artifacts.bundle is not set" in e for e in errs), errs
     # disabled: nothing is required
     assert parse_config(GOOD + "kubernetes:\n  artifacts: {source: bundle}\n").config.kubernetes.enabled is False
+
+
+def test_lab_cluster_yml_stays_off_and_the_helper_turns_kubernetes_on(tmp_path: Path) -> None:
+    from tests.unit.test_lab_plan import _lab_state, _pubkey
+
+    from kubeward.lab.lab import render_cluster_yml, render_kubernetes_yml
+
+    text = render_cluster_yml(_lab_state(), _pubkey("kubeward-lab-demo"))
+    assert parse_config(text).config.kubernetes.enabled is False  # the default lab is unchanged
+    entry = Path("/var/cache/kubeward/kubernetes/1.20.2-0123456789ab")
+    k = parse_config(text + render_kubernetes_yml("1.20.2", entry)).config.kubernetes
+    assert k.enabled and k.version == "1.20.2" and k.artifacts.source == "dir" and k.artifacts.dir == entry

@@ -523,7 +523,8 @@ class Session:
     ) -> CommandResult:
         """Run a shell script on a host (one round-trip); ``check`` raises CommandError on failure.
 
-        The script goes on stdin ahead of ``input`` (see the module docstring); ``label`` stands for
+        The script goes on stdin ahead of ``input`` or of the file ``input_file`` (streamed, for
+        large uploads; see the module docstring); ``label`` stands for
         the command in errors and logs: pass one when the command carries secrets (file contents are
         sent inside scripts).
         """
@@ -542,9 +543,9 @@ class Session:
         try:
             # asyncssh's own timeout starts once the channel is open; opening one on a dead link
             # would wait for keepalives, so the whole exchange is bounded too
-            proc = await asyncio.wait_for(
-                conn.run(wrapped, encoding=None, check=False, timeout=limit,
-                         **({"input": data} if input_file is None else {"stdin": str(input_file)})), limit + 2)
+            exchange = (conn.run(wrapped, input=data, encoding=None, check=False, timeout=limit)
+                        if input_file is None else _stream_file(conn, wrapped, data, input_file, limit))
+            proc = await asyncio.wait_for(exchange, limit + 2)
         except asyncssh.TimeoutError as exc:
             raise CommandError(name, shown, None, _text(exc.stdout), _text(exc.stderr),
                                f"timed out after {limit:g} s") from exc
@@ -615,6 +616,26 @@ class Session:
                 raise res  # KeyboardInterrupt, CancelledError
             out[name] = res
         return out
+
+
+async def _stream_file(conn: asyncssh.SSHClientConnection, command: str, head: bytes, path: Path,
+                       limit: float) -> asyncssh.SSHCompletedProcess:
+    """Run ``command`` with ``head`` (the script) and then the file at ``path`` on its stdin, read
+    and sent in chunks with flow control, so a 100 MB binary is never held in memory."""
+    process = await conn.create_process(command, encoding=None)
+    try:
+        try:
+            process.stdin.write(head)
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 18), b""):
+                    process.stdin.write(chunk)
+                    await process.stdin.drain()
+            process.stdin.write_eof()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the remote side stopped reading (its script failed): its exit status says why
+        return await process.wait(check=False, timeout=limit)
+    finally:
+        process.close()
 
 
 def _text(data: object) -> str:
