@@ -60,7 +60,7 @@ def test_from_the_operator_only_ssh_and_nodeports_connect(lab: Lab, lab_state: L
     with ThreadPoolExecutor(max_workers=64) as pool:
         for n in lab_state.nodes:
             reached = pool.map(lambda p, a=n.public_address: _from_operator(a, p), ports)
-            open_ports = {p for p, ok in zip(ports, reached) if ok}
+            open_ports = {p for p, ok in zip(ports, reached, strict=True) if ok}
             assert open_ports == {22, 30001}, (n.name, open_ports)
 
 
