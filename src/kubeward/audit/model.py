@@ -87,6 +87,9 @@ class Observations:
     ssh_auth: list[SshAuthProbe] = field(default_factory=list)
     unreachable: dict[str, str] = field(default_factory=dict)
     operator_address: str = ""
+    #: node -> TCP ports the outside sweep covered beyond the candidates (only answers are in ports)
+    swept: dict[str, int] = field(default_factory=dict)
+    sweep_error: str = ""  # why the outside sweep could not run, "" when it did
 
 
 @dataclass(frozen=True)
@@ -136,5 +139,6 @@ class AuditReport:
                 "tls": [asdict(t) for t in o.tls],
                 "ssh_auth": [asdict(s) for s in o.ssh_auth],
                 "listeners": {n: [asdict(x) for x in lo.listeners] for n, lo in o.local.items()},
+                "swept": o.swept,
             },
         }

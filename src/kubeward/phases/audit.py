@@ -17,6 +17,7 @@ from kubeward.audit.model import AuditReport, Observations
 from kubeward.audit.probe import (
     probe_local,
     probe_outside,
+    probe_outside_sweep,
     probe_peers,
     probe_ssh_auth,
     probe_tls,
@@ -102,6 +103,7 @@ async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str]
                       cached)
     await asyncio.gather(
         probe_outside(config, inp.matrix, obs, obs.operator_address),
+        probe_outside_sweep(config, inp.matrix, obs, obs.operator_address),
         probe_peers(config, inp.matrix, session, obs),
         probe_tls(config, inp.matrix, session, obs, cas),
         probe_ssh_auth(config, session, obs),
@@ -110,7 +112,7 @@ async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str]
     findings = evaluate(inp, obs)
     nodes = [{"name": h.name, "role": h.role, "address": str(h.address), "private_address": str(h.private_address)}
              for h in config.hosts if h.name in names]
-    checks = len(obs.ports) + len(obs.tls) + len(obs.ssh_auth) + sum(
+    checks = len(obs.ports) + sum(obs.swept.values()) + len(obs.tls) + len(obs.ssh_auth) + sum(
         len(lo.listeners) + len(lo.files) + len(lo.sshd) + 1 for lo in obs.local.values())
     return AuditReport(findings, obs, nodes, time.monotonic() - started, checks)
 
