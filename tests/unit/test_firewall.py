@@ -114,7 +114,8 @@ def test_forward_chain_drops_what_a_dnat_would_pass_except_nodeports_and_the_pod
         "ct state established,related accept",
         'ct state invalid counter name "dropped" drop',
         'meta nfproto ipv6 counter name "dropped" drop comment "ipv6-drop"',
-        'ct status dnat meta l4proto { tcp, udp } ct original proto-dst 31000-31099 accept comment "nodeport"',
+        'ct status dnat meta l4proto tcp ct original proto-dst 31000-31099 accept comment "nodeport"',
+        'ct status dnat meta l4proto udp ct original proto-dst 31000-31099 accept comment "nodeport"',
         'iifname { "cni0", "flannel.1", "eth1" } ip saddr @pods ip daddr @pods accept comment "pod-network"',
         'iifname { "cni0", "flannel.1" } ip saddr @pods oifname "eth1" accept comment "pod-network"',
         'iifname "eth1" ip saddr @nodes ip daddr @pods accept comment "pod-network"',
@@ -416,6 +417,25 @@ def test_loads_into_a_namespace_replaces_only_our_table(tmp_path: Path) -> None:
     assert listed.count("chain input {") == 1
     assert 'ip saddr @admin tcp dport 22 accept comment "ssh"' in listed
     assert "type filter hook prerouting priority mangle; policy accept;" in listed  # mangle is -150
+
+
+@needs_root_nft
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_the_listed_table_loads_again_as_the_rollback_restores_it(variant: str, tmp_path: Path) -> None:
+    """The firewall phase saves `nft list table inet kubeward` before a change and its rollback
+    timer loads that listing: every rule must list in a form nft can read back."""
+    config, host = VARIANTS[variant]
+    path, prev = tmp_path / "fw.nft", tmp_path / "prev.nft"
+    path.write_text(render_ruleset(config, host))
+    with netns() as ns:
+        _run("ip", "netns", "exec", ns, NFT, "-f", str(path))
+        listed = _run("ip", "netns", "exec", ns, NFT, "list", "table", "inet", "kubeward").stdout
+        prev.write_text(f"table inet kubeward {{}}\ndelete table inet kubeward\n{listed}")
+        result = _run("ip", "netns", "exec", ns, NFT, "-f", str(prev), check=False)
+        again = _run("ip", "netns", "exec", ns, NFT, "list", "table", "inet", "kubeward").stdout
+    assert result.returncode == 0, result.stderr
+    assert "[invalid type]" not in listed
+    assert again == listed
 
 
 CONNECT = textwrap.dedent("""

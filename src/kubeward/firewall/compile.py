@@ -339,10 +339,12 @@ def _forward(fw: HostFirewall) -> list[str]:
     if fw.ipv6 == "drop":
         out.append(f'\t\tmeta nfproto ipv6 {_DROP} comment "ipv6-drop"')
     if fw.nodeport_ranges:
-        # the guard in prerouting has checked the source before kube-proxy's DNAT
+        # the guard in prerouting has checked the source before kube-proxy's DNAT. One rule per
+        # protocol: with `meta l4proto { tcp, udp }` nft lists the port as "[invalid type]", and
+        # the listing (what the rollback restores) would no longer load.
         ranges = _set_or_list([str(r) for r in fw.nodeport_ranges])
-        out.append(f'\t\tct status dnat meta l4proto {{ tcp, udp }} ct original proto-dst {ranges} accept '
-                   f'comment "nodeport"')
+        out += [f"\t\tct status dnat meta l4proto {proto} ct original proto-dst {ranges} accept "
+                f'comment "nodeport"' for proto in ("tcp", "udp")]
     out += [
         f"\t\tiifname {_set_or_list([*pods, private])} ip saddr @pods ip daddr @pods accept "
         f'comment "pod-network"',
