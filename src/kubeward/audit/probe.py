@@ -48,8 +48,8 @@ CONNECT_TIMEOUT = 1.0
 RECHECK_TIMEOUT = 4.0
 #: the outside sweep of every TCP port: how long each SYN may wait for an answer
 SWEEP_TIMEOUT = 1.0
-#: sockets the outside vantage keeps for everything but the sweep (its own probes, SSH, tunnels)
-_RESERVED_FDS = 4096 + 1024
+#: file descriptors the sweep leaves to SSH, tunnels and the TLS probes, beyond probe_outside's own
+_RESERVED_FDS = 1024
 #: SYNs the sweep may send at once: far below a network device's backlog (netdev_max_backlog, 1000)
 _SWEEP_BURST = 256
 
@@ -205,6 +205,10 @@ async def probe_local(config: ClusterConfig, session: Session, hosts: list[str],
             raise r
 
 
+def _outside_concurrency(limit: int) -> int:
+    return max(64, min(4096, limit - 256))
+
+
 def raise_open_files_limit() -> int:
     """Lift the soft limit on open files to the hard one: a scan holds a socket per probe."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -220,7 +224,7 @@ def raise_open_files_limit() -> int:
 
 async def probe_outside(config: ClusterConfig, matrix: list[MatrixRow], obs: Observations, operator: str) -> None:
     # filtered ports cost a whole timeout each: probe as many at once as the process may hold
-    sem = asyncio.Semaphore(max(64, min(4096, raise_open_files_limit() - 256)))
+    sem = asyncio.Semaphore(_outside_concurrency(raise_open_files_limit()))
 
     async def one(host: str, addr: str, port: int, proto: str) -> PortProbe:
         async with sem:
@@ -281,6 +285,8 @@ def sweep_tcp(targets: Iterable[tuple[str, int]], window: int, timeout: float = 
                 err = s.connect_ex(key)
                 if err not in (0, errno.EINPROGRESS):
                     s.close()
+                    if err in (errno.EADDRNOTAVAIL, errno.EAGAIN, errno.ENOBUFS):  # out of local resources
+                        raise OSError(err, f"connect to {key[0]}:{key[1]}: {errno.errorcode[err]}")
                     if err == errno.ECONNREFUSED:
                         results[key] = "closed"
                     continue
@@ -313,10 +319,12 @@ async def probe_outside_sweep(config: ClusterConfig, matrix: list[MatrixRow], ob
 
     The candidate list of ``probe_outside`` cannot see a DNAT into another network namespace (a
     container runtime's port mapping, a hostPort): nothing listens on the node for it. This sweep
-    can: it records every port that answers (open or closed; the rest were filtered) and
-    ``obs.swept`` says how many ports each node had swept. Cost: 65535 connects per node, paced,
-    so linear in nodes. The candidate ports are left to ``probe_outside``."""
-    window = max(256, min(32768, raise_open_files_limit() - _RESERVED_FDS))
+    can: it records every port that is open (closed and filtered ones are not findings, and a node
+    without its firewall would fill the report with 65535 closed ports) and ``obs.swept`` says how
+    many ports each node had swept. Cost: 65535 connects per node, paced, so linear in nodes. The
+    candidate ports are left to ``probe_outside``, which runs at the same time."""
+    limit = raise_open_files_limit()
+    window = max(64, min(32768, limit - _outside_concurrency(limit) - _RESERVED_FDS))
     loop = asyncio.get_running_loop()
     targets: list[tuple[str, int]] = []
     owner: dict[str, tuple[str, str]] = {}  # resolved address -> node name, address as configured
@@ -335,7 +343,7 @@ async def probe_outside_sweep(config: ClusterConfig, matrix: list[MatrixRow], ob
         obs.sweep_error = f"the outside sweep of every TCP port failed: {exc}"
         return
     obs.ports += [PortProbe("outside", "operator", operator, owner[ip][0], owner[ip][1], port, "tcp", state)
-                  for (ip, port), state in sorted(found.items())]
+                  for (ip, port), state in sorted(found.items()) if state == "open"]
 
 
 async def probe_peers(config: ClusterConfig, matrix: list[MatrixRow], session: Session, obs: Observations) -> None:

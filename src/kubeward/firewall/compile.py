@@ -345,10 +345,12 @@ def _forward(fw: HostFirewall) -> list[str]:
         ranges = _set_or_list([str(r) for r in fw.nodeport_ranges])
         out += [f"\t\tct status dnat meta l4proto {proto} ct original proto-dst {ranges} accept "
                 f'comment "nodeport"' for proto in ("tcp", "udp")]
+    out.append(f"\t\tiifname {_set_or_list([*pods, private])} ip saddr @pods ip daddr @pods accept "
+               f'comment "pod-network"')
+    if pods:
+        out.append(f'\t\tiifname {_set_or_list(pods)} ip saddr @pods oifname {private} accept '
+                   f'comment "pod-network"')
     out += [
-        f"\t\tiifname {_set_or_list([*pods, private])} ip saddr @pods ip daddr @pods accept "
-        f'comment "pod-network"',
-        f'\t\tiifname {_set_or_list(pods)} ip saddr @pods oifname {private} accept comment "pod-network"',
         f'\t\tiifname {private} ip saddr @nodes ip daddr @pods accept comment "pod-network"',
         f'\t\t{_DROP} comment "forward"',
         "\t}",
