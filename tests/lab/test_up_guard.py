@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shlex
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from kubeward.lab.lab import Lab, LabState
@@ -74,7 +75,7 @@ def test_the_rollback_survives_daemon_reload_and_fires_at_the_announced_deadline
         assert deadline - 2 <= started <= deadline + 5, (started, deadline)  # generous: a loaded machine
     finally:
         _sh(lab, node, f"systemctl stop {SSHD_GUARD.unit}.timer 2>/dev/null; rm -rf {SSHD_GUARD.state_dir}; "
-                       f"printf %s {shlex.quote(hardened)} > {DROPIN}; systemctl reload ssh")
+                       f"printf %s {shlex.quote(hardened)} > {DROPIN}; systemctl reload-or-restart ssh")
 
 
 def test_a_killed_run_is_noticed_its_rollback_disarmed_and_the_hardening_stays(
@@ -116,7 +117,7 @@ def test_a_killed_run_is_noticed_its_rollback_disarmed_and_the_hardening_stays(
     finally:
         for g in (SSHD_GUARD, FW_GUARD):
             _sh(lab, node, f"systemctl stop {g.unit}.timer 2>/dev/null; rm -rf {g.state_dir} {g.script_path}; true")
-        _sh(lab, node, f"printf %s {shlex.quote(hardened)} > {DROPIN} && systemctl reload ssh && nft -f {RULESET}")
+        _sh(lab, node, f"printf %s {shlex.quote(hardened)} > {DROPIN} && systemctl reload-or-restart ssh && nft -f {RULESET}")
 
 
 def test_a_leftover_that_does_not_let_kubeward_log_in_is_restored_deliberately(
@@ -127,7 +128,10 @@ def test_a_leftover_that_does_not_let_kubeward_log_in_is_restored_deliberately(
     try:
         # a run killed after saving and staging, before the timer: the hardened drop-in is saved, an
         # invalid one is on disk (sshd still runs the hardened config), no timer is armed
-        _sh(lab, node, render_arm_script(SSHD_GUARD, render_install_step(hardened), 3600))
+        # (staged without the reload: a reload is a SIGHUP that sshd acts on a moment later, when it
+        # would already read the broken file below and exit)
+        staged = replace(render_install_step(hardened), apply="true")
+        _sh(lab, node, render_arm_script(SSHD_GUARD, staged, 3600))
         _sh(lab, node, f"systemctl stop {SSHD_GUARD.unit}.timer && printf 'NoSuchOption yes\\n' >> {DROPIN}")
         rc, report = up_json(converged, "--only", "harden-ssh")
         assert rc == 1
@@ -141,4 +145,4 @@ def test_a_leftover_that_does_not_let_kubeward_log_in_is_restored_deliberately(
         assert rc == 0 and report["hosts"][node]["changed"] == 0, report["hosts"][node]
     finally:
         _sh(lab, node, f"systemctl stop {SSHD_GUARD.unit}.timer 2>/dev/null; rm -rf {SSHD_GUARD.state_dir}; "
-                       f"printf %s {shlex.quote(hardened)} > {DROPIN}; systemctl reload ssh")
+                       f"printf %s {shlex.quote(hardened)} > {DROPIN}; systemctl reload-or-restart ssh")
