@@ -1,0 +1,2 @@
+"""The Kubernetes layer on top of the hosts: pure policies and objects as data, and the one module
+that talks to the API server."""
