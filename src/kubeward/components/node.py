@@ -22,9 +22,11 @@ import tomli_w
 import yaml
 
 from kubeward.components.fields import Field, FieldTable, render_fields
-from kubeward.components.flags import Flag, FlagTable, Removed, render_args
+from kubeward.components.flags import Flag, FlagTable, Removed, render_args, render_argv, unit_exec
 from kubeward.components.kube import TLS_CIPHER_SUITES
+from kubeward.components.spec import Component, Health
 from kubeward.components.version import Span, Version, v
+from kubeward.ops.ops import Directory, File
 from kubeward.pki.nodes import K8S_PKI_DIR, KUBELET_PKI_DIR
 
 CONTAINERD_CONFIG = "/etc/containerd/config.toml"
@@ -306,4 +308,93 @@ def render_pod_network_unit() -> str:
         "After=network-online.target\nWants=network-online.target\n\n"
         f"[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart={POD_NETWORK_SCRIPT}\n\n"
         "[Install]\nWantedBy=multi-user.target\n"
+    )
+
+
+# ----- the components ------------------------------------------------------------------------------
+
+BIN_DIR = "/usr/local/bin"
+UNIT_DIR = "/etc/systemd/system"
+KUBELET_UNIT = "kubelet.service"
+KUBE_PROXY_UNIT = "kube-proxy.service"
+#: what the nodes install from Debian: containerd and runc, the CNI plugins (bridge, host-local,
+#: portmap, loopback), iptables and conntrack for kube-proxy, curl for health probes
+CONTAINERD_PACKAGES = ("containerd", "runc", "containernetworking-plugins")
+NODE_PACKAGES = ("iptables", "conntrack", "curl")
+
+
+def render_node_unit(binary: str, description: str, args: Mapping[str, str], *, after: str) -> str:
+    return (
+        "# Managed by kubeward: changes are overwritten by `kubeward up`.\n"
+        f"[Unit]\nDescription={description} (kubeward)\nAfter=network-online.target {after}\n"
+        f"Wants=network-online.target\nRequires={after}\n\n"
+        f"[Service]\nExecStart={unit_exec(f'{BIN_DIR}/{binary}', render_argv(args))}\n"
+        "Restart=always\nRestartSec=3\n\n[Install]\nWantedBy=multi-user.target\n"
+    )
+
+
+def containerd_component(ctx: NodeContext) -> Component:
+    return Component(
+        name="containerd",
+        unit="containerd.service",
+        directories=(Directory("/etc/containerd", "root", "root", 0o755),),
+        files=(File(CONTAINERD_CONFIG, render_containerd_config(ctx).encode()),),
+        packages=CONTAINERD_PACKAGES,
+        health=Health("ctr version >/dev/null 2>&1", 60, "serving CRI"),
+        restart="all",
+    )
+
+
+def kubelet_component(ctx: NodeContext, bootstrap_kubeconfig: str | None) -> Component:
+    """The kubelet; ``bootstrap_kubeconfig`` (a fresh token, 0600) only while the node has no client
+    certificate of its own."""
+    files = [File(KUBELET_CONFIG, render_kubelet_config(ctx).encode())]
+    if bootstrap_kubeconfig is not None:
+        files.append(File(KUBELET_BOOTSTRAP_KUBECONFIG, bootstrap_kubeconfig.encode(), mode=0o600, secret=True))
+    return Component(
+        name="kubelet",
+        unit=KUBELET_UNIT,
+        directories=(Directory("/etc/kubernetes", "root", "root", 0o755),
+                     Directory("/var/lib/kubelet", "root", "root", 0o700),
+                     Directory(KUBELET_PKI_DIR, "root", "root", 0o700)),
+        files=tuple(files),
+        unit_files=(File(f"{UNIT_DIR}/{KUBELET_UNIT}",
+                         render_node_unit("kubelet", "Kubernetes node agent", kubelet_args(ctx),
+                                          after="containerd.service").encode()),),
+        packages=NODE_PACKAGES,
+        health=Health("curl -sf --max-time 3 http://127.0.0.1:10248/healthz >/dev/null", 180, "healthy"),
+        restart="all",
+        restart_on=(KUBELET_CONFIG, f"{UNIT_DIR}/{KUBELET_UNIT}"),  # not the bootstrap kubeconfig
+        ports=("kubelet", "kubelet-healthz"),
+    )
+
+
+def kube_proxy_component(ctx: NodeContext, kubeconfig: str) -> Component:
+    return Component(
+        name="kube-proxy",
+        unit=KUBE_PROXY_UNIT,
+        directories=(Directory("/etc/kubernetes", "root", "root", 0o755),),
+        files=(File(KUBE_PROXY_CONFIG, render_kube_proxy_config(ctx).encode()),
+               File(KUBE_PROXY_KUBECONFIG, kubeconfig.encode(), mode=0o600, secret=True)),
+        unit_files=(File(f"{UNIT_DIR}/{KUBE_PROXY_UNIT}",
+                         render_node_unit("kube-proxy", "Kubernetes service proxy", kube_proxy_args(ctx),
+                                          after="kubelet.service").encode()),),
+        packages=NODE_PACKAGES,
+        health=Health("curl -sf --max-time 3 http://127.0.0.1:10256/healthz >/dev/null", 120, "healthy"),
+        restart="all",
+        ports=("kube-proxy-metrics", "kube-proxy-healthz"),
+    )
+
+
+def pod_network_component(cluster_pod_cidr: str, node_pod_cidr: str, routes: Sequence[PodRoute]) -> Component:
+    return Component(
+        name="pod-network",
+        unit=POD_NETWORK_UNIT,
+        directories=(Directory(CNI_CONF_DIR, "root", "root", 0o755),
+                     Directory(POD_NETWORK_SCRIPT.rsplit("/", 1)[0], "root", "root", 0o755)),
+        files=(File(CNI_CONFLIST, render_cni_conflist(node_pod_cidr).encode()),
+               File(POD_NETWORK_SCRIPT, render_pod_network_script(cluster_pod_cidr, routes).encode(), mode=0o755)),
+        unit_files=(File(f"{UNIT_DIR}/{POD_NETWORK_UNIT}", render_pod_network_unit().encode()),),
+        restart="all",
+        restart_on=(POD_NETWORK_SCRIPT, f"{UNIT_DIR}/{POD_NETWORK_UNIT}"),  # the conflist is read per pod
     )
