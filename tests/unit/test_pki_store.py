@@ -49,7 +49,7 @@ network:
   admin_cidrs: [198.51.100.0/24]
 """
 # etcd-ca: 3 clients + 2 per control plane; ca: 6 + 2 per host; front-proxy-ca: 1
-LEAVES = (3 + 2 * 3) + 6 + 1  # etcd (3 + per control plane), Kubernetes, the sa key pair
+LEAVES = (3 + 2 * 3) + 7 + 1  # etcd (3 + per control plane), Kubernetes (with kube-proxy), the sa key pair
 
 
 def config(text: str, tmp_path: Path) -> ClusterConfig:
@@ -73,7 +73,7 @@ def changed(report: PkiReport) -> dict[str, str]:
 def test_first_run_issues_everything_second_reuses_everything(cfg: ClusterConfig, store: PkiStore) -> None:
     first = ensure_pki(cfg, store, NOW)
     assert {e.action for e in first.entries} == {"issued"}
-    assert len(first.entries) == 3 + LEAVES + 1  # CAs, leaves, sa
+    assert len(first.entries) == 4 + LEAVES + 1  # CAs (3 roots, kubelet-signer), leaves, sa
     before = {p: store.path(p).read_bytes() for p in store.read_files()}
     second = ensure_pki(cfg, store, NOW + timedelta(days=10))
     assert second.changed == ()

@@ -68,6 +68,8 @@ EXPECTED: dict[str, tuple[str | None, str, tuple[str, ...], set[str]]] = {
     "ca": (None, "kubernetes-ca", (), set()),
     "etcd-ca": (None, "etcd-ca", (), set()),
     "front-proxy-ca": (None, "front-proxy-ca", (), set()),
+    # an intermediate under the cluster CA: the controller-manager signs kubelet CSRs with it
+    "kubelet-signer": ("ca", "kubeward-kubelet-signer", (), set()),
     "etcd-server-{n}": ("etcd-ca", "{n}", (), {SERVER, CLIENT}),
     "etcd-peer-{n}": ("etcd-ca", "{n}", (), {SERVER, CLIENT}),
     "apiserver-etcd-client": ("etcd-ca", "kube-apiserver-etcd-client", (), {CLIENT}),
@@ -82,6 +84,7 @@ EXPECTED: dict[str, tuple[str | None, str, tuple[str, ...], set[str]]] = {
     "scheduler": ("ca", "system:kube-scheduler", (), {CLIENT}),
     "admin": ("ca", "kubernetes-super-admin", ("system:masters",), {CLIENT}),
     "cluster-admin": ("ca", "kubeward-admin", ("kubeward:cluster-admins",), {CLIENT}),
+    "kube-proxy": ("ca", "system:kube-proxy", (), {CLIENT}),
 }
 CP_ONLY = ("etcd-server-{n}", "etcd-peer-{n}")
 ALL_NODES: tuple[str, ...] = ()  # kubelets get their certificates by CSR
@@ -108,7 +111,7 @@ def sans_expected(name: str) -> set[object]:
     if name == "apiserver":
         out: set[object] = {"kubernetes", "kubernetes.default", "kubernetes.default.svc",
                             "kubernetes.default.svc.cluster.local", ip_address("10.32.0.1"),
-                            "k8s.example.com", ip_address("203.0.113.7")}
+                            "k8s.example.com", ip_address("203.0.113.7"), ip_address("127.0.0.1")}
         for cp, (a, p) in cps.items():
             out |= {cp, addr(a), ip_address(p)}
         return out
@@ -228,6 +231,13 @@ def test_every_row_is_issued_as_specified_and_verifies(tmp_path: Path, text: str
         assert isinstance(aki.value, x509.AuthorityKeyIdentifier)
         assert isinstance(issuer_ski.value, x509.SubjectKeyIdentifier)
         assert aki.value.key_identifier == issuer_ski.value.digest
+        if name == "kubelet-signer":  # intermediate: a CA signed by the cluster CA, any purpose below it
+            assert bc.value.ca and bc.value.path_length == 0
+            assert ku.value.key_cert_sign and ku.value.crl_sign and not ku.value.digital_signature
+            assert ext(cert, x509.ExtendedKeyUsage) is None
+            assert cert.not_valid_after_utc - NOW == timedelta(days=3650)
+            assert openssl_verify(paths[ca_name], paths[name]).returncode == 0, name
+            continue
         if ca_name is None:
             assert bc.value.ca and bc.value.path_length == 0
             assert ku.value.key_cert_sign and ku.value.crl_sign and not ku.value.digital_signature

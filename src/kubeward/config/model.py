@@ -577,6 +577,16 @@ class KubernetesArtifactsConfig(_Model):
     )
 
 
+class KubeComponentConfig(_Model):
+    """Settings of one control-plane component."""
+
+    extra_args: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra command-line flags ('name': 'value', with or without the leading dashes), merged "
+        "last over kubeward's; a flag the configured version no longer accepts is refused.",
+    )
+
+
 class KubernetesConfig(_Model):
     """Kubernetes itself: its version and where its binaries come from (off by default)."""
 
@@ -587,6 +597,11 @@ class KubernetesConfig(_Model):
     artifacts: KubernetesArtifactsConfig = Field(
         default_factory=KubernetesArtifactsConfig, description="Where binaries and images come from."
     )
+    apiserver: KubeComponentConfig = Field(default_factory=KubeComponentConfig, description="kube-apiserver.")
+    controller_manager: KubeComponentConfig = Field(
+        default_factory=KubeComponentConfig, description="kube-controller-manager."
+    )
+    scheduler: KubeComponentConfig = Field(default_factory=KubeComponentConfig, description="kube-scheduler.")
 
 
 # --- the cluster ---------------------------------------------------------------------------------

@@ -1,2 +1,2 @@
-"""The Kubernetes layer on top of the hosts: pure policies and objects as data, and the one module
-that talks to the API server."""
+"""The Kubernetes layer: the RBAC table and the serving-CSR policy (pure), and the one module that
+talks to the API server (client)."""

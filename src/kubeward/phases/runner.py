@@ -17,6 +17,7 @@ from kubeward.ops.base import HostOutcome
 from kubeward.phases.artifacts import Artifacts
 from kubeward.phases.audit import Audit
 from kubeward.phases.base import Phase, RunContext, prefetch
+from kubeward.phases.control_plane import ControlPlane
 from kubeward.phases.etcd import Etcd
 from kubeward.phases.firewall import Firewall
 from kubeward.phases.harden_ssh import HardenSsh
@@ -75,7 +76,7 @@ class Preflight(Phase):
 
 
 PHASES: tuple[Phase, ...] = (Connect(), Preflight(), Provision(), HardenSsh(), Firewall(), Pki(), Artifacts(), Etcd(),
-                              Audit())
+                              ControlPlane(), Audit())
 PHASE_NAMES = tuple(p.name for p in PHASES)
 
 

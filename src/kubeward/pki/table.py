@@ -72,8 +72,10 @@ def kubernetes_service_ip(config: ClusterConfig) -> IPv4Address:
 
 
 def apiserver_sans(config: ClusterConfig, host: HostConfig | None = None) -> tuple[SanValue, ...]:
-    """API server: every control plane's name and addresses, the in-cluster names, extra_sans."""
+    """API server: every control plane's name and addresses, the in-cluster names, loopback (each
+    node's local API proxy on 127.0.0.1:6443, and tunnels ending on 127.0.0.1), extra_sans."""
     values: list[SanValue] = [
+        IPv4Address("127.0.0.1"),
         "kubernetes",
         "kubernetes.default",
         "kubernetes.default.svc",
@@ -106,14 +108,22 @@ class CertRow:
     path: str  # in the store, without .crt/.key; like kubeadm's /etc/kubernetes/pki
     per: Per = "cluster"
     description: str = ""
+    #: an intermediate CA: signed by ``ca`` and signing certificates itself (not self-signed)
+    intermediate: bool = False
 
     @property
     def is_ca(self) -> bool:
+        """A self-signed (root) CA."""
         return self.ca is None
+
+    @property
+    def is_signer(self) -> bool:
+        """A root or an intermediate CA: it signs certificates."""
+        return self.ca is None or self.intermediate
 
     def key_usages(self, rsa: bool) -> frozenset[KeyUsageName]:
         """CAs sign certificates and CRLs; leaves sign, and with RSA keys also encipher keys."""
-        if self.is_ca:
+        if self.is_signer:
             return frozenset(CA_KEY_USAGES)
         return frozenset(LEAF_KEY_USAGES + (("key_encipherment",) if rsa else ()))
 
@@ -139,6 +149,10 @@ CERT_TABLE: tuple[CertRow, ...] = (
             description="etcd CA: etcd servers, peers and clients"),
     CertRow("front-proxy-ca", None, "front-proxy-ca", (), (), no_sans, "front-proxy-ca",
             description="CA of the aggregation layer's front proxy"),
+    CertRow("kubelet-signer", "ca", "kubeward-kubelet-signer", (), (), no_sans, "kubelet-signer",
+            intermediate=True,
+            description="intermediate CA under the cluster CA: the controller-manager signs kubelet "
+                        "certificates (CSRs) with it, so the cluster CA key never goes to a node"),
     # --- etcd
     CertRow("etcd-server", "etcd-ca", "{node}", (), SERVER_CLIENT, etcd_sans, "etcd/server-{node}",
             per="control-plane", description="etcd client-facing server"),
@@ -167,6 +181,8 @@ CERT_TABLE: tuple[CertRow, ...] = (
             description="break-glass admin (system:masters bypasses RBAC); keep offline"),
     CertRow("cluster-admin", "ca", "kubeward-admin", ("kubeward:cluster-admins",), CLIENT, no_sans,
             "cluster-admin", description="daily admin; bound to the cluster-admin ClusterRole by RBAC"),
+    CertRow("kube-proxy", "ca", "system:kube-proxy", (), CLIENT, no_sans, "kube-proxy",
+            description="kube-proxy's client to the API server"),
 )
 
 #: identities kubeward no longer issues, and who issues them now: kubelets generate their keys on
@@ -179,7 +195,8 @@ RETIRED_ROWS: dict[str, str] = {
 }
 
 ROWS: dict[str, CertRow] = {row.name: row for row in CERT_TABLE}
-CA_NAMES: tuple[str, ...] = tuple(row.name for row in CERT_TABLE if row.is_ca)
+#: every certificate that signs others (roots and intermediates): renewing one needs --include-cas
+CA_NAMES: tuple[str, ...] = tuple(row.name for row in CERT_TABLE if row.is_signer)
 
 
 @dataclass(frozen=True)
@@ -214,6 +231,10 @@ class DesiredCert:
     @property
     def is_ca(self) -> bool:
         return self.row.is_ca
+
+    @property
+    def is_signer(self) -> bool:
+        return self.row.is_signer
 
     @property
     def cert_path(self) -> str:

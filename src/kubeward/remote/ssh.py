@@ -542,9 +542,11 @@ class Session:
         try:
             # asyncssh's own timeout starts once the channel is open; opening one on a dead link
             # would wait for keepalives, so the whole exchange is bounded too
-            proc = await asyncio.wait_for(
-                conn.run(wrapped, encoding=None, check=False, timeout=limit,
-                         **({"input": data} if input_file is None else {"stdin": str(input_file)})), limit + 2)
+            if input_file is None:
+                proc = await asyncio.wait_for(
+                    conn.run(wrapped, encoding=None, check=False, timeout=limit, input=data), limit + 2)
+            else:  # the script first, then the file, streamed (never whole in memory)
+                proc = await asyncio.wait_for(_run_streaming(conn, wrapped, data, input_file, limit), limit + 2)
         except asyncssh.TimeoutError as exc:
             raise CommandError(name, shown, None, _text(exc.stdout), _text(exc.stderr),
                                f"timed out after {limit:g} s") from exc
@@ -615,6 +617,22 @@ class Session:
                 raise res  # KeyboardInterrupt, CancelledError
             out[name] = res
         return out
+
+
+STREAM_CHUNK = 256 * 1024
+
+
+async def _run_streaming(conn: asyncssh.SSHClientConnection, command: str, head: bytes, path: Path,
+                         limit: float) -> asyncssh.SSHCompletedProcess:
+    """Run ``command`` with ``head`` and then the file at ``path`` on its stdin."""
+    async with conn.create_process(command, encoding=None) as proc:
+        proc.stdin.write(head)
+        with open(path, "rb") as fh:
+            while chunk := fh.read(STREAM_CHUNK):
+                proc.stdin.write(chunk)
+                await proc.stdin.drain()
+        proc.stdin.write_eof()
+        return await proc.wait(check=False, timeout=limit)
 
 
 def _text(data: object) -> str:

@@ -1,0 +1,124 @@
+"""The keys that encrypt Secrets at rest, kept in ``STATE_DIR/encryption-keys.json`` (0600).
+
+The file holds the key list in the order the API servers' EncryptionConfiguration lists them: the
+first one encrypts, every one decrypts. A key is generated once (32 random bytes, aescbc) and never
+printed. ``kubeward secrets rotate-key`` walks the steps of :data:`ROTATION_STEPS`, saving the list
+after each one, so an interrupted rotation resumes where it stopped.
+
+``new_key`` and the ``rotation_*`` functions are pure (``new_key`` takes its randomness as an
+argument); ``read_keys``/``write_keys`` do the file I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from kubeward.errors import KubewardError
+
+FILE_NAME = "encryption-keys.json"
+KEY_BYTES = 32
+
+
+@dataclass(frozen=True)
+class EncryptionKey:
+    name: str
+    secret: str  # base64 of KEY_BYTES bytes
+
+    def __repr__(self) -> str:
+        return f"EncryptionKey({self.name!r}, <secret>)"
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    keys: tuple[EncryptionKey, ...]
+    #: a rotation under way: the key being rotated out and the step reached ("" when none)
+    rotating_from: str = ""
+    step: str = ""
+
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        return tuple((k.name, k.secret) for k in self.keys)
+
+
+def new_key(now: datetime, random: bytes | None = None) -> EncryptionKey:
+    raw = random if random is not None else secrets.token_bytes(KEY_BYTES)
+    if len(raw) != KEY_BYTES:
+        raise ValueError(f"an aescbc key is {KEY_BYTES} bytes")
+    return EncryptionKey(f"key-{now:%Y%m%d%H%M%S}", base64.b64encode(raw).decode("ascii"))
+
+
+def path_for(state_dir: Path) -> Path:
+    return state_dir / FILE_NAME
+
+
+def read_keys(state_dir: Path) -> KeyRing | None:
+    path = path_for(state_dir)
+    try:
+        doc = json.loads(path.read_text())
+        keys = tuple(EncryptionKey(str(k["name"]), str(k["secret"])) for k in doc["keys"])
+        ring = KeyRing(keys, str(doc.get("rotating_from", "")), str(doc.get("step", "")))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KubewardError(f"{path}: cannot read the Secrets encryption keys ({exc}); restore it from a "
+                            "backup: without it the API servers cannot decrypt Secrets") from exc
+    if not keys:
+        raise KubewardError(f"{path} lists no key; restore it from a backup")
+    return ring
+
+
+def write_keys(state_dir: Path, ring: KeyRing) -> None:
+    """Atomically, 0600 from the start."""
+    path = path_for(state_dir)
+    doc = {"keys": [{"name": k.name, "secret": k.secret} for k in ring.keys],
+           "rotating_from": ring.rotating_from, "step": ring.step}
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(doc, fh, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def ensure_keys(state_dir: Path, now: datetime) -> KeyRing:
+    """The key ring, generated once."""
+    ring = read_keys(state_dir)
+    if ring is None:
+        ring = KeyRing((new_key(now),))
+        write_keys(state_dir, ring)
+    return ring
+
+
+# ----- rotation, as data ----------------------------------------------------------------------------
+
+#: add: the new key decrypts (second); promote: it encrypts (first); rewrite: every Secret is
+#: written again through the API; drop: the old key is removed. Each ring change rolls out to the
+#: API servers one at a time before the next step.
+ROTATION_STEPS = ("add", "promote", "rewrite", "drop")
+
+
+def rotation_add(ring: KeyRing, new: EncryptionKey) -> KeyRing:
+    old = ring.keys[0]
+    return KeyRing((old, new, *ring.keys[1:]), old.name, "add")
+
+
+def rotation_promote(ring: KeyRing) -> KeyRing:
+    old = next(k for k in ring.keys if k.name == ring.rotating_from)
+    new = next(k for k in ring.keys if k.name != ring.rotating_from)
+    rest = tuple(k for k in ring.keys if k.name not in (old.name, new.name))
+    return KeyRing((new, old, *rest), ring.rotating_from, "promote")
+
+
+def rotation_rewritten(ring: KeyRing) -> KeyRing:
+    return KeyRing(ring.keys, ring.rotating_from, "rewrite")
+
+
+def rotation_drop(ring: KeyRing) -> KeyRing:
+    return KeyRing(tuple(k for k in ring.keys if k.name != ring.rotating_from), "", "")
