@@ -52,6 +52,12 @@ printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/apiserver-etcd-client.key
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/front-proxy-ca.crt
 ( if [ -e /etc/kubernetes/pki/front-proxy-ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/front-proxy-ca.crt; sha256sum /etc/kubernetes/pki/front-proxy-ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/front-proxy-ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/front-proxy-ca.crt; echo; else echo big; fi; else echo absent; fi
 ) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/kubelet-signer.crt
+( if [ -e /etc/kubernetes/pki/kubelet-signer.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/kubelet-signer.crt; sha256sum /etc/kubernetes/pki/kubelet-signer.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/kubelet-signer.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/kubelet-signer.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/kubelet-signer.key
+( if [ -e /etc/kubernetes/pki/kubelet-signer.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/kubelet-signer.key; sha256sum /etc/kubernetes/pki/kubelet-signer.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/front-proxy-client.crt
 ( if [ -e /etc/kubernetes/pki/front-proxy-client.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/front-proxy-client.crt; sha256sum /etc/kubernetes/pki/front-proxy-client.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/front-proxy-client.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/front-proxy-client.crt; echo; else echo big; fi; else echo absent; fi
 ) 2>&1 || true
