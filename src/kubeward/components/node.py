@@ -321,6 +321,10 @@ KUBE_PROXY_UNIT = "kube-proxy.service"
 #: portmap, loopback), iptables and conntrack for kube-proxy, curl for health probes
 CONTAINERD_PACKAGES = ("containerd", "runc", "containernetworking-plugins")
 NODE_PACKAGES = ("iptables", "conntrack", "curl")
+#: kubeward writes /etc/containerd/config.toml before the package is installed (so its first start
+#: already has the right configuration); dpkg must keep that file rather than ask
+KEEP_OUR_CONFFILES = ("printf 'Dpkg::Options { \"--force-confold\"; };\\n' > /run/kubeward-apt-confold.conf\n"
+                      "( export APT_CONFIG=/run/kubeward-apt-confold.conf\n{script}\n)")
 
 
 def render_node_unit(binary: str, description: str, args: Mapping[str, str], *, after: str) -> str:
@@ -340,6 +344,7 @@ def containerd_component(ctx: NodeContext) -> Component:
         directories=(Directory("/etc/containerd", "root", "root", 0o755),),
         files=(File(CONTAINERD_CONFIG, render_containerd_config(ctx).encode()),),
         packages=CONTAINERD_PACKAGES,
+        package_guard=KEEP_OUR_CONFFILES,
         health=Health("ctr version >/dev/null 2>&1", 60, "serving CRI"),
         restart="all",
     )

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from lightkube import AsyncClient
 
 from kubeward.components.node import (
+    KUBELET_BOOTSTRAP_KUBECONFIG,
     TRAITS_FACT,
     NodeContext,
     NodeTraits,
@@ -195,6 +196,8 @@ class Nodes(_TraitsPhase):
             tokens[h] = new_bootstrap_token(now, NODE_BOOTSTRAP_TTL)
             await api.create_bootstrap_token(client, tokens[h], h)
             self.bootstrap[h] = render_kubelet_bootstrap_kubeconfig(ctx.config, self.ca_pem, tokens[h], server=LOCAL_API)
+            # a fresh token is always written (whatever an earlier, failed join left there)
+            facts[h][f"file:{KUBELET_BOOTSTRAP_KUBECONFIG}"] = "absent"
             out[h].changes.append(Change("bootstrap-token", f"bootstrap token {tokens[h].id} for {h} "
                                          f"(expires {tokens[h].expires:%H:%M:%S} UTC)", ""))
         # kubelet and kube-proxy (the pod network waits for the pod CIDRs)
@@ -247,7 +250,7 @@ class Nodes(_TraitsPhase):
                 if node in out:
                     out[node].changes.append(Change("bootstrap-token", f"delete {secret} ({node} joined)", ""))
         joined = [h for h in registered if h in out and h in self.bootstrap]
-        await asyncio.gather(*(ctx.session.run(h, "rm -f /etc/kubernetes/bootstrap-kubelet.conf",
+        await asyncio.gather(*(ctx.session.run(h, f"rm -f {KUBELET_BOOTSTRAP_KUBECONFIG}",
                                                label="remove the used bootstrap kubeconfig") for h in joined))
 
     async def _approve_serving(self, ctx: RunContext, client: AsyncClient, out: dict[str, HostOutcome]) -> None:
