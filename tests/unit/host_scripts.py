@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kubeward.audit.probe import render_peer_script
+from kubeward.components.control_plane import ControlPlaneInputs, api_proxy_component, control_plane_components
 from kubeward.components.etcd import etcd_component
 from kubeward.components.node import (
     TRAITS_FACT,
@@ -19,7 +20,7 @@ from kubeward.components.node import (
     pod_network_component,
     pod_routes,
 )
-from kubeward.components.plan import plan_work, render_apply
+from kubeward.components.plan import plan_work, render_apply, render_restart
 from kubeward.components.version import v
 from kubeward.config import ClusterConfig
 from kubeward.config.loader import LoadedConfig
@@ -39,6 +40,7 @@ from kubeward.ops.sshd import GUARD as SSHD_GUARD
 from kubeward.ops.sshd import render_install_step
 from kubeward.phases.audit import local_script
 from kubeward.phases.base import OpsPhase, RunContext, render_prefetch_script
+from kubeward.phases.component import render_component_facts
 from kubeward.phases.firewall import GUARD as FIREWALL_GUARD
 from kubeward.phases.firewall import render_apply_step, render_persist_script
 from kubeward.phases.nodes import JOINED_FACT
@@ -77,6 +79,38 @@ def node_context_for(config: ClusterConfig, host: str) -> NodeContext:
     lab = NodeTraits(cgroup_driver="cgroupfs", can_lower_oom_score=False, conntrack_settable=False)
     return NodeContext(v("1.20.2"), h.name, str(h.address), str(h.private_address), str(config.network.pod_cidr),
                        str(config.network.service_cidr), lab)
+
+
+#: stand-ins for the bytes the control-plane files embed (the golden files must not hold real keys)
+FAKE_INPUTS = ControlPlaneInputs(
+    ca_pem=b"-----CA-----\n", signer_pem=b"-----SIGNER-----\n",
+    controller_manager=(b"-----CM CERT-----\n", b"-----CM KEY-----\n"),
+    scheduler=(b"-----SCHED CERT-----\n", b"-----SCHED KEY-----\n"),
+    encryption_keys=(("key-1", "AAAA"),),
+)
+
+
+def control_plane_scripts(config: ClusterConfig) -> dict[str, str]:
+    """The control-plane phase's facts and fresh-host apply scripts, for a Kubernetes 1.20 cluster."""
+    kube = config.model_copy(update={"kubernetes": config.kubernetes.model_copy(
+        update={"enabled": True, "version": "1.20.2"})})
+    out: dict[str, str] = {}
+    for h in kube.hosts[:1] + kube.workers[:1]:
+        comps = [api_proxy_component(kube)]
+        if h.is_control_plane:
+            comps += control_plane_components(kube, h, FAKE_INPUTS)
+        out[f"{h.name} facts control-plane"] = render_component_facts(comps)
+        for comp in comps:
+            facts = {}
+            for op in comp.ops():
+                try:
+                    op.evaluate("absent")
+                    facts[op.id] = "absent"
+                except (IndexError, ValueError):
+                    facts[op.id] = ""
+            out[f"{h.name} {comp.name} apply"] = render_apply(plan_work(comp, facts))
+            out[f"{h.name} {comp.name} restart"] = render_restart(comp)
+    return out
 
 
 def every_script(config: ClusterConfig, tmp: Path, payload: str = "snap") -> dict[str, str]:
@@ -137,6 +171,7 @@ def every_script(config: ClusterConfig, tmp: Path, payload: str = "snap") -> dic
                      pod_network_component(str(config.network.pod_cidr), "10.244.0.0/24", routes)):
             out[f"{h.name} {comp.name} apply"] = render_apply(plan_work(comp, absent_facts(comp)))
         out[f"{h.name} node facts"] = f"{TRAITS_FACT}\n{JOINED_FACT}\n"
+    out.update(control_plane_scripts(config))
     out["sshd install"] = render_arm_script(SSHD_GUARD, render_install_step(f"# {payload}\n"), 60)
     out["firewall persist"] = render_persist_script()
     for name, guard in (("sshd", SSHD_GUARD), ("firewall", FIREWALL_GUARD)):

@@ -49,7 +49,7 @@ network:
   admin_cidrs: [198.51.100.0/24]
 """
 # etcd-ca: 3 clients + 2 per control plane; ca: 6 + 2 per host; front-proxy-ca: 1
-LEAVES = (3 + 2 * 3) + 7 + 1  # etcd (3 + per control plane), Kubernetes (with kube-proxy), the sa key pair
+LEAVES = (3 + 2 * 3) + (7 + 2 * 3) + 1  # etcd; Kubernetes (kube-proxy, loopback serving per CP); sa
 
 
 def config(text: str, tmp_path: Path) -> ClusterConfig:

@@ -85,8 +85,10 @@ EXPECTED: dict[str, tuple[str | None, str, tuple[str, ...], set[str]]] = {
     "admin": ("ca", "kubernetes-super-admin", ("system:masters",), {CLIENT}),
     "cluster-admin": ("ca", "kubeward-admin", ("kubeward:cluster-admins",), {CLIENT}),
     "kube-proxy": ("ca", "system:kube-proxy", (), {CLIENT}),
+    "controller-manager-serving-{n}": ("ca", "kube-controller-manager", (), {SERVER}),
+    "scheduler-serving-{n}": ("ca", "kube-scheduler", (), {SERVER}),
 }
-CP_ONLY = ("etcd-server-{n}", "etcd-peer-{n}")
+CP_ONLY = ("etcd-server-{n}", "etcd-peer-{n}", "controller-manager-serving-{n}", "scheduler-serving-{n}")
 ALL_NODES: tuple[str, ...] = ()  # kubelets get their certificates by CSR
 CPS = ("cp-1", "cp-2", "cp-3")
 NODES = (*CPS, "worker-1", "worker-2")
@@ -115,6 +117,9 @@ def sans_expected(name: str) -> set[object]:
         for cp, (a, p) in cps.items():
             out |= {cp, addr(a), ip_address(p)}
         return out
+    for prefix in ("controller-manager-serving-", "scheduler-serving-"):
+        if name.startswith(prefix):
+            return {ip_address("127.0.0.1"), "localhost", name.removeprefix(prefix)}
     for prefix in ("etcd-server-", "etcd-peer-"):
         if name.startswith(prefix):
             node = name.removeprefix(prefix)

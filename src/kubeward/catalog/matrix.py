@@ -157,7 +157,9 @@ def core_rows(
             "Kubernetes API: kubelets, kube-proxy, CNI and pods; admins tunnel to it over SSH",
             "anonymous auth off, x509 client certs or tokens with RBAC; pods reach it through the "
             "'kubernetes' Service, which DNATs to this port",
-            process=("kube-apiserver",),
+            # the node-local API proxy holds the same port on 127.0.0.1 (the API server binds the
+            # private address only)
+            process=("kube-apiserver", "haproxy"),
         ),
         MatrixRow(
             "etcd-client", "etcd client", _port(client), "tcp", CP, "private",

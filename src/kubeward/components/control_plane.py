@@ -25,6 +25,7 @@ from kubeward.components.kube import (
     ADMISSION_CONFIG,
     AUDIT_LOG,
     AUDIT_POLICY,
+    CA_BUNDLE,
     CONTROLLER_MANAGER_CONF,
     ENCRYPTION_CONFIG,
     PKI,
@@ -38,12 +39,11 @@ from kubeward.components.kube import (
 from kubeward.components.spec import Component, Health
 from kubeward.components.version import Version, v
 from kubeward.config import ClusterConfig, HostConfig
-from kubeward.pki.kubeconfig import api_server_url, render_cert_kubeconfig
 from kubeward.ops.ops import Directory, File
+from kubeward.pki.kubeconfig import api_server_url, render_cert_kubeconfig
 
 BIN_DIR = "/usr/local/bin"
 UNIT_DIR = "/etc/systemd/system"
-CA_BUNDLE = f"{PKI}/ca-bundle.crt"
 AUDIT_DIR = AUDIT_LOG.rsplit("/", 1)[0]
 #: the node-local API proxy
 PROXY_ADDRESS = "127.0.0.1"

@@ -1,2 +1,1 @@
-"""The Kubernetes layer: the RBAC table and the serving-CSR policy (pure), and the one module that
-talks to the API server (client)."""
+"""Kubernetes API access: the RBAC table (pure) and the one module that talks to the API (client)."""

@@ -24,8 +24,7 @@ from kubeward.kube.client import api_client, apply_rbac
 from kubeward.ops.base import Change, HostOutcome, Unchanged
 from kubeward.phases.base import RunContext
 from kubeward.phases.component import ComponentPhase
-from kubeward.pki.encryption import ensure_keys, read_keys
-from kubeward.pki.store import PkiStore
+from kubeward.pki.store import PkiStore, ensure_keys, read_keys
 
 log = logging.getLogger("kubeward.phases")
 

@@ -5,19 +5,17 @@ first one encrypts, every one decrypts. A key is generated once (32 random bytes
 printed. ``kubeward secrets rotate-key`` walks the steps of :data:`ROTATION_STEPS`, saving the list
 after each one, so an interrupted rotation resumes where it stopped.
 
-``new_key`` and the ``rotation_*`` functions are pure (``new_key`` takes its randomness as an
-argument); ``read_keys``/``write_keys`` do the file I/O.
+Pure (``new_key`` draws its randomness unless given it); the file I/O is in
+:mod:`kubeward.pki.store` (``read_keys``, ``write_keys``, ``ensure_keys``).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from kubeward.errors import KubewardError
 
@@ -52,47 +50,22 @@ def new_key(now: datetime, random: bytes | None = None) -> EncryptionKey:
     return EncryptionKey(f"key-{now:%Y%m%d%H%M%S}", base64.b64encode(raw).decode("ascii"))
 
 
-def path_for(state_dir: Path) -> Path:
-    return state_dir / FILE_NAME
-
-
-def read_keys(state_dir: Path) -> KeyRing | None:
-    path = path_for(state_dir)
-    try:
-        doc = json.loads(path.read_text())
-        keys = tuple(EncryptionKey(str(k["name"]), str(k["secret"])) for k in doc["keys"])
-        ring = KeyRing(keys, str(doc.get("rotating_from", "")), str(doc.get("step", "")))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise KubewardError(f"{path}: cannot read the Secrets encryption keys ({exc}); restore it from a "
-                            "backup: without it the API servers cannot decrypt Secrets") from exc
-    if not keys:
-        raise KubewardError(f"{path} lists no key; restore it from a backup")
-    return ring
-
-
-def write_keys(state_dir: Path, ring: KeyRing) -> None:
-    """Atomically, 0600 from the start."""
-    path = path_for(state_dir)
+def render_key_ring(ring: KeyRing) -> str:
     doc = {"keys": [{"name": k.name, "secret": k.secret} for k in ring.keys],
            "rotating_from": ring.rotating_from, "step": ring.step}
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(doc, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    return json.dumps(doc, indent=1)
 
 
-def ensure_keys(state_dir: Path, now: datetime) -> KeyRing:
-    """The key ring, generated once."""
-    ring = read_keys(state_dir)
-    if ring is None:
-        ring = KeyRing((new_key(now),))
-        write_keys(state_dir, ring)
+def parse_key_ring(text: str, where: str) -> KeyRing:
+    try:
+        doc = json.loads(text)
+        keys = tuple(EncryptionKey(str(k["name"]), str(k["secret"])) for k in doc["keys"])
+        ring = KeyRing(keys, str(doc.get("rotating_from", "")), str(doc.get("step", "")))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise KubewardError(f"{where}: cannot read the Secrets encryption keys ({exc}); restore it from a "
+                            "backup: without it the API servers cannot decrypt Secrets") from exc
+    if not keys:
+        raise KubewardError(f"{where} lists no key; restore it from a backup")
     return ring
 
 

@@ -67,6 +67,8 @@ def files_for_node(config: ClusterConfig, host: HostConfig) -> list[NodeFile]:
         # the intermediate the controller-manager signs kubelet certificates with (its key is the
         # reason it exists: the cluster CA key itself stays off the nodes)
         files += _pair(desire(ROWS["kubelet-signer"], config), f"{k}/kubelet-signer")
+        for name in ("controller-manager-serving", "scheduler-serving"):
+            files += _pair(desire(ROWS[name], config, host), f"{k}/{name}")
         files += _pair(desire(ROWS["front-proxy-client"], config), f"{k}/front-proxy-client")
         files += [
             NodeFile(f"{k}/sa.key", SA_KEY.key_path, "root", KEY_MODE),

@@ -88,6 +88,12 @@ def apiserver_sans(config: ClusterConfig, host: HostConfig | None = None) -> tup
     return _unique(values)
 
 
+def loopback_serving_sans(config: ClusterConfig, host: HostConfig | None) -> tuple[SanValue, ...]:
+    """A service bound to loopback (controller-manager, scheduler): 127.0.0.1, localhost, the node."""
+    h = _need_host(host)
+    return _unique([IPv4Address("127.0.0.1"), "localhost", as_san(h.name)])
+
+
 def kubelet_serving_sans(config: ClusterConfig, host: HostConfig | None) -> tuple[SanValue, ...]:
     """What a kubelet's serving certificate may name: the node's name, address and private address
     (no row issues it any more; the serving-CSR policy checks requests against it)."""
@@ -177,6 +183,12 @@ CERT_TABLE: tuple[CertRow, ...] = (
             "controller-manager", description="kube-controller-manager's client to the API server"),
     CertRow("scheduler", "ca", "system:kube-scheduler", (), CLIENT, no_sans, "scheduler",
             description="kube-scheduler's client to the API server"),
+    CertRow("controller-manager-serving", "ca", "kube-controller-manager", (), SERVER, loopback_serving_sans,
+            "controller-manager-serving-{node}", per="control-plane",
+            description="kube-controller-manager's HTTPS endpoint on 127.0.0.1:10257"),
+    CertRow("scheduler-serving", "ca", "kube-scheduler", (), SERVER, loopback_serving_sans,
+            "scheduler-serving-{node}", per="control-plane",
+            description="kube-scheduler's HTTPS endpoint on 127.0.0.1:10259"),
     CertRow("admin", "ca", "kubernetes-super-admin", ("system:masters",), CLIENT, no_sans, "admin",
             description="break-glass admin (system:masters bypasses RBAC); keep offline"),
     CertRow("cluster-admin", "ca", "kubeward-admin", ("kubeward:cluster-admins",), CLIENT, no_sans,

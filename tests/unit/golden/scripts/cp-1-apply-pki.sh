@@ -57,15 +57,27 @@ echo '@@kw done 17'
 # create /etc/kubernetes/pki/kubelet-signer.key (root:root 0600)
 mkdir -p /etc/kubernetes/pki && tmp=$(mktemp /etc/kubernetes/pki/.kubeward.XXXXXX) && printf %s <base64> | base64 -d > "$tmp" && chown root:root "$tmp" && chmod 0600 "$tmp" && mv -f "$tmp" /etc/kubernetes/pki/kubelet-signer.key || { rm -f "$tmp"; exit 1; }
 echo '@@kw done 18'
+# create /etc/kubernetes/pki/controller-manager-serving.crt (root:root 0644)
+mkdir -p /etc/kubernetes/pki && tmp=$(mktemp /etc/kubernetes/pki/.kubeward.XXXXXX) && printf %s <base64> | base64 -d > "$tmp" && chown root:root "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" /etc/kubernetes/pki/controller-manager-serving.crt || { rm -f "$tmp"; exit 1; }
+echo '@@kw done 19'
+# create /etc/kubernetes/pki/controller-manager-serving.key (root:root 0600)
+mkdir -p /etc/kubernetes/pki && tmp=$(mktemp /etc/kubernetes/pki/.kubeward.XXXXXX) && printf %s <base64> | base64 -d > "$tmp" && chown root:root "$tmp" && chmod 0600 "$tmp" && mv -f "$tmp" /etc/kubernetes/pki/controller-manager-serving.key || { rm -f "$tmp"; exit 1; }
+echo '@@kw done 20'
+# create /etc/kubernetes/pki/scheduler-serving.crt (root:root 0644)
+mkdir -p /etc/kubernetes/pki && tmp=$(mktemp /etc/kubernetes/pki/.kubeward.XXXXXX) && printf %s <base64> | base64 -d > "$tmp" && chown root:root "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" /etc/kubernetes/pki/scheduler-serving.crt || { rm -f "$tmp"; exit 1; }
+echo '@@kw done 21'
+# create /etc/kubernetes/pki/scheduler-serving.key (root:root 0600)
+mkdir -p /etc/kubernetes/pki && tmp=$(mktemp /etc/kubernetes/pki/.kubeward.XXXXXX) && printf %s <base64> | base64 -d > "$tmp" && chown root:root "$tmp" && chmod 0600 "$tmp" && mv -f "$tmp" /etc/kubernetes/pki/scheduler-serving.key || { rm -f "$tmp"; exit 1; }
+echo '@@kw done 22'
 # create /etc/kubernetes/pki/front-proxy-client.crt (root:root 0644)
 mkdir -p /etc/kubernetes/pki && tmp=$(mktemp /etc/kubernetes/pki/.kubeward.XXXXXX) && printf %s <base64> | base64 -d > "$tmp" && chown root:root "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" /etc/kubernetes/pki/front-proxy-client.crt || { rm -f "$tmp"; exit 1; }
-echo '@@kw done 19'
+echo '@@kw done 23'
 # create /etc/kubernetes/pki/front-proxy-client.key (root:root 0600)
 mkdir -p /etc/kubernetes/pki && tmp=$(mktemp /etc/kubernetes/pki/.kubeward.XXXXXX) && printf %s <base64> | base64 -d > "$tmp" && chown root:root "$tmp" && chmod 0600 "$tmp" && mv -f "$tmp" /etc/kubernetes/pki/front-proxy-client.key || { rm -f "$tmp"; exit 1; }
-echo '@@kw done 20'
+echo '@@kw done 24'
 # create /etc/kubernetes/pki/sa.key (root:root 0600)
 mkdir -p /etc/kubernetes/pki && tmp=$(mktemp /etc/kubernetes/pki/.kubeward.XXXXXX) && printf %s <base64> | base64 -d > "$tmp" && chown root:root "$tmp" && chmod 0600 "$tmp" && mv -f "$tmp" /etc/kubernetes/pki/sa.key || { rm -f "$tmp"; exit 1; }
-echo '@@kw done 21'
+echo '@@kw done 25'
 # create /etc/kubernetes/pki/sa.pub (root:root 0644)
 mkdir -p /etc/kubernetes/pki && tmp=$(mktemp /etc/kubernetes/pki/.kubeward.XXXXXX) && printf %s <base64> | base64 -d > "$tmp" && chown root:root "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" /etc/kubernetes/pki/sa.pub || { rm -f "$tmp"; exit 1; }
-echo '@@kw done 22'
+echo '@@kw done 26'

@@ -7,7 +7,10 @@ echo '@@kw done 0'
 mkdir -p /etc/containerd && tmp=$(mktemp /etc/containerd/.kubeward.XXXXXX) && printf %s <base64> | base64 -d > "$tmp" && chown root:root "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" /etc/containerd/config.toml || { rm -f "$tmp"; exit 1; }
 echo '@@kw done 1'
 # install containerd, runc, containernetworking-plugins
+printf 'Dpkg::Options { "--force-confold"; };\n' > /run/kubeward-apt-confold.conf
+( export APT_CONFIG=/run/kubeward-apt-confold.conf
 apt-get update -qq && apt-get install -y -qq --no-install-recommends containerd runc containernetworking-plugins >/dev/null
+)
 echo '@@kw done 2'
 # enable containerd.service
 systemctl enable --quiet containerd.service 2>/dev/null

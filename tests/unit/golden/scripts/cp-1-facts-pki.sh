@@ -58,6 +58,18 @@ printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/kubelet-signer.crt
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/kubelet-signer.key
 ( if [ -e /etc/kubernetes/pki/kubelet-signer.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/kubelet-signer.key; sha256sum /etc/kubernetes/pki/kubelet-signer.key | cut -d' ' -f1; echo; else echo absent; fi
 ) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/controller-manager-serving.crt
+( if [ -e /etc/kubernetes/pki/controller-manager-serving.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/controller-manager-serving.crt; sha256sum /etc/kubernetes/pki/controller-manager-serving.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/controller-manager-serving.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/controller-manager-serving.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/controller-manager-serving.key
+( if [ -e /etc/kubernetes/pki/controller-manager-serving.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/controller-manager-serving.key; sha256sum /etc/kubernetes/pki/controller-manager-serving.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/scheduler-serving.crt
+( if [ -e /etc/kubernetes/pki/scheduler-serving.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/scheduler-serving.crt; sha256sum /etc/kubernetes/pki/scheduler-serving.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/scheduler-serving.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/scheduler-serving.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/scheduler-serving.key
+( if [ -e /etc/kubernetes/pki/scheduler-serving.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/scheduler-serving.key; sha256sum /etc/kubernetes/pki/scheduler-serving.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/front-proxy-client.crt
 ( if [ -e /etc/kubernetes/pki/front-proxy-client.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/front-proxy-client.crt; sha256sum /etc/kubernetes/pki/front-proxy-client.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/front-proxy-client.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/front-proxy-client.crt; echo; else echo big; fi; else echo absent; fi
 ) 2>&1 || true
