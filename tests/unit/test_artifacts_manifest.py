@@ -119,3 +119,30 @@ def test_busybox_links_every_applet_once() -> None:
     files = render_busybox_files(b"ELF", ["bin/sh", "usr/bin/wget", "sbin/ip", "bin/busybox", "usr/sbin/ip"])
     assert [f.path for f in files] == ["/bin/busybox", "/bin/ip", "/bin/sh", "/bin/wget"]
     assert all(f.link == "busybox" for f in files[1:]) and files[0].mode == 0o755
+
+
+def test_long_build_reports_progress_and_failures(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The build's runner passes make's +++ lines on, says it is alive while make is silent, and
+    keeps the log of a failure (real processes; the heartbeat releases the command, no sleeps)."""
+    import os
+
+    from kubeward.artifacts import build
+
+    monkeypatch.setattr(build, "HEARTBEAT_SECONDS", 0.01)
+    flag = tmp_path / "seen-heartbeat"
+    seen: list[str] = []
+
+    def progress(msg: str) -> None:
+        seen.append(msg)
+        if "still building" in msg:
+            flag.touch()
+
+    script = f"echo '+++ building'; echo noise; while [ ! -e {flag} ]; do sleep 0.01; done; echo done"
+    build._stream(["sh", "-c", script], cwd=tmp_path, env=dict(os.environ), progress=progress, log=tmp_path / "ok.log")
+    assert any(m.endswith("+++ building") for m in seen) and not any("noise" in m for m in seen)
+    assert any("still building" in m for m in seen)
+    assert (tmp_path / "ok.log").read_text().splitlines()[-1] == "done"
+    with pytest.raises(ArtifactError, match=r"failed \(exit 3\)") as info:
+        build._stream(["sh", "-c", "echo compile broke; exit 3"], cwd=tmp_path, env=dict(os.environ),
+                      progress=seen.append, log=tmp_path / "bad.log")
+    assert "compile broke" in str(info.value) and str(tmp_path / "bad.log") in str(info.value)

@@ -175,8 +175,8 @@ def test_clean_cluster_has_no_findings() -> None:
 
 
 def test_check_table() -> None:
-    assert [c.id for c in CHECKS] == ["listeners", "reachability", "tls", "ssh", "files", "private-keys", "authorized-keys",
-                                     "firewall"]
+    assert [c.id for c in CHECKS] == ["listeners", "reachability", "outside-sweep", "tls", "ssh", "files",
+                                      "private-keys", "authorized-keys", "firewall"]
 
 
 # ----- listeners ---------------------------------------------------------------------------------
@@ -264,6 +264,23 @@ def test_exposed_unlisted_port() -> None:
     obs.ports.append(port("outside", "operator", "worker-1", 9999, "open"))
     [f] = findings(obs)
     assert f.id == "KW-EXPOSED-OUTSIDE" and f.title.startswith("unlisted port")
+
+
+def test_a_dnat_found_by_the_outside_sweep_is_a_high_finding_with_its_port() -> None:
+    obs = observations()
+    obs.swept = {name: 65535 - 120 for name in PRIVATE}
+    # what the sweep records: a port nothing on the node listens on answers (a DNAT into a container)
+    obs.ports.append(port("outside", "operator", "worker-1", 18080, "open"))
+    [f] = findings(obs)
+    assert (f.id, f.node, f.port, f.protocol, f.severity) == ("KW-EXPOSED-OUTSIDE", "worker-1", 18080, "tcp", "high")
+
+
+def test_a_failed_outside_sweep_is_reported_for_every_node() -> None:
+    obs = observations()
+    obs.sweep_error = "the outside sweep of every TCP port failed: [Errno 24] Too many open files"
+    fs = findings(obs)
+    assert ids(fs) == [("KW-SWEEP-INCOMPLETE", n, None) for n in sorted(PRIVATE)]
+    assert all(f.severity == "high" and "Too many open files" in f.observed for f in fs)
 
 
 def test_ssh_from_outside_the_admin_cidrs_is_exposed() -> None:

@@ -104,7 +104,28 @@ def test_input_chain_shape() -> None:
     assert "counter dropped {" in render_ruleset(cluster(), "n0")
     out = chains(render_ruleset(cluster(), "n0"))["output"]
     assert out[0] == "type filter hook output priority 0; policy accept;"
-    assert "forward" not in chains(render_ruleset(cluster(), "n0"))
+
+
+def test_forward_chain_drops_what_a_dnat_would_pass_except_nodeports_and_the_pod_network() -> None:
+    """A DNAT into another namespace (container port mapping, hostPort) is forwarded, not input."""
+    config = cluster(network={"nodeport_range": "31000-31099"})
+    fwd = chains(render_ruleset(config, "n1"))["forward"]
+    assert fwd == [
+        "type filter hook forward priority 0; policy drop;",
+        "ct state established,related accept",
+        'ct state invalid counter name "dropped" drop',
+        'meta nfproto ipv6 counter name "dropped" drop comment "ipv6-drop"',
+        'ct status dnat meta l4proto tcp ct original proto-dst 31000-31099 accept comment "nodeport"',
+        'ct status dnat meta l4proto udp ct original proto-dst 31000-31099 accept comment "nodeport"',
+        'iifname { "cni0", "flannel.1", "eth1" } ip saddr @pods ip daddr @pods accept comment "pod-network"',
+        'iifname { "cni0", "flannel.1" } ip saddr @pods oifname "eth1" accept comment "pod-network"',
+        'iifname "eth1" ip saddr @nodes ip daddr @pods accept comment "pod-network"',
+        'counter name "dropped" drop comment "forward"',
+    ]
+    weave = chains(render_ruleset(cluster(network={"cni": "weave", "ipv6": "allow"}), "n0"))["forward"]
+    assert 'iifname { "weave", "eth1" } ip saddr @pods ip daddr @pods accept comment "pod-network"' in weave
+    assert 'iifname "weave" ip saddr @pods oifname "eth1" accept comment "pod-network"' in weave
+    assert not any("ipv6" in r for r in weave)
 
 
 def test_rule_count_does_not_grow_with_nodes() -> None:
@@ -385,6 +406,25 @@ def test_loads_into_a_namespace_replaces_only_our_table(tmp_path: Path) -> None:
     assert "type filter hook prerouting priority mangle; policy accept;" in listed  # mangle is -150
 
 
+@needs_root_nft
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_the_listed_table_loads_again_as_the_rollback_restores_it(variant: str, tmp_path: Path) -> None:
+    """The firewall phase saves `nft list table inet kubeward` before a change and its rollback
+    timer loads that listing: every rule must list in a form nft can read back."""
+    config, host = VARIANTS[variant]
+    path, prev = tmp_path / "fw.nft", tmp_path / "prev.nft"
+    path.write_text(render_ruleset(config, host))
+    with netns() as ns:
+        _run("ip", "netns", "exec", ns, NFT, "-f", str(path))
+        listed = _run("ip", "netns", "exec", ns, NFT, "list", "table", "inet", "kubeward").stdout
+        prev.write_text(f"table inet kubeward {{}}\ndelete table inet kubeward\n{listed}")
+        result = _run("ip", "netns", "exec", ns, NFT, "-f", str(prev), check=False)
+        again = _run("ip", "netns", "exec", ns, NFT, "list", "table", "inet", "kubeward").stdout
+    assert result.returncode == 0, result.stderr
+    assert "[invalid type]" not in listed
+    assert again == listed
+
+
 CONNECT = textwrap.dedent("""
     import json, socket, sys
     out = {}
@@ -463,6 +503,80 @@ def test_connections_through_the_loaded_table(tmp_path: Path) -> None:
     assert local == {"127.0.0.1:127.0.0.1:10257": "open", "10.0.0.10:10.0.0.10:2379": "open"}
     packets = int(re.search(r"packets (\d+)", counter).group(1))  # type: ignore[union-attr]
     assert packets > 0
+
+
+@needs_root_nft
+def test_a_dnat_into_another_namespace_is_dropped_unless_it_is_a_nodeport(tmp_path: Path) -> None:
+    """The node forwards to a "pod" namespace behind cni0. A container runtime's port mapping
+    (public 18080 -> pod:8000) and kube-proxy's NodePort (30050 -> pod:8000) live in tables of their
+    own, as they would; kubeward's table is loaded next to them. From outside only the NodePort, from
+    a nodeport source, reaches the pod; the pod network keeps working over the private interface."""
+    config = cluster(hosts=[
+        {"name": "cp-1", "address": "192.0.2.10", "private_address": "10.0.0.10", "role": "control-plane"},
+        {"name": "w-1", "address": "192.0.2.11", "private_address": "10.0.0.11", "role": "worker"},
+    ], network={"nodeport_sources": ["203.0.113.0/24"]})
+    path = tmp_path / "fw.nft"
+    path.write_text(render_ruleset(config, "cp-1"))
+    dnat = tmp_path / "dnat.nft"
+    dnat.write_text(textwrap.dedent("""
+        table ip portmap-standin {
+            chain prerouting { type nat hook prerouting priority -100; policy accept;
+                tcp dport 18080 dnat to 10.128.0.5:8000
+                tcp dport 30050 dnat to 10.128.0.5:8000
+            }
+        }
+    """))
+    with netns() as node, netns() as outside, netns() as peer, netns() as pod:
+        for ifname, other, node_addr, other_addrs in (
+            ("eth0", outside, "192.0.2.10/24", ["192.0.2.99/24", "203.0.113.5/24"]),
+            ("eth1", peer, "10.0.0.10/24", ["10.0.0.11/24"]),
+            ("cni0", pod, "10.128.0.1/24", ["10.128.0.5/24"]),
+        ):
+            _run("ip", "-n", node, "link", "add", ifname, "type", "veth", "peer", "name", "eth0", "netns", other)
+            _run("ip", "-n", node, "addr", "add", node_addr, "dev", ifname)
+            _run("ip", "-n", node, "link", "set", ifname, "up")
+            for addr in other_addrs:
+                _run("ip", "-n", other, "addr", "add", addr, "dev", "eth0")
+            _run("ip", "-n", other, "link", "set", "eth0", "up")
+            _run("ip", "-n", other, "link", "set", "lo", "up")
+        _run("ip", "-n", node, "addr", "add", "203.0.113.1/24", "dev", "eth0")
+        _run("ip", "-n", pod, "route", "add", "default", "via", "10.128.0.1")
+        _run("ip", "-n", peer, "route", "add", "10.128.0.0/12", "via", "10.0.0.10")
+        _run("ip", "-n", outside, "route", "add", "10.0.0.0/8", "via", "192.0.2.10")
+        _run("ip", "netns", "exec", node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        _run("ip", "netns", "exec", node, NFT, "-f", str(dnat))
+        _run("ip", "netns", "exec", node, NFT, "-f", str(path))
+        servers = [subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", LISTEN, *ports],
+                                    stdout=subprocess.PIPE, text=True)
+                   for ns, ports in ((pod, ["8000"]), (peer, ["9000"]), (outside, ["9001"]))]
+        try:
+            for server in servers:
+                assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+
+            def connect(ns: str, *specs: str) -> dict[str, str]:
+                return json.loads(_run("ip", "netns", "exec", ns, sys.executable, "-c", CONNECT, *specs).stdout)
+
+            from_outside = connect(outside, "192.0.2.99:192.0.2.10:18080", "203.0.113.5:203.0.113.1:18080",
+                                   "192.0.2.99:192.0.2.10:30050", "203.0.113.5:203.0.113.1:30050",
+                                   "192.0.2.99:10.128.0.5:8000")
+            from_pod = connect(pod, "10.128.0.5:10.0.0.11:9000", "10.128.0.5:192.0.2.99:9001")
+            from_peer = connect(peer, "10.0.0.11:10.128.0.5:8000")
+            tables = _run("ip", "netns", "exec", node, NFT, "list", "tables").stdout
+        finally:
+            for server in servers:
+                server.kill()
+                server.wait()
+    assert "table ip portmap-standin" in tables  # the other table is still there: ours only adds a drop
+    assert from_outside == {
+        "192.0.2.99:192.0.2.10:18080": "filtered",  # the port mapping: forwarded, dropped
+        "203.0.113.5:203.0.113.1:18080": "filtered",  # whatever the source
+        "192.0.2.99:192.0.2.10:30050": "filtered",  # NodePort, not a nodeport source: the guard
+        "203.0.113.5:203.0.113.1:30050": "open",  # NodePort from a nodeport source
+        "192.0.2.99:10.128.0.5:8000": "filtered",  # routed straight at the pod from outside
+    }
+    # the pod network: pods out via the private interface, nodes to pods; not pods out the public side
+    assert from_pod == {"10.128.0.5:10.0.0.11:9000": "open", "10.128.0.5:192.0.2.99:9001": "filtered"}
+    assert from_peer == {"10.0.0.11:10.128.0.5:8000": "open"}
 
 
 def test_docs_show_the_current_ruleset_and_matrix() -> None:

@@ -142,6 +142,16 @@ def check_reachability(inp: AuditInputs, obs: Observations) -> Iterator[Finding]
                               p.port, p.protocol, p.vantage)
 
 
+def check_outside_sweep(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
+    """Without the sweep of every TCP port, a DNAT into another namespace could hide: say so."""
+    if not obs.sweep_error:
+        return
+    for node in obs.local:
+        yield Finding("KW-SWEEP-INCOMPLETE", "high", node, "not every TCP port was scanned from outside",
+                      obs.sweep_error, "raise the open-files limit of this machine (ulimit -n) and audit again",
+                      None, "tcp", "outside")
+
+
 # ----- TLS and anonymous HTTP -----------------------------------------------------------------
 def check_tls(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
     rows = {r.key: r for r in inp.matrix}
@@ -340,6 +350,7 @@ def check_firewall(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
 CHECKS: tuple[Check, ...] = (
     Check("listeners", "high", "listeners and bind addresses against the port matrix", check_listeners),
     Check("reachability", "high", "open and closed ports from outside and from peers", check_reachability),
+    Check("outside-sweep", "high", "every TCP port scanned from outside", check_outside_sweep),
     Check("tls", "high", "TLS versions, chains, SANs, client certificates, anonymous HTTP", check_tls),
     Check("ssh", "high", "SSH authentication methods and sshd settings in every Match context", check_ssh),
     Check("files", "high", "key and kubeconfig modes, CA keys on nodes", check_files),

@@ -145,6 +145,9 @@ class Observations:
     unreachable: dict[str, str] = field(default_factory=dict)
     incomplete: list[Incomplete] = field(default_factory=list)
     operator_address: str = ""
+    #: node -> TCP ports the outside sweep covered beyond the candidates (only answers are in ports)
+    swept: dict[str, int] = field(default_factory=dict)
+    sweep_error: str = ""  # why the outside sweep could not run, "" when it did
 
     def could_not(self, node: str, check: str, reason: str) -> None:
         self.incomplete.append(Incomplete(node, check, reason))
@@ -218,5 +221,6 @@ class AuditReport:
                                  for n, lo in o.local.items()},
                 "authorized_keys": {n: [{"user": k.user, "path": k.path, "line": k.line, "key_type": k.key_type}
                                         for k in lo.authorized_keys] for n, lo in o.local.items()},
+                "swept": o.swept,
             },
         }

@@ -10,14 +10,18 @@ authentication-methods probe.
 from __future__ import annotations
 
 import asyncio
+import errno
 import re
 import resource
+import select
 import shlex
 import socket
 import ssl
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -60,6 +64,12 @@ ALWAYS_PROBE = (8080, 10255, 2379, 2380, 2381, 6443, 10248, 10249, 10250, 10256,
 CONNECT_TIMEOUT = 1.0
 #: a "filtered" answer on a port something listens on is asked again, slower, before it counts
 RECHECK_TIMEOUT = 4.0
+#: the outside sweep of every TCP port: how long each SYN may wait for an answer
+SWEEP_TIMEOUT = 1.0
+#: file descriptors the sweep leaves to SSH, tunnels and the TLS probes, beyond probe_outside's own
+_RESERVED_FDS = 1024
+#: SYNs the sweep may send at once: far below a network device's backlog (netdev_max_backlog, 1000)
+_SWEEP_BURST = 256
 
 
 #: where private keys are looked for, by content, wherever kubeward or anyone else put them
@@ -371,6 +381,10 @@ async def probe_local(config: ClusterConfig, session: Session, hosts: list[str],
             raise r
 
 
+def _outside_concurrency(limit: int) -> int:
+    return max(64, min(4096, limit - 256))
+
+
 def raise_open_files_limit() -> int:
     """Lift the soft limit on open files to the hard one: a scan holds a socket per probe."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -386,7 +400,7 @@ def raise_open_files_limit() -> int:
 
 async def probe_outside(config: ClusterConfig, matrix: list[MatrixRow], obs: Observations, operator: str) -> None:
     # filtered ports cost a whole timeout each: probe as many at once as the process may hold
-    sem = asyncio.Semaphore(max(64, min(4096, raise_open_files_limit() - 256)))
+    sem = asyncio.Semaphore(_outside_concurrency(raise_open_files_limit()))
 
     async def one(host: str, addr: str, port: int, proto: str) -> PortProbe:
         async with sem:
@@ -401,6 +415,111 @@ async def probe_outside(config: ClusterConfig, matrix: list[MatrixRow], obs: Obs
         for port in candidate_ports(config, matrix, h.name, lo, "udp", include_ranges=False):
             jobs.append(one(h.name, str(h.address), port, "udp"))
     obs.ports += await asyncio.gather(*jobs)
+
+
+def sweep_tcp(targets: Iterable[tuple[str, int]], window: int, timeout: float = SWEEP_TIMEOUT) -> dict[
+        tuple[str, int], str]:
+    """Connect to every (address, port) without blocking, at most ``window`` in flight.
+
+    Returns the ones that answered, "open" or "closed"; the others are filtered. One epoll and a
+    queue of deadlines instead of a coroutine and a timer per port, so 65535 ports per node cost
+    little CPU. An answer that arrives before its deadline counts even if it is read later (the
+    kernel keeps the socket's state), so a busy machine does not turn open ports into filtered
+    ones. SYNs are paced at ``window / timeout`` per second, in bursts of at most ``_SWEEP_BURST``,
+    so that no queue on the way overflows and drops one (a lost SYN would hide an open port)."""
+    results: dict[tuple[str, int], str] = {}
+    ep = select.epoll()
+    pending: dict[int, tuple[socket.socket, tuple[str, int]]] = {}
+    queue: deque[tuple[float, socket.socket]] = deque()
+    todo = iter(targets)
+    exhausted = False
+    rate = window / timeout
+    tokens, last = float(_SWEEP_BURST), time.monotonic()
+
+    def finish(s: socket.socket, state: str | None) -> None:
+        fd = s.fileno()
+        _, key = pending.pop(fd)
+        ep.unregister(fd)
+        s.close()
+        if state is not None:
+            results[key] = state
+
+    try:
+        while True:
+            # a token bucket: a process that was not scheduled for a while must not send a burst
+            now = time.monotonic()
+            tokens, last = min(float(_SWEEP_BURST), tokens + (now - last) * rate), now
+            while not exhausted and len(pending) < window and tokens >= 1:
+                key = next(todo, None)
+                if key is None:
+                    exhausted = True
+                    break
+                tokens -= 1
+                family = socket.AF_INET6 if ":" in key[0] else socket.AF_INET
+                s = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                err = s.connect_ex(key)
+                if err not in (0, errno.EINPROGRESS):
+                    s.close()
+                    if err in (errno.EADDRNOTAVAIL, errno.EAGAIN, errno.ENOBUFS):  # out of local resources
+                        raise OSError(err, f"connect to {key[0]}:{key[1]}: {errno.errorcode[err]}")
+                    if err == errno.ECONNREFUSED:
+                        results[key] = "closed"
+                    continue
+                pending[s.fileno()] = (s, key)
+                ep.register(s.fileno(), select.EPOLLOUT)
+                queue.append((time.monotonic() + timeout, s))
+            if exhausted and not pending:
+                return results
+            wait = queue[0][0] - time.monotonic() if queue else timeout
+            if not exhausted:
+                wait = min(wait, _SWEEP_BURST / rate)  # back in time to send the next burst
+            for fd, _ in ep.poll(max(wait, 0.0), max(1, len(pending))):
+                s = pending[fd][0]
+                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                finish(s, "open" if err == 0 else "closed" if err == errno.ECONNREFUSED else None)
+            now = time.monotonic()
+            while queue and (queue[0][1].fileno() == -1 or queue[0][0] <= now):
+                _, s = queue.popleft()
+                if s.fileno() != -1:
+                    finish(s, None)
+    finally:
+        for s, _ in pending.values():
+            s.close()
+        ep.close()
+
+
+async def probe_outside_sweep(config: ClusterConfig, matrix: list[MatrixRow], obs: Observations,
+                              operator: str) -> None:
+    """Every TCP port of every audited node's public address, once, from this machine.
+
+    The candidate list of ``probe_outside`` cannot see a DNAT into another network namespace (a
+    container runtime's port mapping, a hostPort): nothing listens on the node for it. This sweep
+    can: it records every port that is open (closed and filtered ones are not findings, and a node
+    without its firewall would fill the report with 65535 closed ports) and ``obs.swept`` says how
+    many ports each node had swept. Cost: 65535 connects per node, paced, so linear in nodes. The
+    candidate ports are left to ``probe_outside``, which runs at the same time."""
+    limit = raise_open_files_limit()
+    window = max(64, min(32768, limit - _outside_concurrency(limit) - _RESERVED_FDS))
+    loop = asyncio.get_running_loop()
+    targets: list[tuple[str, int]] = []
+    owner: dict[str, tuple[str, str]] = {}  # resolved address -> node name, address as configured
+    try:
+        for h in [config.host(n) for n in obs.local]:  # the audited, reachable nodes
+            # resolved once: connect_ex would look a DNS name up for every port
+            info = await loop.getaddrinfo(str(h.address), None, type=socket.SOCK_STREAM)
+            ip = str(info[0][4][0])
+            owner[ip] = (h.name, str(h.address))
+            known = set(candidate_ports(config, matrix, h.name, obs.local.get(h.name)))
+            ports = [p for p in range(1, 65536) if p not in known]
+            targets += [(ip, p) for p in ports]
+            obs.swept[h.name] = len(ports)
+        found = await asyncio.to_thread(sweep_tcp, targets, window)
+    except OSError as exc:  # no epoll, no sockets left, no address: the proof is incomplete, say so
+        obs.sweep_error = f"the outside sweep of every TCP port failed: {exc}"
+        return
+    obs.ports += [PortProbe("outside", "operator", operator, owner[ip][0], owner[ip][1], port, "tcp", state)
+                  for (ip, port), state in sorted(found.items()) if state == "open"]
 
 
 async def probe_peers(config: ClusterConfig, matrix: list[MatrixRow], session: Session, obs: Observations) -> None:

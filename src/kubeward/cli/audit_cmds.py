@@ -59,7 +59,10 @@ def print_report(report: AuditReport) -> None:
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default="high", show_default=True,
               help="Exit 1 when a finding is at this severity or above.")
 @click.option("--host", multiple=True, help="Audit only these nodes.")
-def audit(opts: RemoteOptions, output: str, out_file: Path | None, fail_on: Severity, host: tuple[str, ...]) -> None:
+@click.option("--no-sweep", is_flag=True, help="Skip the sweep of every TCP port from outside (the candidate "
+              "ports are still scanned): faster, but a port opened by a DNAT could hide.")
+def audit(opts: RemoteOptions, output: str, out_file: Path | None, fail_on: Severity, host: tuple[str, ...],
+          no_sweep: bool) -> None:
     """Scan what is really exposed and report every deviation from the port matrix.
 
     Three vantage points, all at once: from this machine to every node's public
@@ -90,7 +93,7 @@ def audit(opts: RemoteOptions, output: str, out_file: Path | None, fail_on: Seve
                 local = [e for e in errors.values() if isinstance(e, ConnectError) and e.local]
                 if local:
                     raise local[0]
-                return await run_audit(loaded, session, names)
+                return await run_audit(loaded, session, names, sweep=not no_sweep)
 
         with run_lock(loaded):
             report = asyncio.run(go())

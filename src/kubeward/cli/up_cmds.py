@@ -41,7 +41,7 @@ def _start_log(loaded: LoadedConfig, command: str) -> Path:
 
 
 def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], apply: bool,
-             output: str, host: tuple[str, ...] = ()) -> tuple[LoadedConfig, RunReport]:
+             output: str, host: tuple[str, ...] = (), audit_sweep: bool = False) -> tuple[LoadedConfig, RunReport]:
     loaded = opts.load()
     ensure_state_dir(loaded.state_dir)
     phases = select_phases(_split(only), _split(skip))
@@ -62,7 +62,7 @@ def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], 
 
     async def go() -> RunReport:
         async with opts.session(loaded) as session:
-            ctx = RunContext(loaded, session, apply)
+            ctx = RunContext(loaded, session, apply, audit_sweep=audit_sweep)
             if live_wanted:
                 with Live(render(), console=out, refresh_per_second=8, transient=False) as live:
                     def progress(phase: str, host: str, state: str) -> None:
@@ -233,9 +233,12 @@ Example:
 @SKIP
 @OUTPUT
 @HOST
+@click.option("--audit-sweep", is_flag=True,
+              help="The audit phase also connects to every TCP port of each node from outside (about 8 s a node; "
+                   "`kubeward audit` always does).")
 def up(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output: str,
-       host: tuple[str, ...]) -> None:
-    loaded, report = _execute(opts, only, skip, True, output, host)
+       host: tuple[str, ...], audit_sweep: bool) -> None:
+    loaded, report = _execute(opts, only, skip, True, output, host, audit_sweep)
     if output == "json":
         click.echo(json.dumps(_summary_json(loaded, report, True), indent=2))
     else:

@@ -21,9 +21,17 @@ What the table does, and why:
   sources.
 * **output** (policy accept): the node may connect anywhere; with ``ipv6: drop`` outgoing IPv6 is
   rejected (not dropped) so programs fall back to IPv4 at once.
-* **no forward chain**: pod-to-pod, pod-to-service and NodePort-to-pod traffic is forwarded, and
-  kube-proxy and the CNI program their own forward rules for it; a forward policy drop here would
-  cut the pod network, and filtering there would duplicate what NetworkPolicy is for.
+* **forward** (filter, priority 0, policy drop): a DNAT into another network namespace (a container
+  runtime's port mapping, a CNI ``hostPort``, kube-proxy's NodePorts) turns inbound traffic into
+  forwarded traffic that the input chain never sees. The forward hook runs after every prerouting
+  DNAT (dstnat, -100), so the rules see the translated packet and its conntrack entry. It accepts
+  established/related traffic, NodePorts (``ct status dnat`` with the original port in the NodePort
+  range: only what the prerouting guard let through can be DNATed from there), the pod network
+  (pod to pod, pod out via the private interface, nodes to pods on the private interface) and drops
+  everything else, so nothing from outside reaches a namespace through a DNAT kubeward does not know.
+  Other tables (kube-proxy's iptables-nft, the CNI's) hook forward too: a packet must be accepted
+  by every base chain on the hook, so this drop is final whatever they say, and their drops still
+  apply to what this chain accepts.
 """
 
 from __future__ import annotations
@@ -116,6 +124,8 @@ class HostFirewall:
     allows: tuple[Allow, ...]
     nodeport_ranges: tuple[PortRange, ...]
     nodeport_allows: tuple[Allow, ...]
+    #: the CNI's interfaces on this node (the pod bridge and the overlay)
+    pod_interfaces: tuple[str, ...] = ()
 
 
 # --- planning ------------------------------------------------------------------------------------
@@ -210,6 +220,7 @@ def plan_host_firewall(config: ClusterConfig, host: HostConfig | str) -> HostFir
         allows=tuple(allows),
         nodeport_ranges=ranges,
         nodeport_allows=guard,
+        pod_interfaces=CNI_POD_INTERFACES[config.network.cni],
     )
 
 
@@ -316,6 +327,38 @@ def _input(fw: HostFirewall) -> list[str]:
     return [*out, f"\t\t{_DROP}", "\t}", ""]
 
 
+def _forward(fw: HostFirewall) -> list[str]:
+    private = f'"{fw.host.private_interface}"'
+    pods = [f'"{i}"' for i in fw.pod_interfaces]
+    out = [
+        "\tchain forward {",
+        "\t\ttype filter hook forward priority 0; policy drop;",
+        "\t\tct state established,related accept",
+        f"\t\tct state invalid {_DROP}",
+    ]
+    if fw.ipv6 == "drop":
+        out.append(f'\t\tmeta nfproto ipv6 {_DROP} comment "ipv6-drop"')
+    if fw.nodeport_ranges:
+        # the guard in prerouting has checked the source before kube-proxy's DNAT. One rule per
+        # protocol: with `meta l4proto { tcp, udp }` nft lists the port as "[invalid type]", and
+        # the listing (what the rollback restores) would no longer load.
+        ranges = _set_or_list([str(r) for r in fw.nodeport_ranges])
+        out += [f"\t\tct status dnat meta l4proto {proto} ct original proto-dst {ranges} accept "
+                f'comment "nodeport"' for proto in ("tcp", "udp")]
+    out.append(f"\t\tiifname {_set_or_list([*pods, private])} ip saddr @pods ip daddr @pods accept "
+               f'comment "pod-network"')
+    if pods:
+        out.append(f'\t\tiifname {_set_or_list(pods)} ip saddr @pods oifname {private} accept '
+                   f'comment "pod-network"')
+    out += [
+        f'\t\tiifname {private} ip saddr @nodes ip daddr @pods accept comment "pod-network"',
+        f'\t\t{_DROP} comment "forward"',
+        "\t}",
+        "",
+    ]
+    return out
+
+
 def _output(fw: HostFirewall) -> list[str]:
     out = ["\tchain output {", "\t\ttype filter hook output priority 0; policy accept;"]
     if fw.ipv6 == "drop":
@@ -337,7 +380,7 @@ def render_host_firewall(fw: HostFirewall) -> str:
     for s in fw.sets:
         out += _render_set(s)
     out += [f"\tcounter {DROP_COUNTER} {{", "\t}", ""]
-    out += _prerouting(fw) + _input(fw) + _output(fw)
+    out += _prerouting(fw) + _input(fw) + _forward(fw) + _output(fw)
     return "\n".join([*out, "}", ""])
 
 

@@ -25,7 +25,7 @@ from kubeward.artifacts.nodes import (
     render_node_plan,
 )
 from kubeward.errors import KubewardError
-from kubeward.ops.base import Change, HostOutcome, Unchanged
+from kubeward.ops.base import Change, HostOutcome, Note, Unchanged
 from kubeward.phases.base import PerHostPhase, RunContext
 from kubeward.remote.ssh import CommandError
 
@@ -88,8 +88,7 @@ class Artifacts(PerHostPhase):
         text = await ctx.read_facts(host, self.name, render_node_facts_script(plan), label="read artifact facts")
         changes = plan_node_changes(plan, parse_node_facts(text))
         outcome = render_outcome(host, plan, changes)
-        for note in changes.notes:
-            ctx.notes.setdefault(host, []).append(note)
+        outcome.notes += [Note("artifacts:images", note) for note in changes.notes]
         if not ctx.apply or changes.empty:
             return outcome
         ctx.changed_hosts.add(host)
@@ -98,9 +97,9 @@ class Artifacts(PerHostPhase):
                 log.info("%s: artifacts: upload %s", host, f.remote)
                 await ctx.session.upload_file(host, self.root / f.local, f.remote, sha256=f.sha256, mode=f.mode)
                 outcome.applied += 1
-            if not changes.empty:
-                await ctx.session.run(host, render_finish_script(changes), label="link, remove and import artifacts")
-                outcome.applied = len(outcome.changes)
+            # stamps of the uploads, links, removals, imports: one more round-trip
+            await ctx.session.run(host, render_finish_script(changes), label="link, remove and import artifacts")
+            outcome.applied = len(outcome.changes)
         except CommandError as exc:
             outcome.error = (f"artifacts stopped after {outcome.applied} of {len(outcome.changes)} change(s): "
                              f"{(exc.stderr.strip() or exc.stdout.strip() or exc.reason)[-500:]}")

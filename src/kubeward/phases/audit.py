@@ -21,6 +21,7 @@ from kubeward.audit.model import AuditReport, Observations
 from kubeward.audit.probe import (
     probe_local,
     probe_outside,
+    probe_outside_sweep,
     probe_peers,
     probe_ssh_auth,
     probe_tls,
@@ -141,8 +142,12 @@ def local_script(loaded: LoadedConfig, host: str) -> str:
 
 
 async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str] | None = None,
-                    cached: Callable[[str], str | None] | None = None) -> AuditReport:
-    """``cached(host)``: the local view read earlier in this run, if the host did not change since."""
+                    cached: Callable[[str], str | None] | None = None, *, sweep: bool = True) -> AuditReport:
+    """``cached(host)``: the local view read earlier in this run, if the host did not change since.
+
+    ``sweep``: also connect to every other TCP port of each node from outside (about 8 s a node: every
+    filtered port costs a timeout). `kubeward audit` sweeps; `up` does only with ``--audit-sweep``,
+    and its candidate scan still covers every port that listens, the matrix and the usual suspects."""
     started = time.monotonic()
     config = loaded.config
     cas, ca_key_shas, ca_fps = read_ca_material(loaded.state_dir)
@@ -154,6 +159,7 @@ async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str]
                       cached)
     await asyncio.gather(
         probe_outside(config, inp.matrix, obs, obs.operator_address),
+        *([probe_outside_sweep(config, inp.matrix, obs, obs.operator_address)] if sweep else []),
         probe_peers(config, inp.matrix, session, obs),
         probe_tls(config, inp.matrix, session, obs, cas),
         probe_ssh_auth(config, session, obs),
@@ -163,7 +169,7 @@ async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str]
     gaps = proof_gaps(inp, obs)
     nodes = [{"name": h.name, "role": h.role, "address": str(h.address), "private_address": str(h.private_address)}
              for h in config.hosts if h.name in names]
-    checks = len(obs.ports) + len(obs.tls) + len(obs.ssh_auth) + sum(
+    checks = len(obs.ports) + sum(obs.swept.values()) + len(obs.tls) + len(obs.ssh_auth) + sum(
         len(lo.listeners) + len(lo.files) + len(lo.sshd) + 1 for lo in obs.local.values())
     return AuditReport(findings, obs, nodes, time.monotonic() - started, checks, gaps)
 
@@ -180,7 +186,12 @@ class Audit(Phase):
         """A high finding fails the host, and so does a check that could not run there: `up` ends with
         the proof, and a proof with a hole is no proof (a warning would let automation read exit 0 as
         "proven"); the reason says what to re-run."""
-        report = await run_audit(ctx.loaded, ctx.session, hosts, lambda h: ctx.prefetched_facts(h, self.name))
+        report = await run_audit(ctx.loaded, ctx.session, hosts, lambda h: ctx.prefetched_facts(h, self.name),
+                                 sweep=ctx.audit_sweep)
+        if not ctx.audit_sweep:
+            for h in hosts:
+                ctx.notes.setdefault(h, []).append("audit: outside sweep of every TCP port not run in `up` "
+                                                   "(`kubeward audit` or `up --audit-sweep` runs it)")
         out = {}
         for h in hosts:
             bad = [f for f in report.findings if f.node == h and f.severity in self.fail_on]

@@ -49,6 +49,8 @@ class RunContext:
     restart_due: dict[str, set[str]] = field(default_factory=dict)
     #: the phases of this run, in order
     phase_names: tuple[str, ...] = ()
+    #: the audit phase also sweeps every TCP port from outside (`up --audit-sweep`)
+    audit_sweep: bool = False
 
     @property
     def config(self) -> ClusterConfig:

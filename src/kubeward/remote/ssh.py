@@ -523,7 +523,8 @@ class Session:
     ) -> CommandResult:
         """Run a shell script on a host (one round-trip); ``check`` raises CommandError on failure.
 
-        The script goes on stdin ahead of ``input`` (see the module docstring); ``label`` stands for
+        The script goes on stdin ahead of ``input`` or of the file ``input_file`` (streamed, for
+        large uploads; see the module docstring); ``label`` stands for
         the command in errors and logs: pass one when the command carries secrets (file contents are
         sent inside scripts).
         """
@@ -542,11 +543,9 @@ class Session:
         try:
             # asyncssh's own timeout starts once the channel is open; opening one on a dead link
             # would wait for keepalives, so the whole exchange is bounded too
-            if input_file is None:
-                proc = await asyncio.wait_for(
-                    conn.run(wrapped, encoding=None, check=False, timeout=limit, input=data), limit + 2)
-            else:  # the script first, then the file, streamed (never whole in memory)
-                proc = await asyncio.wait_for(_run_streaming(conn, wrapped, data, input_file, limit), limit + 2)
+            exchange = (conn.run(wrapped, input=data, encoding=None, check=False, timeout=limit)
+                        if input_file is None else _stream_file(conn, wrapped, data, input_file, limit))
+            proc = await asyncio.wait_for(exchange, limit + 2)
         except asyncssh.TimeoutError as exc:
             raise CommandError(name, shown, None, _text(exc.stdout), _text(exc.stderr),
                                f"timed out after {limit:g} s") from exc
@@ -619,20 +618,24 @@ class Session:
         return out
 
 
-STREAM_CHUNK = 256 * 1024
-
-
-async def _run_streaming(conn: asyncssh.SSHClientConnection, command: str, head: bytes, path: Path,
-                         limit: float) -> asyncssh.SSHCompletedProcess:
-    """Run ``command`` with ``head`` and then the file at ``path`` on its stdin."""
-    async with conn.create_process(command, encoding=None) as proc:
-        proc.stdin.write(head)
-        with open(path, "rb") as fh:
-            while chunk := fh.read(STREAM_CHUNK):
-                proc.stdin.write(chunk)
-                await proc.stdin.drain()
-        proc.stdin.write_eof()
-        return await proc.wait(check=False, timeout=limit)
+async def _stream_file(conn: asyncssh.SSHClientConnection, command: str, head: bytes, path: Path,
+                       limit: float) -> asyncssh.SSHCompletedProcess:
+    """Run ``command`` with ``head`` (the script) and then the file at ``path`` on its stdin, read
+    and sent in chunks with flow control, so a 100 MB binary is never held in memory."""
+    process = await conn.create_process(command, encoding=None)
+    try:
+        try:
+            process.stdin.write(head)
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 18), b""):
+                    process.stdin.write(chunk)
+                    await process.stdin.drain()
+            process.stdin.write_eof()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the remote side stopped reading (its script failed): its exit status says why
+        return await process.wait(check=False, timeout=limit)
+    finally:
+        process.close()
 
 
 def _text(data: object) -> str:

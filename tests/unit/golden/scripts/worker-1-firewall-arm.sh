@@ -82,6 +82,19 @@ table inet kubeward {
 		counter name "dropped" drop
 	}
 
+	chain forward {
+		type filter hook forward priority 0; policy drop;
+		ct state established,related accept
+		ct state invalid counter name "dropped" drop
+		meta nfproto ipv6 counter name "dropped" drop comment "ipv6-drop"
+		ct status dnat meta l4proto tcp ct original proto-dst 30001-30099 accept comment "nodeport"
+		ct status dnat meta l4proto udp ct original proto-dst 30001-30099 accept comment "nodeport"
+		iifname { "cni0", "flannel.1", "eth1" } ip saddr @pods ip daddr @pods accept comment "pod-network"
+		iifname { "cni0", "flannel.1" } ip saddr @pods oifname "eth1" accept comment "pod-network"
+		iifname "eth1" ip saddr @nodes ip daddr @pods accept comment "pod-network"
+		counter name "dropped" drop comment "forward"
+	}
+
 	chain output {
 		type filter hook output priority 0; policy accept;
 		meta nfproto ipv6 oif != "lo" reject comment "ipv6-drop"
