@@ -89,8 +89,8 @@ table inet kubeward {
 		meta nfproto ipv6 counter name "dropped" drop comment "ipv6-drop"
 		ct status dnat meta l4proto tcp ct original proto-dst 30001-30099 accept comment "nodeport"
 		ct status dnat meta l4proto udp ct original proto-dst 30001-30099 accept comment "nodeport"
-		iifname { "cni0", "flannel.1", "eth1" } ip saddr @pods ip daddr @pods accept comment "pod-network"
-		iifname { "cni0", "flannel.1" } ip saddr @pods oifname "eth1" accept comment "pod-network"
+		iifname { "cni0", "eth1" } ip saddr @pods ip daddr @pods accept comment "pod-network"
+		iifname "cni0" ip saddr @pods oifname "eth1" accept comment "pod-network"
 		iifname "eth1" ip saddr @nodes ip daddr @pods accept comment "pod-network"
 		counter name "dropped" drop comment "forward"
 	}
