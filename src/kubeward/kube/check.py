@@ -170,7 +170,7 @@ async def run_check(loaded: LoadedConfig, session: Session, kubectl: str, node: 
             finally:
                 progress(f"deleting namespace {ns}")
                 await api.delete_namespace(client, ns)
-                deadline = time.monotonic() + 120
+                deadline = time.monotonic() + 300
                 while time.monotonic() < deadline and await api.namespace_exists(client, ns):
                     await asyncio.sleep(1)
                 report.cleaned = not await api.namespace_exists(client, ns)
@@ -185,7 +185,13 @@ async def run_check(loaded: LoadedConfig, session: Session, kubectl: str, node: 
 async def _exercise(config: ClusterConfig, session: Session, client: AsyncClient, kubectl: str, kubeconfig: Path,
                     ns: str, names: list[str], report: CheckReport, progress: Callable[[str], None]) -> None:
     progress(f"creating a busybox pod on each of {len(names)} nodes in {ns}")
-    await api.create_objects(client, render_objects(ns, names))
+    objs = render_objects(ns, names)
+    await api.create_objects(client, objs[:1])
+    # the namespace's default ServiceAccount appears a moment after the namespace; pods wait for it
+    deadline = time.monotonic() + 60
+    while not await api.service_account_exists(client, ns, "default") and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    await api.create_objects(client, objs[1:])
     deadline = time.monotonic() + 180
     pods: dict[str, api.PodState] = {}
     while time.monotonic() < deadline:

@@ -24,7 +24,7 @@ from lightkube import ApiError, AsyncClient, KubeConfig
 from lightkube.models.certificates_v1 import CertificateSigningRequestCondition, CertificateSigningRequestStatus
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.certificates_v1 import CertificateSigningRequest, CertificateSigningRequestApproval
-from lightkube.resources.core_v1 import Namespace, Node, Pod, Secret, Service
+from lightkube.resources.core_v1 import Namespace, Node, Pod, Secret, Service, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import ClusterRoleBinding
 
 from kubeward.config import ClusterConfig
@@ -290,6 +290,15 @@ async def read_service(client: AsyncClient, namespace: str, name: str) -> tuple[
 
 
 async def delete_namespace(client: AsyncClient, name: str) -> None:
+    """Its pods first, at once (grace 0: the namespace controller would otherwise wait out each
+    pod's grace period and requeue), then the namespace."""
+    try:
+        async for p in client.list(Pod, namespace=name):
+            if p.metadata is not None and p.metadata.name is not None:
+                await client.delete(Pod, p.metadata.name, namespace=name, grace_period=0)
+    except ApiError as exc:
+        if exc.status.code != 404:
+            raise ApiAccessError(f"deleting the pods of {name}: {exc.status.message}") from exc
     try:
         await client.delete(Namespace, name)
     except ApiError as exc:
@@ -305,3 +314,13 @@ async def namespace_exists(client: AsyncClient, name: str) -> bool:
         if exc.status.code == 404:
             return False
         raise ApiAccessError(f"reading namespace {name}: {exc.status.message}") from exc
+
+
+async def service_account_exists(client: AsyncClient, namespace: str, name: str) -> bool:
+    try:
+        await client.get(ServiceAccount, name, namespace=namespace)
+        return True
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return False
+        raise ApiAccessError(f"reading ServiceAccount {namespace}/{name}: {exc.status.message}") from exc
