@@ -224,6 +224,12 @@ class Nodes(_TraitsPhase):
             if set(self.pod_cidrs) >= wanted or time.monotonic() > deadline:
                 break
             await asyncio.sleep(1)
+        # a host removed from cluster.yml: its Node goes too (its pod CIDR is freed, its routes
+        # disappear from every node's pod-network script below)
+        cp = self.first_control_plane(ctx)
+        for gone in sorted(set(nodes) - wanted):
+            await api.delete_node(client, gone)
+            out[cp].changes.append(Change(f"node:{gone}", f"delete Node {gone} (not in cluster.yml)", ""))
         for h in sorted(wanted - set(self.pod_cidrs)):
             if h in out:
                 out[h].error = f"{h} did not register with a pod CIDR within {REGISTER_TIMEOUT:.0f} s (journalctl -u kubelet)"
