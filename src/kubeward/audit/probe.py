@@ -50,8 +50,9 @@ from kubeward.audit.sshd_policy import (
 from kubeward.catalog.matrix import MatrixRow, rows_for_host
 from kubeward.config import ClusterConfig
 from kubeward.errors import RemoteError
+from kubeward.firewall.paths import LISTED, RULESET
+from kubeward.hostscripts.programs import read_program
 from kubeward.ops.sshd import CONFIG_DUMP, parse_config_dump, parse_match_blocks
-from kubeward.phases.firewall import LISTED, RULESET
 from kubeward.remote.forward import Forward, Tunnel
 from kubeward.remote.openssh import openssh_argv, render_known_hosts_for
 from kubeward.remote.ssh import Session
@@ -297,40 +298,17 @@ async def udp_state(address: str, port: int, timeout: float = CONNECT_TIMEOUT) -
         s.close()
 
 
-_SCANNER = r"""
-import asyncio, resource, sys
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-try: resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard)); soft = hard
-except Exception: pass
-S = None
-async def one(a, p):
-    async with S:
-        try:
-            _, w = await asyncio.wait_for(asyncio.open_connection(a, p), T); w.close(); return "open"
-        except ConnectionRefusedError: return "closed"
-        except Exception: return "filtered"
-async def main():
-    global S
-    S = asyncio.Semaphore(max(32, min(2048, soft - 64)))
-    pairs = [x.rsplit(":", 1) for x in sys.argv[1:]]
-    res = await asyncio.gather(*(one(a, int(p)) for a, p in pairs))
-    for (a, p), r in zip(pairs, res): print(a, p, r)
-T = TIMEOUT
-asyncio.run(main())
-"""
-
-
 def render_peer_script(targets: list[tuple[str, int]], timeout: float = CONNECT_TIMEOUT) -> str:
     """Connect to every (address, port) at once: python3 when the node has it, else bash /dev/tcp."""
     args = " ".join(shlex.quote(f"{a}:{p}") for a, p in targets)
-    scanner = shlex.quote(_SCANNER.replace("TIMEOUT", str(timeout)))
+    scanner = shlex.quote(read_program("peer_scanner"))
     fallback = []
     for addr, port in targets:
         a = shlex.quote(addr)
         fallback.append(f"(timeout {timeout + 0.5} bash -c '</dev/tcp/'{a}'/{port}' 2>/dev/null; rc=$?; "
                         f"if [ $rc = 0 ]; then s=open; elif [ $rc = 124 ]; then s=filtered; else s=closed; fi; "
                         f"echo {a} {port} $s) &")
-    return (f"if command -v python3 >/dev/null 2>&1; then python3 -c {scanner} {args}; else\n"
+    return (f"if command -v python3 >/dev/null 2>&1; then python3 -c {scanner} {float(timeout)} {args}; else\n"
             + "\n".join(fallback) + "\nwait\nfi\n")
 
 

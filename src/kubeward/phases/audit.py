@@ -31,10 +31,10 @@ from kubeward.audit.probe import (
 from kubeward.catalog.matrix import build_matrix
 from kubeward.config import ClusterConfig, HostConfig, LoadedConfig
 from kubeward.firewall.compile import render_ruleset
+from kubeward.firewall.paths import RULESET, sha
 from kubeward.ops.base import HostOutcome, Unchanged
 from kubeward.ops.sshd import DROPIN
 from kubeward.phases.base import Phase, RunContext
-from kubeward.phases.firewall import RULESET, sha
 from kubeward.remote.ssh import Session
 
 #: CA certificates and keys in the state directory (kubeadm-style layout of `kubeward pki`)

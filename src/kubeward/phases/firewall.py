@@ -21,23 +21,17 @@ anyway if that connection were gone.
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 from collections.abc import Sequence
 
 from kubeward.firewall.compile import render_ruleset
+from kubeward.firewall.paths import DIR, LISTED, NEW, PREV, RULESET, UNIT, sha  # noqa: F401 - re-exported
 from kubeward.ops.base import Change, HostOutcome, Unchanged
 from kubeward.ops.guard import Guard, Step, parse_guard_fact, render_guard_fact_script, strip_guard_fact
 from kubeward.phases.base import PerHostPhase, RunContext
 from kubeward.phases.guarded import GuardError, InvalidChange, Prove, apply_guarded, fresh_login, resolve_leftover
 from kubeward.remote.ssh import Session
 
-DIR = "/etc/kubeward"
-RULESET = f"{DIR}/firewall.nft"
-NEW = f"{DIR}/firewall.nft.new"
-PREV = f"{DIR}/firewall.prev.nft"  # an older kubeward's saved table (now in the guard's state)
-LISTED = f"{DIR}/firewall.listed.sha256"
-UNIT = "kubeward-firewall.service"
 UNIT_TEXT = f"""[Unit]
 Description=kubeward host firewall (nftables table inet kubeward)
 Documentation=https://github.com/kubeward/kubeward
@@ -77,10 +71,6 @@ cat {LISTED} 2>/dev/null || echo none
 systemctl is-enabled {UNIT} 2>/dev/null || echo disabled
 [ -f /etc/systemd/system/{UNIT} ] && sha256sum < /etc/systemd/system/{UNIT} | cut -d' ' -f1 || echo none
 """
-
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def render_apply_step(ruleset: str) -> Step:

@@ -1,24 +1,47 @@
-if command -v python3 >/dev/null 2>&1; then python3 -c '
-import asyncio, resource, sys
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-try: resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard)); soft = hard
-except Exception: pass
-S = None
-async def one(a, p):
-    async with S:
+if command -v python3 >/dev/null 2>&1; then python3 -c '"""kubeward'"'"'s peer port scanner (runs on a node as `python3 -c`, stdlib only).
+
+argv: TIMEOUT ADDRESS:PORT... Connects to every target at once (as many at a time as the open-files
+limit allows, raised to its hard limit) and prints "ADDRESS PORT open|closed|filtered" for each.
+"""
+
+import asyncio
+import resource
+import sys
+
+
+async def probe(sem: asyncio.Semaphore, address: str, port: int, timeout: float) -> str:
+    async with sem:
         try:
-            _, w = await asyncio.wait_for(asyncio.open_connection(a, p), T); w.close(); return "open"
-        except ConnectionRefusedError: return "closed"
-        except Exception: return "filtered"
-async def main():
-    global S
-    S = asyncio.Semaphore(max(32, min(2048, soft - 64)))
-    pairs = [x.rsplit(":", 1) for x in sys.argv[1:]]
-    res = await asyncio.gather(*(one(a, int(p)) for a, p in pairs))
-    for (a, p), r in zip(pairs, res): print(a, p, r)
-T = 1.0
-asyncio.run(main())
-' 10.0.0.10:22; else
+            _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout)
+            writer.close()
+            return "open"
+        except ConnectionRefusedError:
+            return "closed"
+        except Exception:
+            return "filtered"
+
+
+async def scan(timeout: float, targets: list[str], limit: int) -> None:
+    sem = asyncio.Semaphore(max(32, min(2048, limit - 64)))
+    pairs = [t.rsplit(":", 1) for t in targets]
+    results = await asyncio.gather(*(probe(sem, a, int(p), timeout) for a, p in pairs))
+    for i, (a, p) in enumerate(pairs):
+        print(a, p, results[i])
+
+
+def main() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    except Exception:
+        pass
+    asyncio.run(scan(float(sys.argv[1]), sys.argv[2:], soft))
+
+
+if __name__ == "__main__":
+    main()
+' 1.0 10.0.0.10:22; else
 (timeout 1.5 bash -c '</dev/tcp/'10.0.0.10'/22' 2>/dev/null; rc=$?; if [ $rc = 0 ]; then s=open; elif [ $rc = 124 ]; then s=filtered; else s=closed; fi; echo 10.0.0.10 22 $s) &
 wait
 fi
