@@ -64,7 +64,13 @@ def test_rbac_rows_are_created_replaced_or_left_alone() -> None:
     assert binding_action(other_role, row) == "recreate"
     names = {r.name: r.cluster_role for r in CLUSTER_ROLE_BINDINGS}
     assert names == {"kubeward:cluster-admins": "cluster-admin",
-                     "kubeward:apiserver-kubelet-client": "system:kubelet-api-admin"}
+                     "kubeward:apiserver-kubelet-client": "system:kubelet-api-admin",
+                     # TLS bootstrap (issue 17; tests/unit/test_node_bootstrap.py checks the subjects)
+                     "kubeward:kubelet-bootstrap": "system:node-bootstrapper",
+                     "kubeward:node-autoapprove-bootstrap":
+                         "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+                     "kubeward:node-autoapprove-certificate-rotation":
+                         "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient"}
 
 
 def test_haproxy_listens_on_loopback_only_and_checks_every_api_server() -> None:

@@ -25,6 +25,7 @@ from kubeward.pki import (
     parse_cert,
     plan_refresh,
 )
+from kubeward.pki.nodes import RETIRED_NODE_FILES
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 CLUSTER = """\
@@ -86,11 +87,9 @@ EXPECTED: dict[str, tuple[str | None, str, tuple[str, ...], set[str]]] = {
     "kube-proxy": ("ca", "system:kube-proxy", (), {CLIENT}),
     "controller-manager-serving-{n}": ("ca", "kube-controller-manager", (), {SERVER}),
     "scheduler-serving-{n}": ("ca", "kube-scheduler", (), {SERVER}),
-    "kubelet-client-{n}": ("ca", "system:node:{n}", ("system:nodes",), {CLIENT}),
-    "kubelet-serving-{n}": ("ca", "system:node:{n}", ("system:nodes",), {SERVER}),
 }
 CP_ONLY = ("etcd-server-{n}", "etcd-peer-{n}", "controller-manager-serving-{n}", "scheduler-serving-{n}")
-ALL_NODES = ("kubelet-client-{n}", "kubelet-serving-{n}")
+ALL_NODES: tuple[str, ...] = ()  # kubelets get their certificates by CSR
 CPS = ("cp-1", "cp-2", "cp-3")
 NODES = (*CPS, "worker-1", "worker-2")
 
@@ -190,14 +189,14 @@ def test_control_plane_only_rows_have_no_worker_instances() -> None:
     names = {d.name for d in desired_certs(config())}
     for worker in ("worker-1", "worker-2"):
         assert f"etcd-server-{worker}" not in names and f"etcd-peer-{worker}" not in names
-        assert f"kubelet-client-{worker}" in names and f"kubelet-serving-{worker}" in names
+        assert not [n for n in names if n.endswith(worker)]  # kubelets bootstrap their own
 
 
 def test_store_paths_are_like_kubeadm() -> None:
     paths = expected_paths(config())
     for p in ("ca.crt", "ca.key", "etcd/ca.crt", "etcd/ca.key", "front-proxy-ca.crt", "sa.key", "sa.pub",
               "apiserver.crt", "etcd/server-cp-2.crt", "etcd/peer-cp-3.key", "etcd/healthcheck-client.crt",
-              "kubelet/client-worker-1.crt", "kubelet/serving-worker-2.key", "admin.crt",
+              "admin.crt",
               "cluster-admin.key"):
         assert p in paths
 
@@ -302,16 +301,13 @@ def remote_of(cfg: ClusterConfig, host: str) -> dict[str, tuple[str, str, int]]:
     return {f.remote_path: (f.local_path, f.owner, f.mode) for f in files_for_node(cfg, cfg.host(host))}
 
 
-def test_worker_gets_only_the_ca_cert_and_its_kubelet_certs() -> None:
+def test_worker_gets_only_the_ca_cert() -> None:
     cfg = config()
     files = remote_of(cfg, "worker-1")
-    assert files == {
-        "/etc/kubernetes/pki/ca.crt": ("ca.crt", "root", 0o644),
-        "/var/lib/kubelet/pki/kubelet-client.crt": ("kubelet/client-worker-1.crt", "root", 0o644),
-        "/var/lib/kubelet/pki/kubelet-client.key": ("kubelet/client-worker-1.key", "root", 0o600),
-        "/var/lib/kubelet/pki/kubelet.crt": ("kubelet/serving-worker-1.crt", "root", 0o644),
-        "/var/lib/kubelet/pki/kubelet.key": ("kubelet/serving-worker-1.key", "root", 0o600),
-    }
+    assert files == {"/etc/kubernetes/pki/ca.crt": ("ca.crt", "root", 0o644)}
+    assert not [p for p in remote_of(cfg, "cp-1") if p.startswith("/var/lib/kubelet/")]
+    assert RETIRED_NODE_FILES == ("/var/lib/kubelet/pki/kubelet-client.crt", "/var/lib/kubelet/pki/kubelet-client.key",
+                                  "/var/lib/kubelet/pki/kubelet.crt", "/var/lib/kubelet/pki/kubelet.key")
     with_keys = parse_config(CLUSTER.replace("pki:\n", "pki:\n  ca_keys_on_nodes: true\n")).config
     assert with_keys.pki.ca_keys_on_nodes
     assert remote_of(with_keys, "worker-1") == files
@@ -324,7 +320,7 @@ def test_control_plane_files() -> None:
     for rel in ("ca.crt", "etcd/ca.crt", "front-proxy-ca.crt", "apiserver.crt", "apiserver.key",
                 "apiserver-kubelet-client.key", "apiserver-etcd-client.key", "front-proxy-client.key",
                 "sa.key", "sa.pub", "etcd/server-cp-2.key", "etcd/peer-cp-2.crt",
-                "etcd/healthcheck-client.key", "kubelet/client-cp-2.key", "kubelet/serving-cp-2.crt"):
+                "etcd/healthcheck-client.key"):
         assert rel in locals_, rel
     # no CA key, nobody else's etcd certificate, no operator-only credentials
     for rel in locals_:

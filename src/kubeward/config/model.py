@@ -413,8 +413,11 @@ class NetworkConfig(_Model):
     service_cidr: IPv4Cidr = Field(
         default=IPv4Network("10.96.0.0/12"), description="IPv4 CIDR of Service cluster IPs."
     )
-    cni: Literal["flannel", "weave", "flannel-wireguard"] = Field(
-        default="flannel", description="Pod network plugin."
+    cni: Literal["routes"] = Field(
+        default="routes",
+        description="Pod network: routes = a CNI bridge per node (host-local addresses from the node's "
+        "pod CIDR) and static routes to every other node's pod CIDR via its private address; no "
+        "overlay, no encapsulation (the private network carries pod traffic as it is).",
     )
     nodeport_range: PortRangeField = Field(
         default=PortRange(30001, 30099),

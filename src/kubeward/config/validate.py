@@ -58,15 +58,7 @@ FIXED_PORTS: tuple[tuple[int, Protocol, str], ...] = (
 
 #: ports each CNI uses between hosts
 CNI_PORTS: dict[str, tuple[tuple[int, Protocol, str], ...]] = {
-    "flannel": ((8472, "udp", "flannel VXLAN"),),
-    "flannel-wireguard": ((51820, "udp", "flannel WireGuard"),),
-    "weave": (
-        (6781, "tcp", "weave-npc metrics"),
-        (6782, "tcp", "weave metrics"),
-        (6783, "tcp", "weave control"),
-        (6783, "udp", "weave sleeve"),
-        (6784, "udp", "weave fastdp"),
-    ),
+    "routes": (),  # plain routing over the private network: no port of its own
 }
 
 

@@ -10,22 +10,29 @@ every Secret (the encryption-key rotation).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Literal
 
 import httpx2
 from lightkube import ApiError, AsyncClient, KubeConfig
-from lightkube.resources.core_v1 import Secret
+from lightkube.models.certificates_v1 import CertificateSigningRequestCondition, CertificateSigningRequestStatus
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.certificates_v1 import CertificateSigningRequest, CertificateSigningRequestApproval
+from lightkube.resources.core_v1 import Namespace, Node, Pod, Secret, Service, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import ClusterRoleBinding
 
 from kubeward.config import ClusterConfig
 from kubeward.errors import KubewardError, RemoteError
-from kubeward.kube.rbac import CLUSTER_ROLE_BINDINGS, BindingRow, binding_action, render_binding
+from kubeward.kube.csr_policy import CsrRecord
+from kubeward.kube.rbac import CLUSTER_ROLE_BINDINGS, MANAGED_BY, BindingRow, binding_action, render_binding
 from kubeward.pki.kubeconfig import api_server_url
+from kubeward.pki.tokens import NODE_BOOTSTRAP_GROUP, BootstrapToken
 from kubeward.remote.forward import Forward, Tunnel
 from kubeward.remote.ssh import Session
 
@@ -34,6 +41,7 @@ log = logging.getLogger("kubeward.kube")
 #: whose certificate the client presents: the break-glass ``admin`` (system:masters) only to
 #: bootstrap RBAC and rewrite Secrets; the daily ``cluster-admin`` for everything else
 Identity = Literal["admin", "cluster-admin"]
+CsrState = Literal["Pending", "Approved", "Denied", "Failed"]
 
 
 class ApiAccessError(KubewardError):
@@ -137,3 +145,191 @@ async def rewrite_secrets(client: AsyncClient) -> int:
         else:
             raise ApiAccessError(f"rewriting Secret {ns}/{name}: it kept changing; run the rotation again")
     return count
+
+
+# ----- nodes: bootstrap tokens, Node objects, CSRs (issue 17) -------------------------------------
+
+#: label on kubeward's per-node bootstrap-token Secrets: which node the token is for
+TOKEN_NODE_LABEL = "kubeward.io/bootstrap-node"
+
+
+async def create_bootstrap_token(client: AsyncClient, token: BootstrapToken, node: str) -> None:
+    """The kube-system Secret that makes ``token`` valid for authentication only, in the group
+    kube.rbac binds for joining (never logged: only the token id is)."""
+    secret = Secret(
+        metadata=ObjectMeta(name=f"bootstrap-token-{token.id}", namespace="kube-system",
+                            labels={**MANAGED_BY, TOKEN_NODE_LABEL: node}),
+        type="bootstrap.kubernetes.io/token",
+        stringData={
+            "description": f"kubeward: kubelet TLS bootstrap of {node}",
+            "token-id": token.id,
+            "token-secret": token.secret,
+            "expiration": token.expires.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "usage-bootstrap-authentication": "true",
+            "auth-extra-groups": NODE_BOOTSTRAP_GROUP,
+        },
+    )
+    try:
+        await client.create(secret)
+    except ApiError as exc:
+        raise ApiAccessError(f"creating the bootstrap token {token.id} for {node}: {exc.status.message}") from exc
+    log.info("bootstrap token %s created for %s", token.id, node)
+
+
+async def list_bootstrap_tokens(client: AsyncClient) -> dict[str, str]:
+    """``secret name -> node`` of every bootstrap-token Secret in kube-system (node "" when the
+    Secret is not one of kubeward's per-node tokens)."""
+    out: dict[str, str] = {}
+    async for s in client.list(Secret, namespace="kube-system"):
+        if s.type == "bootstrap.kubernetes.io/token" and s.metadata is not None and s.metadata.name:
+            out[s.metadata.name] = (s.metadata.labels or {}).get(TOKEN_NODE_LABEL, "")
+    return out
+
+
+async def delete_bootstrap_token(client: AsyncClient, name: str) -> None:
+    try:
+        await client.delete(Secret, name, namespace="kube-system")
+    except ApiError as exc:
+        if exc.status.code != 404:
+            raise ApiAccessError(f"deleting {name}: {exc.status.message}") from exc
+    log.info("bootstrap token secret %s deleted", name)
+
+
+@dataclass(frozen=True)
+class NodeState:
+    name: str
+    ready: bool
+    pod_cidr: str
+    internal_ip: str
+
+
+async def read_nodes(client: AsyncClient) -> list[NodeState]:
+    out: list[NodeState] = []
+    async for n in client.list(Node):
+        assert n.metadata is not None and n.metadata.name is not None
+        conds = (n.status.conditions if n.status else None) or []
+        ready = any(c.type == "Ready" and c.status == "True" for c in conds)
+        addrs = (n.status.addresses if n.status else None) or []
+        ip = next((a.address for a in addrs if a.type == "InternalIP"), "")
+        out.append(NodeState(n.metadata.name, ready, (n.spec.podCIDR if n.spec else None) or "", ip))
+    return out
+
+
+async def delete_node(client: AsyncClient, name: str) -> None:
+    try:
+        await client.delete(Node, name)
+    except ApiError as exc:
+        if exc.status.code != 404:
+            raise ApiAccessError(f"deleting Node {name}: {exc.status.message}") from exc
+    log.info("Node %s deleted (no longer in cluster.yml)", name)
+
+
+def _csr_state(obj: CertificateSigningRequest) -> tuple[CsrState, bool]:
+    conds = (obj.status.conditions if obj.status else None) or []
+    types = {c.type for c in conds if c.status == "True"}
+    state: CsrState = ("Denied" if "Denied" in types else "Failed" if "Failed" in types
+                       else "Approved" if "Approved" in types else "Pending")
+    return state, bool(obj.status and obj.status.certificate)
+
+
+async def list_csrs(client: AsyncClient) -> list[CsrRecord]:
+    out: list[CsrRecord] = []
+    async for c in client.list(CertificateSigningRequest):
+        assert c.metadata is not None and c.metadata.name is not None
+        state, issued = _csr_state(c)
+        request = c.spec.request
+        pem = base64.b64decode(request) if isinstance(request, str) else bytes(request)
+        out.append(CsrRecord(c.metadata.name, c.spec.signerName, c.spec.username or "",
+                             tuple(c.spec.groups or ()), tuple(c.spec.usages or ()), pem, state, issued))
+    return out
+
+
+async def decide_csr(client: AsyncClient, name: str, approve: bool, reason: str) -> None:
+    """Approve or deny one CSR through its approval subresource, with kubeward's reason."""
+    try:
+        obj = await client.get(CertificateSigningRequest, name)
+        conds = list((obj.status.conditions if obj.status else None) or [])
+        conds.append(CertificateSigningRequestCondition(
+            type="Approved" if approve else "Denied", status="True",
+            reason="KubewardPolicyApproved" if approve else "KubewardPolicyDenied", message=reason[:1000]))
+        if obj.status is None:
+            obj.status = CertificateSigningRequestStatus()
+        obj.status.conditions = conds
+        approval = CertificateSigningRequestApproval.from_dict(obj.to_dict())
+        assert isinstance(approval, CertificateSigningRequestApproval)
+        await client.replace(approval, name)
+    except ApiError as exc:
+        raise ApiAccessError(f"{'approving' if approve else 'denying'} CSR {name}: {exc.status.message}") from exc
+    log.info("CSR %s %s: %s", name, "approved" if approve else "denied", reason)
+
+
+# ----- `kubeward check`: its test objects (issue 17) ----------------------------------------------
+
+
+async def create_objects(client: AsyncClient, objects: Sequence[object]) -> None:
+    for obj in objects:
+        try:
+            await client.create(obj)  # type: ignore[call-overload]
+        except ApiError as exc:
+            raise ApiAccessError(f"creating {type(obj).__name__}: {exc.status.message}") from exc
+
+
+@dataclass(frozen=True)
+class PodState:
+    name: str
+    node: str
+    phase: str
+    ip: str
+
+
+async def read_pods(client: AsyncClient, namespace: str) -> list[PodState]:
+    out: list[PodState] = []
+    async for p in client.list(Pod, namespace=namespace):
+        assert p.metadata is not None and p.metadata.name is not None
+        out.append(PodState(p.metadata.name, (p.spec.nodeName if p.spec else None) or "",
+                            (p.status.phase if p.status else None) or "", (p.status.podIP if p.status else None) or ""))
+    return out
+
+
+async def read_service(client: AsyncClient, namespace: str, name: str) -> tuple[str, int]:
+    """(cluster IP, first node port or 0)."""
+    svc = await client.get(Service, name, namespace=namespace)
+    ports = (svc.spec.ports if svc.spec else None) or []
+    return ((svc.spec.clusterIP if svc.spec else None) or "", (ports[0].nodePort or 0) if ports else 0)
+
+
+async def delete_namespace(client: AsyncClient, name: str) -> None:
+    """Its pods first, at once (grace 0: the namespace controller would otherwise wait out each
+    pod's grace period and requeue), then the namespace."""
+    try:
+        async for p in client.list(Pod, namespace=name):
+            if p.metadata is not None and p.metadata.name is not None:
+                await client.delete(Pod, p.metadata.name, namespace=name, grace_period=0)
+    except ApiError as exc:
+        if exc.status.code != 404:
+            raise ApiAccessError(f"deleting the pods of {name}: {exc.status.message}") from exc
+    try:
+        await client.delete(Namespace, name)
+    except ApiError as exc:
+        if exc.status.code != 404:
+            raise ApiAccessError(f"deleting namespace {name}: {exc.status.message}") from exc
+
+
+async def namespace_exists(client: AsyncClient, name: str) -> bool:
+    try:
+        await client.get(Namespace, name)
+        return True
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return False
+        raise ApiAccessError(f"reading namespace {name}: {exc.status.message}") from exc
+
+
+async def service_account_exists(client: AsyncClient, namespace: str, name: str) -> bool:
+    try:
+        await client.get(ServiceAccount, name, namespace=namespace)
+        return True
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return False
+        raise ApiAccessError(f"reading ServiceAccount {namespace}/{name}: {exc.status.message}") from exc

@@ -2,7 +2,7 @@
 
 Each row binds a ClusterRole to subjects; kubeward creates the binding when it is missing and
 replaces it when it differs (a changed role is a delete and a create: ``roleRef`` is immutable).
-Bindings kubeward did not make are never touched. Issue 17 adds the TLS-bootstrap rows here.
+Bindings kubeward did not make are never touched.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import Literal
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import RoleRef, Subject
 from lightkube.resources.rbac_authorization_v1 import ClusterRoleBinding
+
+from kubeward.pki.tokens import NODE_BOOTSTRAP_GROUP
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kubeward"}
 SubjectKind = Literal["Group", "User"]
@@ -32,6 +34,18 @@ CLUSTER_ROLE_BINDINGS: tuple[BindingRow, ...] = (
     BindingRow("kubeward:apiserver-kubelet-client", "system:kubelet-api-admin",
                (("Group", "kubeward:apiserver-kubelet-client"),),
                "the API server's client to kubelets: kubectl logs, exec and port-forward"),
+    # TLS bootstrap (issue 17): a joining kubelet's short-lived token may create its client CSR,
+    # which the controller-manager approves; joined nodes may renew their own client certificate.
+    # Nothing more: serving CSRs are decided by kubeward's policy (kube.csr_policy).
+    BindingRow("kubeward:kubelet-bootstrap", "system:node-bootstrapper",
+               (("Group", NODE_BOOTSTRAP_GROUP),), "joining kubelets (bootstrap tokens) may create CSRs"),
+    BindingRow("kubeward:node-autoapprove-bootstrap",
+               "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+               (("Group", NODE_BOOTSTRAP_GROUP),),
+               "the controller-manager approves a joining kubelet's first client certificate"),
+    BindingRow("kubeward:node-autoapprove-certificate-rotation",
+               "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+               (("Group", "system:nodes"),), "nodes renew their own client certificates"),
 )
 
 

@@ -14,10 +14,10 @@ from kubeward.components.spec import Component
 from kubeward.etcd.config import PKI_DIR as ETCD_PKI_DIR
 from kubeward.etcd.config import new_cluster_bootstrap
 from kubeward.ops.base import Change, HostOutcome, Op
-from kubeward.ops.ops import Directory, File, SystemUser
+from kubeward.ops.ops import AbsentFile, Directory, File, SystemUser
 from kubeward.phases.base import OpsPhase, RunContext
 from kubeward.phases.component import restart_components
-from kubeward.pki.nodes import K8S_PKI_DIR, files_for_node
+from kubeward.pki.nodes import K8S_PKI_DIR, RETIRED_NODE_FILES, files_for_node
 from kubeward.pki.store import PkiStore, ensure_pki
 
 #: files under these directories are read by etcd: a change restarts it (when it runs)
@@ -49,6 +49,7 @@ class Pki(OpsPhase):
             secret = f.remote_path.endswith(".key")
             ops.append(File(f.remote_path, self.store.path(f.local_path).read_bytes(), f.owner, f.owner,
                             f.mode, secret=secret))
+        ops += [AbsentFile(p, "kubelets get their certificates by CSR now") for p in RETIRED_NODE_FILES]
         return ops
 
     async def run_all(self, ctx: RunContext, hosts: Sequence[str]) -> dict[str, HostOutcome]:

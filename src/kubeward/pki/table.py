@@ -95,7 +95,8 @@ def loopback_serving_sans(config: ClusterConfig, host: HostConfig | None) -> tup
 
 
 def kubelet_serving_sans(config: ClusterConfig, host: HostConfig | None) -> tuple[SanValue, ...]:
-    """kubelet's serving certificate: the node's name, address and private address."""
+    """What a kubelet's serving certificate may name: the node's name, address and private address
+    (no row issues it any more; the serving-CSR policy checks requests against it)."""
     h = _need_host(host)
     return _unique([as_san(h.name), as_san(h.address), h.private_address])
 
@@ -194,11 +195,16 @@ CERT_TABLE: tuple[CertRow, ...] = (
             "cluster-admin", description="daily admin; bound to the cluster-admin ClusterRole by RBAC"),
     CertRow("kube-proxy", "ca", "system:kube-proxy", (), CLIENT, no_sans, "kube-proxy",
             description="kube-proxy's client to the API server"),
-    CertRow("kubelet-client", "ca", "system:node:{node}", ("system:nodes",), CLIENT, no_sans,
-            "kubelet/client-{node}", per="node", description="kubelet's client to the API server"),
-    CertRow("kubelet-serving", "ca", "system:node:{node}", ("system:nodes",), SERVER, kubelet_serving_sans,
-            "kubelet/serving-{node}", per="node", description="kubelet's HTTPS endpoint (port 10250)"),
 )
+
+#: identities kubeward no longer issues, and who issues them now: kubelets generate their keys on
+#: their own node and get their certificates by CSR (TLS bootstrap for the client certificate, the
+#: strict serving policy of :mod:`kubeward.kube.csr_policy` for the serving one). Files of these rows
+#: left in a store are orphans; on nodes they are removed (``pki.nodes.RETIRED_NODE_FILES``).
+RETIRED_ROWS: dict[str, str] = {
+    "kubelet-client": "the kubelet's own client CSR (TLS bootstrap), signed by the controller-manager",
+    "kubelet-serving": "the kubelet's own serving CSR, approved by kubeward's policy (kubeward csr)",
+}
 
 ROWS: dict[str, CertRow] = {row.name: row for row in CERT_TABLE}
 #: every certificate that signs others (roots and intermediates): renewing one needs --include-cas
