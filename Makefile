@@ -26,8 +26,8 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-# The main job on the embedded default: a local lab, validated, preflighted, converged twice
-# (the second `up` shows that a converged cluster changes nothing).
+# The main job on the embedded default: a local Kubernetes lab, validated, preflighted, converged twice
+# (the second `up` shows that a converged cluster changes nothing), smoke-tested, listed, audited.
 demo: deps venv kube-bin
 	$(PY) -m kubeward lab up --name $(LAB) --nodes $(NODES) --control-planes 1 --if-missing --kubernetes
 	$(PY) -m kubeward lab status --name $(LAB)
@@ -35,10 +35,10 @@ demo: deps venv kube-bin
 	$(PY) -m kubeward preflight -c $$($(PY) -m kubeward lab path --name $(LAB))
 	$(PY) -m kubeward up -c $$($(PY) -m kubeward lab path --name $(LAB))
 	$(PY) -m kubeward up -c $$($(PY) -m kubeward lab path --name $(LAB))
-	$(PY) -m kubeward audit -c $$($(PY) -m kubeward lab path --name $(LAB)) -o html \
-	  --file $$(dirname $$($(PY) -m kubeward lab path --name $(LAB)))/audit.html
 	$(PY) -m kubeward check -c $$($(PY) -m kubeward lab path --name $(LAB))
 	$(PY) -m kubeward kubectl -c $$($(PY) -m kubeward lab path --name $(LAB)) -- get nodes -o wide
+	$(PY) -m kubeward audit -c $$($(PY) -m kubeward lab path --name $(LAB)) -o html \
+	  --file $$(dirname $$($(PY) -m kubeward lab path --name $(LAB)))/audit.html
 
 # Kubernetes v1.20.2 server binaries built from Debian bookworm's source package, plus the pause
 # and busybox images, into /var/cache/kubeward/kubernetes/<version>-<key>/ (root; ~6 min once,
