@@ -53,7 +53,7 @@ pkill -x {PROBE_NAME} 2>/dev/null && for i in 1 2 3 4 5 6 7 8 9 10; do pgrep -x 
 {M('etchosts')}; cat /etc/hosts
 {M('ip')}; ip -j addr 2>/dev/null
 {M('swaps')}; tail -n +2 /proc/swaps
-{M('modules')}; for m in br_netfilter overlay; do if [ -d /sys/module/$m ]; then echo "$m loaded"; elif modinfo $m >/dev/null 2>&1; then echo "$m available"; else echo "$m missing"; fi; done
+{M('modules')}; for m in br_netfilter overlay; do if [ -d /sys/module/$m ] || {{ [ $m = br_netfilter ] && [ -d /proc/sys/net/bridge ]; }}; then echo "$m loaded"; elif modinfo $m >/dev/null 2>&1; then echo "$m available"; else echo "$m missing"; fi; done
 {M('passwd')}; getent passwd {a}
 {M('uid')}; getent passwd {admin_uid}
 if [ "$(id -u)" = 0 ]; then

@@ -1,5 +1,5 @@
 printf '\n@@kw phase %s\n' preflight
-sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_414B346DFA38208A'
+sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_DA7EE578640BBE24'
 
 printf '\n@@kw preflight %s\n' os; cat /etc/os-release 2>/dev/null
 printf '\n@@kw preflight %s\n' arch; uname -m
@@ -12,7 +12,7 @@ printf '\n@@kw preflight %s\n' ntp; timedatectl show -p NTPSynchronized --value 
 printf '\n@@kw preflight %s\n' etchosts; cat /etc/hosts
 printf '\n@@kw preflight %s\n' ip; ip -j addr 2>/dev/null
 printf '\n@@kw preflight %s\n' swaps; tail -n +2 /proc/swaps
-printf '\n@@kw preflight %s\n' modules; for m in br_netfilter overlay; do if [ -d /sys/module/$m ]; then echo "$m loaded"; elif modinfo $m >/dev/null 2>&1; then echo "$m available"; else echo "$m missing"; fi; done
+printf '\n@@kw preflight %s\n' modules; for m in br_netfilter overlay; do if [ -d /sys/module/$m ] || { [ $m = br_netfilter ] && [ -d /proc/sys/net/bridge ]; }; then echo "$m loaded"; elif modinfo $m >/dev/null 2>&1; then echo "$m available"; else echo "$m missing"; fi; done
 printf '\n@@kw preflight %s\n' passwd; getent passwd kubeadmin
 printf '\n@@kw preflight %s\n' uid; getent passwd 1500
 if [ "$(id -u)" = 0 ]; then
@@ -94,7 +94,7 @@ if __name__ == "__main__":
 printf '\n@@kw preflight %s\n' finished
 printf '\n@@kw preflight %s\n' end
 
-KUBEWARD_SCRIPT_414B346DFA38208A
+KUBEWARD_SCRIPT_DA7EE578640BBE24
 
 printf '\n@@kw phase %s\n' provision
 sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_5777C54AB9FC527F'

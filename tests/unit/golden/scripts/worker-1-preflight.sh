@@ -10,7 +10,7 @@ printf '\n@@kw preflight %s\n' ntp; timedatectl show -p NTPSynchronized --value 
 printf '\n@@kw preflight %s\n' etchosts; cat /etc/hosts
 printf '\n@@kw preflight %s\n' ip; ip -j addr 2>/dev/null
 printf '\n@@kw preflight %s\n' swaps; tail -n +2 /proc/swaps
-printf '\n@@kw preflight %s\n' modules; for m in br_netfilter overlay; do if [ -d /sys/module/$m ]; then echo "$m loaded"; elif modinfo $m >/dev/null 2>&1; then echo "$m available"; else echo "$m missing"; fi; done
+printf '\n@@kw preflight %s\n' modules; for m in br_netfilter overlay; do if [ -d /sys/module/$m ] || { [ $m = br_netfilter ] && [ -d /proc/sys/net/bridge ]; }; then echo "$m loaded"; elif modinfo $m >/dev/null 2>&1; then echo "$m available"; else echo "$m missing"; fi; done
 printf '\n@@kw preflight %s\n' passwd; getent passwd kubeadmin
 printf '\n@@kw preflight %s\n' uid; getent passwd 1500
 if [ "$(id -u)" = 0 ]; then
