@@ -27,7 +27,6 @@ from kubeward.ops.guard import (
     render_guard_fact_script,
     render_restore_script,
     render_rollback_file,
-    strip_guard_fact,
 )
 from kubeward.ops.sshd import DROPIN, GUARD, LEGACY_BACKUP, render_dropin, render_install_step
 from kubeward.phases.firewall import GUARD as FW_GUARD
@@ -235,7 +234,6 @@ def test_guard_fact_legacy_backup_counts_as_saved(root: Path) -> None:
 def test_guard_fact_parsing() -> None:
     assert parse_guard_fact("@@guard firewall active  1790000000\n", FW_GUARD) == GuardFact(True, False, 1790000000)
     assert parse_guard_fact("@@guard sshd active saved 5\n", FW_GUARD) == GuardFact(False, False, 0)  # not ours
-    assert strip_guard_fact("@@guard sshd inactive  0\nabc\n@@\n") == "abc\n@@\n"
 
 
 def test_rollback_file_keeps_the_state_when_restoring_fails() -> None:

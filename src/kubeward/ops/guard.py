@@ -232,8 +232,3 @@ def parse_guard_fact(text: str, guard: Guard) -> GuardFact:
                 deadline = 0
             return GuardFact(armed, saved, deadline)
     return GuardFact(False, False, 0)
-
-
-def strip_guard_fact(text: str) -> str:
-    """A phase's facts without the guard's line (so the phase's own parser sees what it always did)."""
-    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("@@guard "))

@@ -26,8 +26,9 @@ from collections.abc import Sequence
 
 from kubeward.firewall.compile import render_ruleset
 from kubeward.firewall.paths import DIR, LISTED, NEW, PREV, RULESET, UNIT, sha  # noqa: F401 - re-exported
+from kubeward.hostscripts.sections import parse_sections, render_sections
 from kubeward.ops.base import Change, HostOutcome, Unchanged
-from kubeward.ops.guard import Guard, Step, parse_guard_fact, render_guard_fact_script, strip_guard_fact
+from kubeward.ops.guard import Guard, Step, parse_guard_fact, render_guard_fact_script
 from kubeward.phases.base import PerHostPhase, RunContext
 from kubeward.phases.guarded import GuardError, InvalidChange, Prove, apply_guarded, fresh_login, resolve_leftover
 from kubeward.remote.ssh import Session
@@ -65,12 +66,14 @@ GUARD = Guard(
 )
 
 
-FACTS = render_guard_fact_script(GUARD) + f"""[ -f {RULESET} ] && sha256sum < {RULESET} | cut -d' ' -f1 || echo none
+#: the phase's facts, as ``firewall`` sections: the guard's state, then one line each for the persisted
+#: ruleset's sha, the live table's, the one recorded at apply, the boot unit's state and its file's sha
+FACTS = render_sections("firewall", {"guard": render_guard_fact_script(GUARD), "state": f"""[ -f {RULESET} ] && sha256sum < {RULESET} | cut -d' ' -f1 || echo none
 ({LIST} || echo absent) | sha256sum | cut -d' ' -f1
 cat {LISTED} 2>/dev/null || echo none
 systemctl is-enabled {UNIT} 2>/dev/null || echo disabled
 [ -f /etc/systemd/system/{UNIT} ] && sha256sum < /etc/systemd/system/{UNIT} | cut -d' ' -f1 || echo none
-"""
+"""})
 
 
 def render_apply_step(ruleset: str) -> Step:
@@ -104,8 +107,9 @@ class Firewall(PerHostPhase):
     async def run(self, ctx: RunContext, host: str) -> HostOutcome:
         ruleset = render_ruleset(ctx.config, ctx.config.host(host))
         text = await ctx.read_facts(host, self.name, FACTS, label="read firewall state")
-        guard = parse_guard_fact(text, GUARD)
-        facts = strip_guard_fact(text).split()
+        part = parse_sections(text, "firewall")
+        guard = parse_guard_fact(part.get("guard", ""), GUARD)
+        facts = part.get("state", "").split()
         persisted, live, recorded, enabled, unit_sha = (facts + ["none"] * 5)[:5]
         prove = _prover(ctx.session, host)
         found: list[Change] = []

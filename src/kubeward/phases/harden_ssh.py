@@ -15,8 +15,9 @@ from pathlib import Path
 
 import asyncssh
 
+from kubeward.hostscripts.sections import parse_sections, render_sections
 from kubeward.ops.base import Change, HostOutcome, Unchanged
-from kubeward.ops.guard import parse_guard_fact, render_guard_fact_script, strip_guard_fact
+from kubeward.ops.guard import parse_guard_fact, render_guard_fact_script
 from kubeward.ops.ops import File
 from kubeward.ops.sshd import (
     CONFIG_DUMP,
@@ -38,13 +39,15 @@ EXTRA_ENV = "KUBEWARD_TEST_SSHD_EXTRA"
 #: how long a refused fresh login is retried after a reload, seconds
 REFUSED_GRACE = 5.0
 
-FACTS = render_guard_fact_script(GUARD) + f"""ssh -Q kex 2>/dev/null | tr '\\n' ' '; echo
-echo @@
-{File(DROPIN, b"").fact_script()}
-echo @@
-sshd -T 2>/dev/null
-echo @@
-{CONFIG_DUMP}"""
+#: the phase's facts, as ``sshd`` sections: the guard's state, the key exchanges OpenSSH offers, the
+#: drop-in, sshd's effective global settings, and the text of every file sshd reads
+FACTS = render_sections("sshd", {
+    "guard": render_guard_fact_script(GUARD),
+    "kex": "ssh -Q kex 2>/dev/null | tr '\\n' ' '; echo",
+    "dropin": File(DROPIN, b"").fact_script(),
+    "effective": "sshd -T 2>/dev/null",
+    "files": CONFIG_DUMP,
+})
 
 
 def lockout_risks(user: str, key_path: Path) -> list[str]:
@@ -73,8 +76,9 @@ class HardenSsh(PerHostPhase):
     async def run(self, ctx: RunContext, host: str) -> HostOutcome:
         s = ctx.session
         facts = await ctx.read_facts(host, self.name, FACTS, label="read sshd facts")
-        guard = parse_guard_fact(facts, GUARD)
-        kex_line, dropin_fact, sshd_t, dump = (strip_guard_fact(facts).split("@@\n", 3) + ["", "", ""])[:4]
+        part = parse_sections(facts, "sshd")
+        guard = parse_guard_fact(part.get("guard", ""), GUARD)
+        kex_line, dropin_fact, sshd_t, dump = (part.get(k, "") for k in ("kex", "dropin", "effective", "files"))
         offered = kex_line.split()
         # kubeward owns the global context; a Match block elsewhere that loosens it is reported
         for loose in match_loosenings(parse_config_dump(dump)[1], offered):

@@ -124,30 +124,47 @@ printf '\n@@kw fact %s\n' end
 KUBEWARD_SCRIPT_5777C54AB9FC527F
 
 printf '\n@@kw phase %s\n' harden-ssh
-sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_5C601F85BA7E54EC'
-printf '@@guard sshd %s %s %s\n' "$(systemctl is-active kubeward-sshd-rollback.timer 2>/dev/null || true)" "$(for f in /var/lib/kubeward/rollback/sshd /var/lib/kubeward/sshd-hardening.prev; do [ -e "$f" ] && { echo saved; break; }; done)" "$(cat /var/lib/kubeward/rollback/sshd/deadline 2>/dev/null || echo 0)"
-ssh -Q kex 2>/dev/null | tr '\n' ' '; echo
-echo @@
-if [ -e '/etc/ssh/sshd_config.d/!kubeward-hardening.conf' ]; then stat -c '%F|%U|%G|%a' '/etc/ssh/sshd_config.d/!kubeward-hardening.conf'; sha256sum '/etc/ssh/sshd_config.d/!kubeward-hardening.conf' | cut -d' ' -f1; if [ $(stat -c %s '/etc/ssh/sshd_config.d/!kubeward-hardening.conf') -le 262144 ]; then base64 -w0 '/etc/ssh/sshd_config.d/!kubeward-hardening.conf'; echo; else echo big; fi; else echo absent; fi
-echo @@
-sshd -T 2>/dev/null
-echo @@
-t=$(mktemp); sshd -T -dd 2>"$t"; echo "@@sshd-rc $?"
+sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_53ECE334092247B4'
+printf '\n@@kw sshd %s\n' guard
+( printf '@@guard sshd %s %s %s\n' "$(systemctl is-active kubeward-sshd-rollback.timer 2>/dev/null || true)" "$(for f in /var/lib/kubeward/rollback/sshd /var/lib/kubeward/sshd-hardening.prev; do [ -e "$f" ] && { echo saved; break; }; done)" "$(cat /var/lib/kubeward/rollback/sshd/deadline 2>/dev/null || echo 0)"
+
+) || true
+printf '\n@@kw sshd %s\n' kex
+( ssh -Q kex 2>/dev/null | tr '\n' ' '; echo
+) || true
+printf '\n@@kw sshd %s\n' dropin
+( if [ -e '/etc/ssh/sshd_config.d/!kubeward-hardening.conf' ]; then stat -c '%F|%U|%G|%a' '/etc/ssh/sshd_config.d/!kubeward-hardening.conf'; sha256sum '/etc/ssh/sshd_config.d/!kubeward-hardening.conf' | cut -d' ' -f1; if [ $(stat -c %s '/etc/ssh/sshd_config.d/!kubeward-hardening.conf') -le 262144 ]; then base64 -w0 '/etc/ssh/sshd_config.d/!kubeward-hardening.conf'; echo; else echo big; fi; else echo absent; fi
+) || true
+printf '\n@@kw sshd %s\n' effective
+( sshd -T 2>/dev/null
+) || true
+printf '\n@@kw sshd %s\n' files
+( t=$(mktemp); sshd -T -dd 2>"$t"; echo "@@sshd-rc $?"
 sed -n 's/.*load_server_config: filename //p' "$t" | tr -d '\r' | while IFS= read -r f; do
   echo "@@file $f"; head -c 262144 "$f" | sed 's/^/ /'; echo; done; rm -f "$t"
 
-KUBEWARD_SCRIPT_5C601F85BA7E54EC
+) || true
+printf '\n@@kw sshd %s\n' end
+
+KUBEWARD_SCRIPT_53ECE334092247B4
 
 printf '\n@@kw phase %s\n' firewall
-sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_17A10B5BADA5364B'
-printf '@@guard firewall %s %s %s\n' "$(systemctl is-active kubeward-firewall-rollback.timer 2>/dev/null || true)" "$(for f in /var/lib/kubeward/rollback/firewall /etc/kubeward/firewall.prev.nft; do [ -e "$f" ] && { echo saved; break; }; done)" "$(cat /var/lib/kubeward/rollback/firewall/deadline 2>/dev/null || echo 0)"
-[ -f /etc/kubeward/firewall.nft ] && sha256sum < /etc/kubeward/firewall.nft | cut -d' ' -f1 || echo none
+sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_DDBB00C484D18163'
+printf '\n@@kw firewall %s\n' guard
+( printf '@@guard firewall %s %s %s\n' "$(systemctl is-active kubeward-firewall-rollback.timer 2>/dev/null || true)" "$(for f in /var/lib/kubeward/rollback/firewall /etc/kubeward/firewall.prev.nft; do [ -e "$f" ] && { echo saved; break; }; done)" "$(cat /var/lib/kubeward/rollback/firewall/deadline 2>/dev/null || echo 0)"
+
+) || true
+printf '\n@@kw firewall %s\n' state
+( [ -f /etc/kubeward/firewall.nft ] && sha256sum < /etc/kubeward/firewall.nft | cut -d' ' -f1 || echo none
 (nft -s list table inet kubeward 2>/dev/null || echo absent) | sha256sum | cut -d' ' -f1
 cat /etc/kubeward/firewall.listed.sha256 2>/dev/null || echo none
 systemctl is-enabled kubeward-firewall.service 2>/dev/null || echo disabled
 [ -f /etc/systemd/system/kubeward-firewall.service ] && sha256sum < /etc/systemd/system/kubeward-firewall.service | cut -d' ' -f1 || echo none
 
-KUBEWARD_SCRIPT_17A10B5BADA5364B
+) || true
+printf '\n@@kw firewall %s\n' end
+
+KUBEWARD_SCRIPT_DDBB00C484D18163
 
 printf '\n@@kw phase %s\n' pki
 sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_10E231A887BC3EC9'
