@@ -8,8 +8,20 @@ from pathlib import Path
 from typing import Any
 
 from kubeward.audit.probe import render_peer_script
+from kubeward.components.control_plane import ControlPlaneInputs, api_proxy_component, control_plane_components
 from kubeward.components.etcd import etcd_component
-from kubeward.components.plan import plan_work, render_apply
+from kubeward.components.node import (
+    TRAITS_FACT,
+    NodeContext,
+    NodeTraits,
+    containerd_component,
+    kube_proxy_component,
+    kubelet_component,
+    pod_network_component,
+    pod_routes,
+)
+from kubeward.components.plan import plan_work, render_apply, render_restart
+from kubeward.components.version import v
 from kubeward.config import ClusterConfig
 from kubeward.config.loader import LoadedConfig
 from kubeward.etcd import scripts as etcd_scripts
@@ -28,8 +40,10 @@ from kubeward.ops.sshd import GUARD as SSHD_GUARD
 from kubeward.ops.sshd import render_install_step
 from kubeward.phases.audit import local_script
 from kubeward.phases.base import OpsPhase, RunContext, render_prefetch_script
+from kubeward.phases.component import render_component_facts
 from kubeward.phases.firewall import GUARD as FIREWALL_GUARD
 from kubeward.phases.firewall import render_apply_step, render_persist_script
+from kubeward.phases.nodes import JOINED_FACT
 from kubeward.phases.preflight import preflight_facts_script
 from kubeward.phases.runner import PHASES
 from kubeward.preflight.facts import render_probe_script
@@ -46,6 +60,56 @@ def fresh_host_changes(ops: list[Any]) -> list[Change]:
         except (IndexError, ValueError):
             outcomes = op.evaluate("")
         out += [c for c in outcomes if isinstance(c, Change)]
+    return out
+
+
+def absent_facts(comp: Any) -> dict[str, str]:
+    facts: dict[str, str] = {}
+    for op in comp.ops():
+        try:
+            op.evaluate("absent")
+            facts[op.id] = "absent"
+        except (IndexError, ValueError):
+            facts[op.id] = ""
+    return facts
+
+
+def node_context_for(config: ClusterConfig, host: str) -> NodeContext:
+    h = config.host(host)
+    lab = NodeTraits(cgroup_driver="cgroupfs", can_lower_oom_score=False, conntrack_settable=False)
+    return NodeContext(v("1.20.2"), h.name, str(h.address), str(h.private_address), str(config.network.pod_cidr),
+                       str(config.network.service_cidr), lab)
+
+
+#: stand-ins for the bytes the control-plane files embed (the golden files must not hold real keys)
+FAKE_INPUTS = ControlPlaneInputs(
+    ca_pem=b"-----CA-----\n", signer_pem=b"-----SIGNER-----\n",
+    controller_manager=(b"-----CM CERT-----\n", b"-----CM KEY-----\n"),
+    scheduler=(b"-----SCHED CERT-----\n", b"-----SCHED KEY-----\n"),
+    encryption_keys=(("key-1", "AAAA"),),
+)
+
+
+def control_plane_scripts(config: ClusterConfig) -> dict[str, str]:
+    """The control-plane phase's facts and fresh-host apply scripts, for a Kubernetes 1.20 cluster."""
+    kube = config.model_copy(update={"kubernetes": config.kubernetes.model_copy(
+        update={"enabled": True, "version": "1.20.2"})})
+    out: dict[str, str] = {}
+    for h in kube.hosts[:1] + kube.workers[:1]:
+        comps = [api_proxy_component(kube)]
+        if h.is_control_plane:
+            comps += control_plane_components(kube, h, FAKE_INPUTS)
+        out[f"{h.name} facts control-plane"] = render_component_facts(comps)
+        for comp in comps:
+            facts = {}
+            for op in comp.ops():
+                try:
+                    op.evaluate("absent")
+                    facts[op.id] = "absent"
+                except (IndexError, ValueError):
+                    facts[op.id] = ""
+            out[f"{h.name} {comp.name} apply"] = render_apply(plan_work(comp, facts))
+            out[f"{h.name} {comp.name} restart"] = render_restart(comp)
     return out
 
 
@@ -96,6 +160,18 @@ def every_script(config: ClusterConfig, tmp: Path, payload: str = "snap") -> dic
                 snapshot=f"/var/lib/kubeward/{payload}", data_dir=d, stamp="s1", name=h.name,
                 initial_cluster="a=https://10.0.0.10:2380", token="t", peer_url="https://10.0.0.10:2380")
             out[f"{h.name} etcd rollback"] = etcd_scripts.rollback_restore_script(d, "s1")
+    # Kubernetes nodes (issue 17): the example leaves kubernetes off, so render them for 1.20.2 here
+    for h in config.hosts:
+        nctx = node_context_for(config, h.name)
+        routes = pod_routes(h.name, {x.name: f"10.244.{i}.0/24" for i, x in enumerate(config.hosts)},
+                            {x.name: str(x.private_address) for x in config.hosts})
+        bootstrap = "apiVersion: v1\nkind: Config\n# <token>\n"
+        for comp in (containerd_component(nctx), kubelet_component(nctx, bootstrap),
+                     kube_proxy_component(nctx, "apiVersion: v1\nkind: Config\n# <client certificate>\n"),
+                     pod_network_component(str(config.network.pod_cidr), "10.244.0.0/24", routes)):
+            out[f"{h.name} {comp.name} apply"] = render_apply(plan_work(comp, absent_facts(comp)))
+        out[f"{h.name} node facts"] = f"{TRAITS_FACT}\n{JOINED_FACT}\n"
+    out.update(control_plane_scripts(config))
     out["sshd install"] = render_arm_script(SSHD_GUARD, render_install_step(f"# {payload}\n"), 60)
     out["firewall persist"] = render_persist_script()
     for name, guard in (("sshd", SSHD_GUARD), ("firewall", FIREWALL_GUARD)):

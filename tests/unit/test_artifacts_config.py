@@ -74,3 +74,18 @@ def test_lab_cluster_yml_stays_off_and_the_helper_turns_kubernetes_on(tmp_path: 
     entry = Path("/var/cache/kubeward/kubernetes/1.20.2-0123456789ab")
     k = parse_config(text + render_kubernetes_yml("1.20.2", entry)).config.kubernetes
     assert k.enabled and k.version == "1.20.2" and k.artifacts.source == "dir" and k.artifacts.dir == entry
+
+
+def test_extra_args_removed_in_the_configured_version_are_refused_at_their_line() -> None:
+    lines = GOOD.count("\n")
+    extra = ("kubernetes:\n  enabled: true\n  version: '{v}'\n  apiserver:\n    extra_args:\n"
+             "      --insecure-port: '0'\n      audit-log-maxage: '60'\n"
+             "  controller_manager:\n    extra_args: {{port: '0'}}\n")
+    errs = errors_of(GOOD + extra.format(v="1.33.0"))
+    assert any(e.startswith(f"{lines + 6}:") and "--insecure-port was removed from kube-apiserver in 1.24" in e
+               for e in errs), errs
+    assert any("--port was removed from kube-controller-manager in 1.22" in e for e in errs), errs
+    assert not any("audit-log-maxage" in e for e in errs), errs
+    # the same flags are accepted by 1.20, and merged last
+    config = parse_config(GOOD + extra.format(v="1.20.2")).config
+    assert config.kubernetes.apiserver.extra_args == {"--insecure-port": "0", "audit-log-maxage": "60"}

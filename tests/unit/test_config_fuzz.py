@@ -54,7 +54,7 @@ INTERESTING = [
     "null",
     "control-plane",
     "worker",
-    "flannel",
+    "routes",
     "tcp",
     "world",
     "nodes",

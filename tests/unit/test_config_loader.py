@@ -64,7 +64,7 @@ def test_defaults() -> None:
     assert (str(net.pod_cidr), str(net.service_cidr), net.cni, net.ipv6, net.api_port) == (
         "10.244.0.0/16",
         "10.96.0.0/12",
-        "flannel",
+        "routes",
         "drop",
         6443,
     )

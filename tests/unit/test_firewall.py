@@ -117,15 +117,13 @@ def test_forward_chain_drops_what_a_dnat_would_pass_except_nodeports_and_the_pod
         'meta nfproto ipv6 counter name "dropped" drop comment "ipv6-drop"',
         'ct status dnat meta l4proto tcp ct original proto-dst 31000-31099 accept comment "nodeport"',
         'ct status dnat meta l4proto udp ct original proto-dst 31000-31099 accept comment "nodeport"',
-        'iifname { "cni0", "flannel.1", "eth1" } ip saddr @pods ip daddr @pods accept comment "pod-network"',
-        'iifname { "cni0", "flannel.1" } ip saddr @pods oifname "eth1" accept comment "pod-network"',
+        'iifname { "cni0", "eth1" } ip saddr @pods ip daddr @pods accept comment "pod-network"',
+        'iifname "cni0" ip saddr @pods oifname "eth1" accept comment "pod-network"',
         'iifname "eth1" ip saddr @nodes ip daddr @pods accept comment "pod-network"',
         'counter name "dropped" drop comment "forward"',
     ]
-    weave = chains(render_ruleset(cluster(network={"cni": "weave", "ipv6": "allow"}), "n0"))["forward"]
-    assert 'iifname { "weave", "eth1" } ip saddr @pods ip daddr @pods accept comment "pod-network"' in weave
-    assert 'iifname "weave" ip saddr @pods oifname "eth1" accept comment "pod-network"' in weave
-    assert not any("ipv6" in r for r in weave)
+    allowed = chains(render_ruleset(cluster(network={"ipv6": "allow"}), "n0"))["forward"]
+    assert not any("ipv6" in r for r in allowed)
 
 
 def test_rule_count_does_not_grow_with_nodes() -> None:
@@ -191,7 +189,7 @@ def test_api_server_from_nodes_trusted_and_pods_not_admin() -> None:
     assert api == [
         'iifname "eth1" ip saddr @nodes tcp dport 6443 accept comment "kube-apiserver"',
         'ip saddr @trusted tcp dport 6443 accept comment "kube-apiserver"',
-        'iifname { "cni0", "flannel.1" } ip saddr @pods tcp dport 6443 accept comment "kube-apiserver"',
+        'iifname "cni0" ip saddr @pods tcp dport 6443 accept comment "kube-apiserver"',
     ]
 
 
@@ -228,7 +226,7 @@ def test_nodeport_guard_runs_before_kube_proxy_dnat() -> None:
     assert ch["nodeport_guard"] == [
         'ip saddr @nodeport_sources accept comment "nodeport"',
         'iifname "eth1" ip saddr @nodes accept comment "nodeport"',
-        'iifname { "cni0", "flannel.1" } ip saddr @pods accept comment "nodeport"',
+        'iifname "cni0" ip saddr @pods accept comment "nodeport"',
         'counter name "dropped" drop comment "nodeport-guard"',
     ]
     assert "elements = { 203.0.113.0/24 }" in render_ruleset(config, "n1")
@@ -286,26 +284,11 @@ def test_ingress_only_when_enabled() -> None:
     assert "dport 443 " not in render_ruleset(everywhere, "n0")
 
 
-@pytest.mark.parametrize(
-    ("cni", "present", "ifaces"),
-    [
-        ("flannel", ['iifname "eth1" ip saddr @nodes udp dport 8472 accept'], '{ "cni0", "flannel.1" }'),
-        ("flannel-wireguard", ['iifname "eth1" ip saddr @nodes udp dport 51820 accept'],
-         '{ "cni0", "flannel-wg" }'),
-        ("weave", ['iifname "eth1" ip saddr @nodes tcp dport 6783 accept',
-                   'iifname "eth1" ip saddr @nodes udp dport 6783-6784 accept',
-                   'iifname "eth1" ip saddr @nodes meta l4proto esp accept'], '"weave"'),
-    ],
-)
-def test_cni_ports_switch_with_cni(cni: str, present: list[str], ifaces: str) -> None:
-    text = render_ruleset(cluster(network={"cni": cni}), "n1")
-    for rule in present:
-        assert any(r.startswith(rule) for r in rules(text)), rule
-    assert f"iifname {ifaces} ip saddr @pods tcp dport 10250 accept" in text
-    others = {"8472", "51820", "6783"} - {re.findall(r"dport (\d+)", p)[0] for p in present if "dport" in p}
-    for port in others:
+def test_routes_cni_opens_no_port_and_admits_pods_only_on_the_bridge() -> None:
+    text = render_ruleset(cluster(network={"cni": "routes"}), "n1")
+    assert 'iifname "cni0" ip saddr @pods tcp dport 10250 accept' in text
+    for port in ("8472", "51820", "6783", "4789"):
         assert f"dport {port} " not in text and f"dport {port}-" not in text
-    assert "6781" not in text  # weave metrics stay local
 
 
 def test_export_rules_expand_sets_to_cidrs() -> None:
@@ -381,8 +364,6 @@ def netns() -> Iterator[str]:
 VARIANTS = {
     "example cp": (load_config(EXAMPLE).config, "cp-1"),
     "example worker": (load_config(EXAMPLE).config, "worker-1"),
-    "weave": (cluster(network={"cni": "weave"}), "n1"),
-    "wireguard": (cluster(network={"cni": "flannel-wireguard"}), "n0"),
     "ipv6 allow": (
         cluster(
             network={"ipv6": "allow", "admin_cidrs": ["198.51.100.0/24", "2001:db8::/32"],

@@ -67,7 +67,6 @@ def test_required_rows_and_their_audiences() -> None:
         "kube-proxy-metrics": (10249, "tcp", ("self",), "none"),
         "kube-proxy-healthz": (10256, "tcp", ("nodes",), "none"),
         "apiserver-insecure": (8080, "tcp", ("nobody",), "none"),
-        "flannel-vxlan": (8472, "udp", ("nodes",), "none"),
     }
     for key, (port, proto, sources, auth) in expect.items():
         row = rows[key]
@@ -110,25 +109,10 @@ def test_ssh_row_per_port_when_hosts_differ() -> None:
     assert [r.port_text for r in rows_for_host(ssh, config.host("cp-1"))] == ["2222"]
 
 
-@pytest.mark.parametrize(
-    ("cni", "expected"),
-    [
-        ("flannel", {("8472", "udp")}),
-        ("flannel-wireguard", {("51820", "udp")}),
-        ("weave", {("6783", "tcp"), ("6783-6784", "udp"), ("-", "esp"), ("6781-6782", "tcp")}),
-    ],
-)
-def test_cni_rows_follow_the_cni(cni: str, expected: set[tuple[str, str]]) -> None:
-    rows = build_matrix(cluster(network={"cni": cni}))
-    cni_rows = {(r.port_text, r.protocol) for r in rows if r.key.split("-")[0] in ("flannel", "weave")}
-    assert cni_rows == expected
-    for r in rows:
-        if r.key in ("flannel-wireguard",):
-            assert r.auth == "WireGuard keys"
-        if r.key == "weave-esp":
-            assert r.auth == "IPsec" and r.ports is None
-        if r.key == "weave-metrics":
-            assert r.local_only
+def test_routes_cni_has_no_rows_of_its_own() -> None:
+    keys = {r.key for r in build_matrix(cluster(network={"cni": "routes"}))}
+    assert not {k for k in keys if k.split("-")[0] in ("flannel", "weave", "vxlan")}
+    assert "kubelet" in keys
 
 
 def test_ingress_rows_only_when_enabled_and_on_selected_hosts() -> None:

@@ -46,12 +46,12 @@ def test_issue_status_renew(tmp_path: Path) -> None:
 
     status = run(tmp_path, "status")
     assert status.exit_code == 0, status.output
-    assert "kubelet-serving-worker-1" in status.output and "all 20 ok" in status.output
+    assert "etcd-server-cp-1" in status.output and "all 20 ok" in status.output
 
-    renewed = run(tmp_path, "renew", "apiserver", "kubelet-client", "--output", "json")
+    renewed = run(tmp_path, "renew", "apiserver", "etcd-server", "--output", "json")
     assert renewed.exit_code == 0, renewed.output
     changed = {e["name"] for e in json.loads(renewed.output)["entries"] if e["action"] != "reused"}
-    assert changed == {"apiserver", "kubelet-client-cp-1", "kubelet-client-worker-1"}
+    assert changed == {"apiserver", "etcd-server-cp-1"}
 
 
 def test_renew_guards(tmp_path: Path) -> None:
@@ -70,11 +70,11 @@ def test_renew_guards(tmp_path: Path) -> None:
 def test_changed_address_shows_as_mismatch_then_issue_fixes_it(tmp_path: Path) -> None:
     (tmp_path / "cluster.yml").write_text(CLUSTER)
     assert run(tmp_path, "issue").exit_code == 0
-    (tmp_path / "cluster.yml").write_text(CLUSTER.replace("10.0.0.21", "10.0.0.22"))
+    (tmp_path / "cluster.yml").write_text(CLUSTER.replace("10.0.0.10", "10.0.0.12"))
     status = run(tmp_path, "status", "--output", "json")
     assert status.exit_code == 1
     bad = {c["name"]: c["state"] for c in json.loads(status.output)["certs"] if c["state"] != "ok"}
-    assert bad == {"kubelet-serving-worker-1": "mismatch"}
+    assert bad == {"apiserver": "mismatch", "etcd-server-cp-1": "mismatch", "etcd-peer-cp-1": "mismatch"}
     issued = run(tmp_path, "issue")
     assert issued.exit_code == 0 and "SANs differ" in issued.output
     assert run(tmp_path, "status").exit_code == 0

@@ -49,7 +49,7 @@ network:
   admin_cidrs: [198.51.100.0/24]
 """
 # etcd-ca: 3 clients + 2 per control plane; ca: 6 + 2 per host; front-proxy-ca: 1
-LEAVES = (3 + 2 * 3) + (6 + 2 * 5) + 1
+LEAVES = (3 + 2 * 3) + (7 + 2 * 3) + 1  # etcd; Kubernetes (kube-proxy, loopback serving per CP); sa
 
 
 def config(text: str, tmp_path: Path) -> ClusterConfig:
@@ -73,7 +73,7 @@ def changed(report: PkiReport) -> dict[str, str]:
 def test_first_run_issues_everything_second_reuses_everything(cfg: ClusterConfig, store: PkiStore) -> None:
     first = ensure_pki(cfg, store, NOW)
     assert {e.action for e in first.entries} == {"issued"}
-    assert len(first.entries) == 3 + LEAVES + 1  # CAs, leaves, sa
+    assert len(first.entries) == 4 + LEAVES + 1  # CAs (3 roots, kubelet-signer), leaves, sa
     before = {p: store.path(p).read_bytes() for p in store.read_files()}
     second = ensure_pki(cfg, store, NOW + timedelta(days=10))
     assert second.changed == ()
@@ -86,10 +86,10 @@ def test_store_modes_and_layout(cfg: ClusterConfig, store: PkiStore) -> None:
     ensure_pki(cfg, store, NOW)
     root = cfg.state_dir / "pki"
     assert store.root == root
-    for d in (root, root / "etcd", root / "kubelet"):
+    for d in (root, root / "etcd"):
         assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
     files = store.read_files()
-    assert "etcd/server-cp-2.crt" in files and "kubelet/serving-worker-1.key" in files and "sa.pub" in files
+    assert "etcd/server-cp-2.crt" in files and "etcd/peer-cp-3.key" in files and "sa.pub" in files
     for rel in files:
         mode = stat.S_IMODE(store.path(rel).stat().st_mode)
         assert mode == (0o600 if rel.endswith(".key") else 0o644), rel
@@ -112,17 +112,17 @@ def test_new_private_address_reissues_exactly_the_affected_certs(tmp_path: Path,
     edited = config(CLUSTER.replace("10.0.0.11", "10.0.0.99"), tmp_path)
     report = ensure_pki(edited, store, NOW)
     assert changed(report) == {n: "reissued" for n in
-                               ("apiserver", "etcd-server-cp-2", "etcd-peer-cp-2", "kubelet-serving-cp-2")}
+                               ("apiserver", "etcd-server-cp-2", "etcd-peer-cp-2")}
     for e in report.changed:
         assert "SANs differ" in e.reason and "10.0.0.99" in e.reason and "10.0.0.11" in e.reason, e
     assert ensure_pki(edited, store, NOW).changed == ()
 
 
-def test_new_public_address_reissues_apiserver_and_kubelet_serving(tmp_path: Path, store: PkiStore) -> None:
+def test_new_public_address_reissues_the_apiserver_only(tmp_path: Path, store: PkiStore) -> None:
     ensure_pki(config(CLUSTER, tmp_path), store, NOW)
     edited = config(CLUSTER.replace("192.0.2.11", "192.0.2.99"), tmp_path)
     report = ensure_pki(edited, store, NOW)
-    assert changed(report) == {"apiserver": "reissued", "kubelet-serving-cp-2": "reissued"}
+    assert changed(report) == {"apiserver": "reissued"}  # kubelets ask for serving certificates by CSR
 
 
 def test_extra_sans_and_service_cidr_change_only_the_apiserver(tmp_path: Path, store: PkiStore) -> None:
@@ -134,23 +134,17 @@ def test_extra_sans_and_service_cidr_change_only_the_apiserver(tmp_path: Path, s
     assert "api.example.com" in report.changed[0].reason and "10.40.0.1" in report.changed[0].reason
 
 
-def test_added_worker_is_issued_removed_worker_is_orphaned(tmp_path: Path, store: PkiStore) -> None:
+def test_workers_need_no_certificate_and_old_kubelet_files_are_orphans(tmp_path: Path, store: PkiStore) -> None:
     ensure_pki(config(CLUSTER, tmp_path), store, NOW)
     worker_3 = "  - {name: worker-3, address: 192.0.2.23, private_address: 10.0.0.23, role: worker}\n"
     added = CLUSTER.replace("admin:", worker_3 + "admin:")
-    assert changed(ensure_pki(config(added, tmp_path), store, NOW)) == {
-        "kubelet-client-worker-3": "issued", "kubelet-serving-worker-3": "issued"
-    }
-    removed = "\n".join(line for line in CLUSTER.splitlines() if "worker-2" not in line) + "\n"
-    report = ensure_pki(config(removed, tmp_path), store, NOW)
+    assert changed(ensure_pki(config(added, tmp_path), store, NOW)) == {}
+    # what kubeward issued per node before kubelets bootstrapped themselves
+    store.write_file("kubelet/client-worker-2.crt", b"x", 0o644)
+    store.write_file("kubelet/client-worker-2.key", b"x", 0o600)
+    report = ensure_pki(config(added, tmp_path), store, NOW)
     assert report.changed == ()
-    assert report.orphaned == (
-        "kubelet/client-worker-2.crt", "kubelet/client-worker-2.key",
-        "kubelet/client-worker-3.crt", "kubelet/client-worker-3.key",
-        "kubelet/serving-worker-2.crt", "kubelet/serving-worker-2.key",
-        "kubelet/serving-worker-3.crt", "kubelet/serving-worker-3.key",
-    )
-    assert all(store.path(p).exists() for p in report.orphaned)  # reported, never deleted
+    assert report.orphaned == ("kubelet/client-worker-2.crt", "kubelet/client-worker-2.key")
 
 
 def test_expiry_within_renew_window_reissues_leaves(cfg: ClusterConfig, store: PkiStore) -> None:
@@ -205,9 +199,9 @@ def test_leaf_that_does_not_verify_against_its_ca_is_reissued(cfg: ClusterConfig
 
 def test_key_that_does_not_match_is_reissued(cfg: ClusterConfig, store: PkiStore) -> None:
     ensure_pki(cfg, store, NOW)
-    store.write_file("kubelet/client-worker-1.key", render_private_key(new_private_key("ecdsa-p256")), 0o600)
+    store.write_file("scheduler.key", render_private_key(new_private_key("ecdsa-p256")), 0o600)
     report = ensure_pki(cfg, store, NOW)
-    assert changed(report) == {"kubelet-client-worker-1": "reissued"}
+    assert changed(report) == {"scheduler": "reissued"}
     assert "is not the key of" in report.changed[0].reason
 
 
@@ -266,9 +260,8 @@ def test_lost_ca_key_is_an_error_not_a_new_ca(cfg: ClusterConfig, store: PkiStor
 
 def test_renew(cfg: ClusterConfig, store: PkiStore) -> None:
     ensure_pki(cfg, store, NOW)
-    assert resolve_renew(cfg, ["apiserver", "kubelet-serving"]) == {
-        "apiserver", "kubelet-serving-cp-1", "kubelet-serving-cp-2", "kubelet-serving-cp-3",
-        "kubelet-serving-worker-1", "kubelet-serving-worker-2",
+    assert resolve_renew(cfg, ["apiserver", "etcd-server"]) == {
+        "apiserver", "etcd-server-cp-1", "etcd-server-cp-2", "etcd-server-cp-3",
     }
     report = ensure_pki(cfg, store, NOW, resolve_renew(cfg, ["etcd-peer-cp-3"]))
     assert changed(report) == {"etcd-peer-cp-3": "reissued"}

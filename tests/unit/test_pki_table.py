@@ -25,6 +25,7 @@ from kubeward.pki import (
     parse_cert,
     plan_refresh,
 )
+from kubeward.pki.nodes import RETIRED_NODE_FILES
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 CLUSTER = """\
@@ -67,6 +68,8 @@ EXPECTED: dict[str, tuple[str | None, str, tuple[str, ...], set[str]]] = {
     "ca": (None, "kubernetes-ca", (), set()),
     "etcd-ca": (None, "etcd-ca", (), set()),
     "front-proxy-ca": (None, "front-proxy-ca", (), set()),
+    # an intermediate under the cluster CA: the controller-manager signs kubelet CSRs with it
+    "kubelet-signer": ("ca", "kubeward-kubelet-signer", (), set()),
     "etcd-server-{n}": ("etcd-ca", "{n}", (), {SERVER, CLIENT}),
     "etcd-peer-{n}": ("etcd-ca", "{n}", (), {SERVER, CLIENT}),
     "apiserver-etcd-client": ("etcd-ca", "kube-apiserver-etcd-client", (), {CLIENT}),
@@ -81,11 +84,12 @@ EXPECTED: dict[str, tuple[str | None, str, tuple[str, ...], set[str]]] = {
     "scheduler": ("ca", "system:kube-scheduler", (), {CLIENT}),
     "admin": ("ca", "kubernetes-super-admin", ("system:masters",), {CLIENT}),
     "cluster-admin": ("ca", "kubeward-admin", ("kubeward:cluster-admins",), {CLIENT}),
-    "kubelet-client-{n}": ("ca", "system:node:{n}", ("system:nodes",), {CLIENT}),
-    "kubelet-serving-{n}": ("ca", "system:node:{n}", ("system:nodes",), {SERVER}),
+    "kube-proxy": ("ca", "system:kube-proxy", (), {CLIENT}),
+    "controller-manager-serving-{n}": ("ca", "kube-controller-manager", (), {SERVER}),
+    "scheduler-serving-{n}": ("ca", "kube-scheduler", (), {SERVER}),
 }
-CP_ONLY = ("etcd-server-{n}", "etcd-peer-{n}")
-ALL_NODES = ("kubelet-client-{n}", "kubelet-serving-{n}")
+CP_ONLY = ("etcd-server-{n}", "etcd-peer-{n}", "controller-manager-serving-{n}", "scheduler-serving-{n}")
+ALL_NODES: tuple[str, ...] = ()  # kubelets get their certificates by CSR
 CPS = ("cp-1", "cp-2", "cp-3")
 NODES = (*CPS, "worker-1", "worker-2")
 
@@ -109,10 +113,13 @@ def sans_expected(name: str) -> set[object]:
     if name == "apiserver":
         out: set[object] = {"kubernetes", "kubernetes.default", "kubernetes.default.svc",
                             "kubernetes.default.svc.cluster.local", ip_address("10.32.0.1"),
-                            "k8s.example.com", ip_address("203.0.113.7")}
+                            "k8s.example.com", ip_address("203.0.113.7"), ip_address("127.0.0.1")}
         for cp, (a, p) in cps.items():
             out |= {cp, addr(a), ip_address(p)}
         return out
+    for prefix in ("controller-manager-serving-", "scheduler-serving-"):
+        if name.startswith(prefix):
+            return {ip_address("127.0.0.1"), "localhost", name.removeprefix(prefix)}
     for prefix in ("etcd-server-", "etcd-peer-"):
         if name.startswith(prefix):
             node = name.removeprefix(prefix)
@@ -182,14 +189,14 @@ def test_control_plane_only_rows_have_no_worker_instances() -> None:
     names = {d.name for d in desired_certs(config())}
     for worker in ("worker-1", "worker-2"):
         assert f"etcd-server-{worker}" not in names and f"etcd-peer-{worker}" not in names
-        assert f"kubelet-client-{worker}" in names and f"kubelet-serving-{worker}" in names
+        assert not [n for n in names if n.endswith(worker)]  # kubelets bootstrap their own
 
 
 def test_store_paths_are_like_kubeadm() -> None:
     paths = expected_paths(config())
     for p in ("ca.crt", "ca.key", "etcd/ca.crt", "etcd/ca.key", "front-proxy-ca.crt", "sa.key", "sa.pub",
               "apiserver.crt", "etcd/server-cp-2.crt", "etcd/peer-cp-3.key", "etcd/healthcheck-client.crt",
-              "kubelet/client-worker-1.crt", "kubelet/serving-worker-2.key", "admin.crt",
+              "admin.crt",
               "cluster-admin.key"):
         assert p in paths
 
@@ -229,6 +236,13 @@ def test_every_row_is_issued_as_specified_and_verifies(tmp_path: Path, text: str
         assert isinstance(aki.value, x509.AuthorityKeyIdentifier)
         assert isinstance(issuer_ski.value, x509.SubjectKeyIdentifier)
         assert aki.value.key_identifier == issuer_ski.value.digest
+        if name == "kubelet-signer":  # intermediate: a CA signed by the cluster CA, any purpose below it
+            assert bc.value.ca and bc.value.path_length == 0
+            assert ku.value.key_cert_sign and ku.value.crl_sign and not ku.value.digital_signature
+            assert ext(cert, x509.ExtendedKeyUsage) is None
+            assert cert.not_valid_after_utc - NOW == timedelta(days=3650)
+            assert openssl_verify(paths[ca_name], paths[name]).returncode == 0, name
+            continue
         if ca_name is None:
             assert bc.value.ca and bc.value.path_length == 0
             assert ku.value.key_cert_sign and ku.value.crl_sign and not ku.value.digital_signature
@@ -287,16 +301,13 @@ def remote_of(cfg: ClusterConfig, host: str) -> dict[str, tuple[str, str, int]]:
     return {f.remote_path: (f.local_path, f.owner, f.mode) for f in files_for_node(cfg, cfg.host(host))}
 
 
-def test_worker_gets_only_the_ca_cert_and_its_kubelet_certs() -> None:
+def test_worker_gets_only_the_ca_cert() -> None:
     cfg = config()
     files = remote_of(cfg, "worker-1")
-    assert files == {
-        "/etc/kubernetes/pki/ca.crt": ("ca.crt", "root", 0o644),
-        "/var/lib/kubelet/pki/kubelet-client.crt": ("kubelet/client-worker-1.crt", "root", 0o644),
-        "/var/lib/kubelet/pki/kubelet-client.key": ("kubelet/client-worker-1.key", "root", 0o600),
-        "/var/lib/kubelet/pki/kubelet.crt": ("kubelet/serving-worker-1.crt", "root", 0o644),
-        "/var/lib/kubelet/pki/kubelet.key": ("kubelet/serving-worker-1.key", "root", 0o600),
-    }
+    assert files == {"/etc/kubernetes/pki/ca.crt": ("ca.crt", "root", 0o644)}
+    assert not [p for p in remote_of(cfg, "cp-1") if p.startswith("/var/lib/kubelet/")]
+    assert RETIRED_NODE_FILES == ("/var/lib/kubelet/pki/kubelet-client.crt", "/var/lib/kubelet/pki/kubelet-client.key",
+                                  "/var/lib/kubelet/pki/kubelet.crt", "/var/lib/kubelet/pki/kubelet.key")
     with_keys = parse_config(CLUSTER.replace("pki:\n", "pki:\n  ca_keys_on_nodes: true\n")).config
     assert with_keys.pki.ca_keys_on_nodes
     assert remote_of(with_keys, "worker-1") == files
@@ -309,7 +320,7 @@ def test_control_plane_files() -> None:
     for rel in ("ca.crt", "etcd/ca.crt", "front-proxy-ca.crt", "apiserver.crt", "apiserver.key",
                 "apiserver-kubelet-client.key", "apiserver-etcd-client.key", "front-proxy-client.key",
                 "sa.key", "sa.pub", "etcd/server-cp-2.key", "etcd/peer-cp-2.crt",
-                "etcd/healthcheck-client.key", "kubelet/client-cp-2.key", "kubelet/serving-cp-2.crt"):
+                "etcd/healthcheck-client.key"):
         assert rel in locals_, rel
     # no CA key, nobody else's etcd certificate, no operator-only credentials
     for rel in locals_:

@@ -177,11 +177,18 @@ def check_tls(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
                           + (f" (HTTP {t.http_status} for {t.http_path})" if t.http_status else ""),
                           "turn client certificate authentication on (etcd: client-cert-auth / "
                           "peer-client-cert-auth)", t.port, "tcp", "peer")
-        elif t.http_status in (200, 403) and row is not None and row.auth != "none":
+        elif (t.http_status == 200 or (t.http_status == 403 and (row is None or row.key not in ANONYMOUS_BY_DESIGN))) \
+                and row is not None and row.auth != "none":
             yield Finding("KW-HTTP-ANONYMOUS", "high", t.target, f"{name} serves anonymous requests",
                           f"anonymous GET {t.http_path} answered {t.http_status} (only 401 is acceptable; "
                           "403 means anonymous authentication is on)", "turn anonymous authentication off",
                           t.port, "tcp", "peer")
+
+
+#: services whose delegated authentication always admits anonymous requests (hard-wired in 1.20's
+#: k8s.io/apiserver) and whose authorization then refuses them (403) except on /healthz, /readyz and
+#: /livez; they listen on loopback only. A 200 is still a finding.
+ANONYMOUS_BY_DESIGN = frozenset({"kube-controller-manager", "kube-scheduler"})
 
 
 # ----- SSH --------------------------------------------------------------------------------------

@@ -666,6 +666,11 @@ async def _legacy_tls(local_port: int, node: str) -> str:
     return ""
 
 
+#: rows served with certificates of another signer than the cluster CA: kubelets serve what the
+#: controller-manager signed for their CSR, with the kubelet-signer intermediate (itself under ca)
+SIGNER_OF_ROW = {"kubelet": "kubelet-signer"}
+
+
 async def probe_tls(config: ClusterConfig, matrix: list[MatrixRow], session: Session, obs: Observations,
                     cas: dict[str, x509.Certificate]) -> None:
     """TLS rows with a listener, probed through an SSH channel from the node itself."""
@@ -693,7 +698,7 @@ async def probe_tls(config: ClusterConfig, matrix: list[MatrixRow], session: Ses
             names = {name, str(h.private_address), str(h.address)}
             out = []
             for (row, port, _), f in zip(wanted, forwards, strict=True):
-                ca_name = "etcd-ca" if row.key.startswith("etcd") else "ca"
+                ca_name = SIGNER_OF_ROW.get(row.key, "etcd-ca" if row.key.startswith("etcd") else "ca")
                 out.append(await tls_probe(f.local_port, name, names, row, port, ca_name, cas.get(ca_name)))
             return out
         finally:

@@ -70,9 +70,9 @@ CP: tuple[Role, ...] = ("control-plane",)
 
 #: interfaces pod traffic enters a node on, per CNI (bridge to local pods, tunnel from remote ones)
 CNI_POD_INTERFACES: dict[str, tuple[str, ...]] = {
-    "flannel": ("cni0", "flannel.1"),
-    "flannel-wireguard": ("cni0", "flannel-wg"),
-    "weave": ("weave",),
+    # pods of this node come from the bridge; other nodes' pods arrive on the private interface
+    # and are forwarded to the bridge (the input hook never sees them)
+    "routes": ("cni0",),
 }
 
 
@@ -157,7 +157,9 @@ def core_rows(
             "Kubernetes API: kubelets, kube-proxy, CNI and pods; admins tunnel to it over SSH",
             "anonymous auth off, x509 client certs or tokens with RBAC; pods reach it through the "
             "'kubernetes' Service, which DNATs to this port",
-            process=("kube-apiserver",),
+            # the node-local API proxy holds the same port on 127.0.0.1 (the API server binds the
+            # private address only)
+            process=("kube-apiserver", "haproxy"),
         ),
         MatrixRow(
             "etcd-client", "etcd client", _port(client), "tcp", CP, "private",
@@ -305,45 +307,8 @@ def _ingress_rows(config: ClusterConfig) -> list[MatrixRow]:
 
 
 def _cni_rows(cni: str) -> list[MatrixRow]:
-    if cni == "flannel":
-        return [
-            MatrixRow(
-                "flannel-vxlan", "flannel VXLAN", _port(8472), "udp", BOTH, "all", ("nodes",), "none",
-                False, False, "flannel VXLAN overlay between nodes",
-                "plaintext and unauthenticated: use only on a private network you trust; "
-                "flannel-wireguard encrypts",
-            )
-        ]
-    if cni == "flannel-wireguard":
-        return [
-            MatrixRow(
-                "flannel-wireguard", "flannel WireGuard", _port(51820), "udp", BOTH, "all", ("nodes",),
-                "WireGuard keys", False, False, "flannel WireGuard overlay between nodes",
-                "encrypted and authenticated by each node's WireGuard key",
-            )
-        ]
-    if cni == "weave":
-        return [
-            MatrixRow(
-                "weave-control", "weave control", _port(6783), "tcp", BOTH, "all", ("nodes",),
-                "shared secret", False, False, "weave peer control connections",
-                "authenticated and encrypted only with WEAVE_PASSWORD set",
-            ),
-            MatrixRow(
-                "weave-data", "weave data", PortRange(6783, 6784), "udp", BOTH, "all", ("nodes",),
-                "shared secret", False, False, "weave sleeve (6783) and fastdp VXLAN (6784)",
-                "sleeve is NaCl-encrypted with WEAVE_PASSWORD; plain fastdp only between trusted_subnets",
-            ),
-            MatrixRow(
-                "weave-esp", "weave fastdp ESP", None, "esp", BOTH, "all", ("nodes",), "IPsec", False,
-                False, "weave encrypted fastdp (IPsec ESP)", "SAs set up over the control connection",
-            ),
-            MatrixRow(
-                "weave-metrics", "weave metrics", PortRange(6781, 6782), "tcp", BOTH, "all", ("self",),
-                "none", False, True, "weave-npc (6781) and weave (6782) /metrics",
-                "unauthenticated and bound to every address, so the firewall keeps them local",
-            ),
-        ]
+    if cni == "routes":
+        return []  # plain routing between nodes' private addresses: no port of its own
     raise ValueError(f"unknown cni {cni!r}")
 
 

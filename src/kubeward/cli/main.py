@@ -27,6 +27,7 @@ COMMAND_MODULES = {
     "audit": "audit_cmds",
     "etcd": "etcd_cmds",
     "artifacts": "artifacts_cmds", "bundle": "artifacts_cmds",
+    "kubeconfig": "kube_cmds", "kubectl": "kube_cmds", "secrets": "kube_cmds",
 }
 
 

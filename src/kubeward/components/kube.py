@@ -27,6 +27,8 @@ ENCRYPTION_CONFIG = "/etc/kubernetes/encryption-config.yaml"
 AUDIT_POLICY = "/etc/kubernetes/audit-policy.yaml"
 ADMISSION_CONFIG = "/etc/kubernetes/admission-config.yaml"
 AUDIT_LOG = "/var/log/kubernetes/audit/audit.log"
+#: the cluster CA and the kubelet-signer intermediate: what client and kubelet certificates chain to
+CA_BUNDLE = f"{PKI}/ca-bundle.crt"
 CONTROLLER_MANAGER_CONF = "/etc/kubernetes/controller-manager.conf"
 SCHEDULER_CONF = "/etc/kubernetes/scheduler.conf"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -77,13 +79,14 @@ APISERVER: FlagTable[ControlPlaneContext] = FlagTable("kube-apiserver", (
          why="Pod Security admission defaults: enforce baseline, warn and audit restricted"),
     Flag("profiling", "false", why="CIS 1.2.15"),
     Flag("allow-privileged", "true", why="CNI and kube-proxy pods may need it; Pod Security decides per namespace"),
-    Flag("client-ca-file", f"{PKI}/ca.crt", why="CIS 1.2.25"),
+    Flag("client-ca-file", CA_BUNDLE, why="CIS 1.2.25; the cluster CA and the kubelet-signer intermediate"),
     Flag("tls-cert-file", f"{PKI}/apiserver.crt", why="CIS 1.2.24"),
     Flag("tls-private-key-file", f"{PKI}/apiserver.key", why="CIS 1.2.24"),
     *_TLS,
     Flag("kubelet-client-certificate", f"{PKI}/apiserver-kubelet-client.crt", why="CIS 1.2.4"),
     Flag("kubelet-client-key", f"{PKI}/apiserver-kubelet-client.key", why="CIS 1.2.4"),
-    Flag("kubelet-certificate-authority", f"{PKI}/ca.crt", why="CIS 1.2.5: the API server verifies kubelets"),
+    Flag("kubelet-certificate-authority", CA_BUNDLE,
+         why="CIS 1.2.5: the API server verifies kubelets (serving certificates come from kubelet-signer)"),
     Flag("kubelet-preferred-address-types", "InternalIP", why="kubelets are reached on the private network"),
     Flag("etcd-servers", lambda c: ",".join(c.etcd_servers)),
     Flag("etcd-cafile", f"{ETCD_PKI}/ca.crt", why="CIS 1.2.26"),
@@ -129,8 +132,10 @@ CONTROLLER_MANAGER: FlagTable[ControlPlaneContext] = FlagTable("kube-controller-
     Flag("kubeconfig", CONTROLLER_MANAGER_CONF),
     Flag("authentication-kubeconfig", CONTROLLER_MANAGER_CONF),
     Flag("authorization-kubeconfig", CONTROLLER_MANAGER_CONF),
-    Flag("client-ca-file", f"{PKI}/ca.crt"),
+    Flag("client-ca-file", CA_BUNDLE),
     Flag("requestheader-client-ca-file", f"{PKI}/front-proxy-ca.crt"),
+    Flag("tls-cert-file", f"{PKI}/controller-manager-serving.crt", why="a certificate the audit can verify"),
+    Flag("tls-private-key-file", f"{PKI}/controller-manager-serving.key"),
     Flag("root-ca-file", f"{PKI}/ca.crt", why="CIS 1.3.5"),
     Flag("service-account-private-key-file", f"{PKI}/sa.key", why="CIS 1.3.4"),
     Flag("use-service-account-credentials", "true", why="CIS 1.3.3"),
@@ -163,6 +168,9 @@ SCHEDULER: FlagTable[ControlPlaneContext] = FlagTable("kube-scheduler", (
     Flag("kubeconfig", SCHEDULER_CONF),
     Flag("authentication-kubeconfig", SCHEDULER_CONF),
     Flag("authorization-kubeconfig", SCHEDULER_CONF),
+    Flag("client-ca-file", CA_BUNDLE),
+    Flag("tls-cert-file", f"{PKI}/scheduler-serving.crt", why="a certificate the audit can verify"),
+    Flag("tls-private-key-file", f"{PKI}/scheduler-serving.key"),
     Flag("profiling", "false", why="CIS 1.4.1"),
     Flag("leader-elect", "true"),
     *_TLS,

@@ -413,8 +413,11 @@ class NetworkConfig(_Model):
     service_cidr: IPv4Cidr = Field(
         default=IPv4Network("10.96.0.0/12"), description="IPv4 CIDR of Service cluster IPs."
     )
-    cni: Literal["flannel", "weave", "flannel-wireguard"] = Field(
-        default="flannel", description="Pod network plugin."
+    cni: Literal["routes"] = Field(
+        default="routes",
+        description="Pod network: routes = a CNI bridge per node (host-local addresses from the node's "
+        "pod CIDR) and static routes to every other node's pod CIDR via its private address; no "
+        "overlay, no encapsulation (the private network carries pod traffic as it is).",
     )
     nodeport_range: PortRangeField = Field(
         default=PortRange(30001, 30099),
@@ -574,6 +577,16 @@ class KubernetesArtifactsConfig(_Model):
     )
 
 
+class KubeComponentConfig(_Model):
+    """Settings of one control-plane component."""
+
+    extra_args: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra command-line flags ('name': 'value', with or without the leading dashes), merged "
+        "last over kubeward's; a flag the configured version no longer accepts is refused.",
+    )
+
+
 class KubernetesConfig(_Model):
     """Kubernetes itself: its version and where its binaries come from (off by default)."""
 
@@ -584,6 +597,11 @@ class KubernetesConfig(_Model):
     artifacts: KubernetesArtifactsConfig = Field(
         default_factory=KubernetesArtifactsConfig, description="Where binaries and images come from."
     )
+    apiserver: KubeComponentConfig = Field(default_factory=KubeComponentConfig, description="kube-apiserver.")
+    controller_manager: KubeComponentConfig = Field(
+        default_factory=KubeComponentConfig, description="kube-controller-manager."
+    )
+    scheduler: KubeComponentConfig = Field(default_factory=KubeComponentConfig, description="kube-scheduler.")
 
 
 # --- the cluster ---------------------------------------------------------------------------------

@@ -58,15 +58,7 @@ FIXED_PORTS: tuple[tuple[int, Protocol, str], ...] = (
 
 #: ports each CNI uses between hosts
 CNI_PORTS: dict[str, tuple[tuple[int, Protocol, str], ...]] = {
-    "flannel": ((8472, "udp", "flannel VXLAN"),),
-    "flannel-wireguard": ((51820, "udp", "flannel WireGuard"),),
-    "weave": (
-        (6781, "tcp", "weave-npc metrics"),
-        (6782, "tcp", "weave metrics"),
-        (6783, "tcp", "weave control"),
-        (6783, "udp", "weave sleeve"),
-        (6784, "udp", "weave fastdp"),
-    ),
+    "routes": (),  # plain routing over the private network: no port of its own
 }
 
 
@@ -325,6 +317,8 @@ def _kubernetes(config: ClusterConfig) -> Iterator[Finding]:
         return
     if k.version is None:
         yield Finding(("kubernetes", "enabled"), "is true but kubernetes.version is not set; write e.g. version: '1.20.2'")
+    else:
+        yield from _extra_args(config, k.version)
     a = k.artifacts
     for source, path in (("bundle", a.bundle), ("dir", a.dir)):
         if a.source == source and path is None:
@@ -332,6 +326,25 @@ def _kubernetes(config: ClusterConfig) -> Iterator[Finding]:
                 ("kubernetes", "artifacts", "source"),
                 f"is {source} but kubernetes.artifacts.{source} is not set; give the path of the {source}",
             )
+
+
+#: cluster.yml key -> the component whose flag table checks its extra_args
+_COMPONENT_KEYS = {"apiserver": "kube-apiserver", "controller_manager": "kube-controller-manager",
+                   "scheduler": "kube-scheduler"}
+
+
+def _extra_args(config: ClusterConfig, version: str) -> Iterator[Finding]:
+    """A flag in kubernetes.<component>.extra_args that the configured version no longer accepts."""
+    from kubeward.components.flags import check_extra_args  # the flag tables import config: load late
+    from kubeward.components.kube import TABLES
+    from kubeward.components.version import Version
+
+    ver = Version.parse(version)
+    for key, component in _COMPONENT_KEYS.items():
+        args: dict[str, str] = getattr(config.kubernetes, key).extra_args
+        by_name = {raw.lstrip("-"): raw for raw in args}
+        for problem in check_extra_args(TABLES[component], ver, args):
+            yield Finding(("kubernetes", key, "extra_args", by_name.get(problem.name, problem.name)), problem.message)
 
 
 def _firewall(config: ClusterConfig) -> Iterator[Finding]:

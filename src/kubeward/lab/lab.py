@@ -376,7 +376,7 @@ def render_cluster_yml(state: LabState, admin_key: str) -> str:
         f"    - {state.public_subnet}   # the lab's public network; the operator is {state.gateway}",
         "  pod_cidr: 10.244.0.0/16",
         "  service_cidr: 10.96.0.0/12",
-        "  cni: flannel",
+        "  cni: routes",
         "  nodeport_range: 30001-30099",
         "  ipv6: drop",
         "",

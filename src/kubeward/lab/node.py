@@ -29,6 +29,18 @@ from kubeward.lab.image import REPO_MOUNT, Image
 #: host directories bind-mounted per node: containerd's overlayfs snapshotter and the kubelet
 #: cannot work on the node's overlay root
 DATA_MOUNTS = ("containerd", "kubelet")
+
+#: sysctls that are the *host's* inside a node (not namespaced), shown to the node as read-only
+#: files with the values the kubelet's protectKernelDefaults expects: the kubelet then starts with
+#: protectKernelDefaults: true, and nothing in a node can change the host's kernel settings
+SHIELDED_SYSCTLS: tuple[tuple[str, str], ...] = (
+    ("vm/overcommit_memory", "1"),
+    ("vm/panic_on_oom", "0"),
+    ("kernel/panic", "10"),
+    ("kernel/panic_on_oops", "1"),
+    ("kernel/keys/root_maxkeys", "1000000"),
+    ("kernel/keys/root_maxbytes", "25000000"),
+)
 #: how long the boot script may take to exec systemd
 BOOT_EXEC_TIMEOUT = 60.0
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -132,6 +144,13 @@ def render_boot_script(spec: NodeSpec, image: Image, hierarchies: list[CgroupHie
         lines += [f"mkdir -p {spec.data}/{d} $M/var/lib/{d}", f"mount --bind {spec.data}/{d} $M/var/lib/{d}"]
     lines += [
         "mount -t proc proc $M/proc",
+        f"mkdir -p {spec.dir}/sysctl",
+    ]
+    for key, value in SHIELDED_SYSCTLS:
+        f = f"{spec.dir}/sysctl/{key.replace('/', '.')}"
+        lines += [f"echo {value} > {f}", f"mount --bind {f} $M/proc/sys/{key}",
+                  f"mount -o remount,bind,ro $M/proc/sys/{key}"]
+    lines += [
         "mount -t sysfs -o ro,nosuid,nodev,noexec sysfs $M/sys",
         "mount -t tmpfs -o mode=755,nosuid,nodev,noexec cgroup $M/sys/fs/cgroup",
     ]

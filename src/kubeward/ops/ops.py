@@ -127,6 +127,27 @@ class File:
 
 
 @dataclass(frozen=True)
+class AbsentFile:
+    """A file that must not exist (kubeward placed it once and no longer wants it)."""
+
+    path: str
+    why: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"absent:{self.path}"
+
+    def fact_script(self) -> str:
+        return f"[ -e {q(self.path)} ] && echo present || echo absent"
+
+    def evaluate(self, fact: str) -> list[Outcome]:
+        if fact.strip() == "absent":
+            return [Unchanged(self.id, "absent")]
+        why = f" ({self.why})" if self.why else ""
+        return [Change(self.id, f"remove {self.path}{why}", f"rm -f {q(self.path)}")]
+
+
+@dataclass(frozen=True)
 class Directory:
     path: str
     owner: str = "root"

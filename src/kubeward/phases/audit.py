@@ -38,7 +38,8 @@ from kubeward.phases.base import Phase, RunContext
 from kubeward.remote.ssh import Session
 
 #: CA certificates and keys in the state directory (kubeadm-style layout of `kubeward pki`)
-CA_FILES = {"ca": "pki/ca", "etcd-ca": "pki/etcd/ca", "front-proxy-ca": "pki/front-proxy-ca"}
+CA_FILES = {"ca": "pki/ca", "etcd-ca": "pki/etcd/ca", "front-proxy-ca": "pki/front-proxy-ca",
+            "kubelet-signer": "pki/kubelet-signer"}
 
 
 def operator_address(config: ClusterConfig) -> str:
@@ -128,7 +129,10 @@ def audit_inputs(config: ClusterConfig, ca_key_shas: dict[str, str],
     for h in config.hosts:
         inp.compiled_firewall_sha[h.name] = sha(render_ruleset(config, h))
         inp.expected_files[h.name] = expected_files(config, h)
-        inp.ca_keys_allowed[h.name] = set(CA_FILES) if config.pki.ca_keys_on_nodes and h.is_control_plane else set()
+        allowed = set(CA_FILES) if config.pki.ca_keys_on_nodes and h.is_control_plane else set()
+        if h.is_control_plane:  # the controller-manager signs kubelet CSRs with it: it must be there
+            allowed.add("kubelet-signer")
+        inp.ca_keys_allowed[h.name] = allowed
         inp.authorized_keys[h.name] = expected_authorized_keys(config, h, (login_keys or {}).get(h.name, ""))
     return inp
 

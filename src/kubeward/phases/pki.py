@@ -14,10 +14,10 @@ from kubeward.components.spec import Component
 from kubeward.etcd.config import PKI_DIR as ETCD_PKI_DIR
 from kubeward.etcd.config import new_cluster_bootstrap
 from kubeward.ops.base import Change, HostOutcome, Op
-from kubeward.ops.ops import Directory, File, SystemUser
+from kubeward.ops.ops import AbsentFile, Directory, File, SystemUser
 from kubeward.phases.base import OpsPhase, RunContext
 from kubeward.phases.component import restart_components
-from kubeward.pki.nodes import files_for_node
+from kubeward.pki.nodes import K8S_PKI_DIR, RETIRED_NODE_FILES, files_for_node
 from kubeward.pki.store import PkiStore, ensure_pki
 
 #: files under these directories are read by etcd: a change restarts it (when it runs)
@@ -49,16 +49,21 @@ class Pki(OpsPhase):
             secret = f.remote_path.endswith(".key")
             ops.append(File(f.remote_path, self.store.path(f.local_path).read_bytes(), f.owner, f.owner,
                             f.mode, secret=secret))
+        ops += [AbsentFile(p, "kubelets get their certificates by CSR now") for p in RETIRED_NODE_FILES]
         return ops
 
     async def run_all(self, ctx: RunContext, hosts: Sequence[str]) -> dict[str, HostOutcome]:
         out = await super().run_all(ctx, hosts)
         due: dict[str, Component] = {}
         for h, o in out.items():
-            if o.error or not any(c.op.startswith(f"file:{ETCD_PREFIX}") for c in o.changes):
-                continue
             hc = ctx.config.host(h)
-            if not hc.is_control_plane:
+            if o.error or not hc.is_control_plane:
+                continue
+            if any(c.op.startswith(f"file:{K8S_PKI_DIR}/") and not c.op.startswith(f"file:{ETCD_PREFIX}")
+                   for c in o.changes):
+                # the control-plane phase restarts them, one node at a time, when they run
+                ctx.restart_due.setdefault(h, set()).update(("kube-apiserver", "kube-controller-manager"))
+            if not any(c.op.startswith(f"file:{ETCD_PREFIX}") for c in o.changes):
                 continue
             ctx.restart_due.setdefault(h, set()).add("etcd")
             due[h] = etcd_component(ctx.config, hc, new_cluster_bootstrap(ctx.config))

@@ -17,9 +17,11 @@ from kubeward.ops.base import HostOutcome
 from kubeward.phases.artifacts import Artifacts
 from kubeward.phases.audit import Audit
 from kubeward.phases.base import Phase, RunContext, prefetch
+from kubeward.phases.control_plane import ControlPlane
 from kubeward.phases.etcd import Etcd
 from kubeward.phases.firewall import Firewall
 from kubeward.phases.harden_ssh import HardenSsh
+from kubeward.phases.nodes import Containerd, Nodes
 from kubeward.phases.pki import Pki
 from kubeward.phases.preflight import preflight_facts_script, run_preflight
 from kubeward.phases.provision import Provision
@@ -74,8 +76,8 @@ class Preflight(Phase):
         return out
 
 
-PHASES: tuple[Phase, ...] = (Connect(), Preflight(), Provision(), HardenSsh(), Firewall(), Pki(), Artifacts(), Etcd(),
-                              Audit())
+PHASES: tuple[Phase, ...] = (Connect(), Preflight(), Provision(), HardenSsh(), Firewall(), Pki(), Containerd(),
+                              Artifacts(), Etcd(), ControlPlane(), Nodes(), Audit())
 PHASE_NAMES = tuple(p.name for p in PHASES)
 
 

@@ -177,7 +177,7 @@ def assess_cert(
             f"extended key usages are {sorted(cert_ext_key_usages(cert))}, the table wants {sorted(want_eku)}"
         )
     bc = cert_basic_constraints(cert)
-    want_bc = (True, 0) if desired.is_ca else (False, None)
+    want_bc = (True, 0) if desired.is_signer else (False, None)
     if bc != want_bc:
         mismatch(f"basic constraints are {bc}, the table wants CA:{want_bc[0]} pathlen:{want_bc[1]}")
     if desired.is_ca:
@@ -186,7 +186,8 @@ def assess_cert(
             mismatch(f"not a valid self-signed CA: {why}")
     else:
         kt = key_type_of(public)
-        if kt != pki.key_type:
+        # like a root, an intermediate keeps its key type: what it signed must keep verifying
+        if kt != pki.key_type and not desired.is_signer:
             mismatch(f"key is {kt or 'of an unknown type'}, pki.key_type is {pki.key_type}")
         if ca is not None:
             why = verifies_against(cert, ca)

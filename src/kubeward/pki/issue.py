@@ -146,12 +146,14 @@ def sign_ca(desired: DesiredCert, pki: PkiConfig, now: datetime, key: PrivateKey
 def sign_cert(
     desired: DesiredCert, ca: Issued, pki: PkiConfig, now: datetime, key: PrivateKey | None = None
 ) -> Issued:
-    """A leaf certificate signed by ca, valid pki.cert_validity_days (never beyond the CA's end)."""
+    """A leaf (or an intermediate CA) certificate signed by ca, valid pki.cert_validity_days
+    (intermediates: pki.ca_validity_days), never beyond the CA's end."""
     if desired.is_ca:
         raise PkiError(f"{desired.name} is a CA row; use sign_ca (kubeward bug)")
     _check_aware(now)
     key = key or new_private_key(pki.key_type)
-    not_after = min(now + timedelta(days=pki.cert_validity_days), ca.cert.not_valid_after_utc)
+    days = pki.ca_validity_days if desired.is_signer else pki.cert_validity_days
+    not_after = min(now + timedelta(days=days), ca.cert.not_valid_after_utc)
     try:
         ca_ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski)
@@ -165,11 +167,16 @@ def sign_cert(
         .serial_number(new_serial())
         .not_valid_before(now - BACKDATE)
         .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0) if desired.is_signer
+                       else x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(key_usage(desired.row.key_usages(isinstance(key, rsa.RSAPrivateKey))), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([EKU_OIDS[e] for e in desired.row.ext_key_usages]), False)
         .add_extension(aki, critical=False)
     )
+    if desired.row.ext_key_usages:  # an intermediate has none: it may sign client and server certificates
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([EKU_OIDS[e] for e in desired.row.ext_key_usages]), False)
+    if desired.is_signer:
+        builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
     if desired.sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(general_names(desired.sans)), False)
     return Issued(builder.sign(ca.key, hashes.SHA256()), key)

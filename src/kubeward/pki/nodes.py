@@ -2,8 +2,10 @@
 
 Control planes get the cluster CA certificate, the API server's certificates, the service-account
 key pair, the front proxy's CA certificate and client, the etcd CA certificate and their own etcd
-server and peer certificates (renamed to ``server`` and ``peer``). Every host, control plane or
-worker, gets the cluster CA certificate and its own kubelet client and serving certificates.
+server and peer certificates (renamed to ``server`` and ``peer``), and the intermediate CA
+``kubelet-signer`` with its key (the controller-manager signs kubelet certificates with it). Every
+host, control plane or worker, gets the cluster CA certificate; kubelets make their own keys and get
+their certificates by CSR (``RETIRED_NODE_FILES`` are what kubeward placed before and now removes).
 CA private keys go to control planes only when ``pki.ca_keys_on_nodes`` is set; by default they
 never leave the operator's machine. kube-controller-manager's and kube-scheduler's certificates
 are not files on hosts: they are embedded in their kubeconfigs (see ``kubeconfig``), and
@@ -62,11 +64,22 @@ def files_for_node(config: ClusterConfig, host: HostConfig) -> list[NodeFile]:
         for name in ("apiserver", "apiserver-kubelet-client", "apiserver-etcd-client"):
             files += _pair(desire(ROWS[name], config), f"{k}/{name}")
         files += _ca(config, "front-proxy-ca", f"{k}/front-proxy-ca", ca_keys)
+        # the intermediate the controller-manager signs kubelet certificates with (its key is the
+        # reason it exists: the cluster CA key itself stays off the nodes)
+        files += _pair(desire(ROWS["kubelet-signer"], config), f"{k}/kubelet-signer")
+        for name in ("controller-manager-serving", "scheduler-serving"):
+            files += _pair(desire(ROWS[name], config, host), f"{k}/{name}")
         files += _pair(desire(ROWS["front-proxy-client"], config), f"{k}/front-proxy-client")
         files += [
             NodeFile(f"{k}/sa.key", SA_KEY.key_path, "root", KEY_MODE),
             NodeFile(f"{k}/sa.pub", SA_KEY.public_path, "root", CERT_MODE),
         ]
-    files += _pair(desire(ROWS["kubelet-client"], config, host), f"{KUBELET_PKI_DIR}/kubelet-client")
-    files += _pair(desire(ROWS["kubelet-serving"], config, host), f"{KUBELET_PKI_DIR}/kubelet")
     return files
+
+
+#: files earlier kubeward versions placed on every node, removed wherever they are still found: a
+#: kubelet whose --cert-dir holds them uses them silently and never bootstraps (its own files are
+#: kubelet-client-current.pem and kubelet-server-current.pem, generated on the node)
+RETIRED_NODE_FILES: tuple[str, ...] = tuple(
+    f"{KUBELET_PKI_DIR}/{name}.{ext}" for name in ("kubelet-client", "kubelet") for ext in ("crt", "key")
+)

@@ -114,7 +114,7 @@ def resolve_renew(
     guarded = set(CA_NAMES) | {SA_KEY.name}
     chosen: set[str] = set()
     if all_leaves:
-        chosen |= {d.name for d in desired if not d.is_ca}
+        chosen |= {d.name for d in desired if not d.is_signer}
         if include_cas:
             chosen |= guarded
     for name in names:
@@ -178,18 +178,18 @@ def plan_refresh(
             reasons.append("renewal requested")
         if not reasons and stored.cert is not None and stored.key is not None:
             kept = Issued(stored.cert, stored.key)
-            entries.append(ReportEntry(d.name, "ca" if d.is_ca else "cert", "reused", "valid", d.cert_path))
+            entries.append(ReportEntry(d.name, "ca" if d.is_signer else "cert", "reused", "valid", d.cert_path))
         else:
             kept = sign_ca(d, pki, now) if d.is_ca else sign_cert(d, signers[d.ca or ""], pki, now)
             writes.append(FileWrite(d.key_path, kept.key_pem(), KEY_MODE))
             writes.append(FileWrite(d.cert_path, kept.cert_pem(), CERT_MODE))
             action: Action = "issued" if d.cert_path not in files else "reissued"
-            if d.is_ca:
+            if d.is_signer:
                 new_cas[d.name] = action
             reason = "; ".join(reasons) if action == "reissued" else "new"
-            entries.append(ReportEntry(d.name, "ca" if d.is_ca else "cert", action, reason, d.cert_path))
+            entries.append(ReportEntry(d.name, "ca" if d.is_signer else "cert", action, reason, d.cert_path))
         issued[d.name] = kept
-        if d.is_ca:
+        if d.is_signer:
             signers[d.name] = kept
 
     sa_entry, sa_writes = _refresh_sa(config, files, SA_KEY.name in renew)
@@ -289,7 +289,7 @@ def pki_status(config: ClusterConfig, files: Mapping[str, bytes], now: datetime)
         stored = parse_stored(d, files)
         ca = None if d.is_ca or d.ca is None else cas.get(d.ca)
         a = assess_cert(d, stored, ca, config.pki, now)
-        if d.is_ca and stored.cert is not None:
+        if d.is_signer and stored.cert is not None:
             cas[d.name] = stored.cert
         if not d.is_ca and d.ca is not None and d.ca not in cas:
             a = Assessment(a.state if a.state == "missing" else "mismatch",
@@ -300,7 +300,7 @@ def pki_status(config: ClusterConfig, files: Mapping[str, bytes], now: datetime)
 
 
 def _status_line(d: DesiredCert, cert: x509.Certificate | None, a: Assessment, now: datetime) -> CertStatus:
-    kind: Kind = "ca" if d.is_ca else "cert"
+    kind: Kind = "ca" if d.is_signer else "cert"
     if cert is None:
         return CertStatus(d.name, kind, d.cert_path, "", "", (), None, None, a.state, a.reasons)
     not_after = cert.not_valid_after_utc

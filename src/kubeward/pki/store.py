@@ -30,6 +30,9 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from kubeward.config import ClusterConfig
+from kubeward.errors import KubewardError
+from kubeward.pki.encryption import FILE_NAME as KEYS_FILE
+from kubeward.pki.encryption import KeyRing, new_key, parse_key_ring, render_key_ring
 from kubeward.pki.errors import PkiError
 from kubeward.pki.refresh import MATERIAL_SUFFIXES, PkiReport, PkiStatus, pki_status, plan_refresh
 from kubeward.pki.table import expected_paths
@@ -158,3 +161,39 @@ def ensure_pki(
 def read_pki_status(config: ClusterConfig, store: PkiStore, now: datetime) -> PkiStatus:
     """The state of every certificate in the store, changing nothing."""
     return pki_status(config, store.read_files(), now)
+
+
+# ----- the Secrets encryption keys (STATE_DIR/encryption-keys.json, 0600) ---------------------------
+
+
+def read_keys(state_dir: Path) -> KeyRing | None:
+    path = state_dir / KEYS_FILE
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise KubewardError(f"{path}: {exc.strerror}") from exc
+    return parse_key_ring(text, str(path))
+
+
+def write_keys(state_dir: Path, ring: KeyRing) -> None:
+    """Atomically, 0600 from the start."""
+    path = state_dir / KEYS_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(render_key_ring(ring))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def ensure_keys(state_dir: Path, now: datetime) -> KeyRing:
+    """The key ring, generated once."""
+    ring = read_keys(state_dir)
+    if ring is None:
+        ring = KeyRing((new_key(now),))
+        write_keys(state_dir, ring)
+    return ring

@@ -72,8 +72,10 @@ def kubernetes_service_ip(config: ClusterConfig) -> IPv4Address:
 
 
 def apiserver_sans(config: ClusterConfig, host: HostConfig | None = None) -> tuple[SanValue, ...]:
-    """API server: every control plane's name and addresses, the in-cluster names, extra_sans."""
+    """API server: every control plane's name and addresses, the in-cluster names, loopback (each
+    node's local API proxy on 127.0.0.1:6443, and tunnels ending on 127.0.0.1), extra_sans."""
     values: list[SanValue] = [
+        IPv4Address("127.0.0.1"),
         "kubernetes",
         "kubernetes.default",
         "kubernetes.default.svc",
@@ -86,8 +88,15 @@ def apiserver_sans(config: ClusterConfig, host: HostConfig | None = None) -> tup
     return _unique(values)
 
 
+def loopback_serving_sans(config: ClusterConfig, host: HostConfig | None) -> tuple[SanValue, ...]:
+    """A service bound to loopback (controller-manager, scheduler): 127.0.0.1, localhost, the node."""
+    h = _need_host(host)
+    return _unique([IPv4Address("127.0.0.1"), "localhost", as_san(h.name)])
+
+
 def kubelet_serving_sans(config: ClusterConfig, host: HostConfig | None) -> tuple[SanValue, ...]:
-    """kubelet's serving certificate: the node's name, address and private address."""
+    """What a kubelet's serving certificate may name: the node's name, address and private address
+    (no row issues it any more; the serving-CSR policy checks requests against it)."""
     h = _need_host(host)
     return _unique([as_san(h.name), as_san(h.address), h.private_address])
 
@@ -105,14 +114,22 @@ class CertRow:
     path: str  # in the store, without .crt/.key; like kubeadm's /etc/kubernetes/pki
     per: Per = "cluster"
     description: str = ""
+    #: an intermediate CA: signed by ``ca`` and signing certificates itself (not self-signed)
+    intermediate: bool = False
 
     @property
     def is_ca(self) -> bool:
+        """A self-signed (root) CA."""
         return self.ca is None
+
+    @property
+    def is_signer(self) -> bool:
+        """A root or an intermediate CA: it signs certificates."""
+        return self.ca is None or self.intermediate
 
     def key_usages(self, rsa: bool) -> frozenset[KeyUsageName]:
         """CAs sign certificates and CRLs; leaves sign, and with RSA keys also encipher keys."""
-        if self.is_ca:
+        if self.is_signer:
             return frozenset(CA_KEY_USAGES)
         return frozenset(LEAF_KEY_USAGES + (("key_encipherment",) if rsa else ()))
 
@@ -138,6 +155,10 @@ CERT_TABLE: tuple[CertRow, ...] = (
             description="etcd CA: etcd servers, peers and clients"),
     CertRow("front-proxy-ca", None, "front-proxy-ca", (), (), no_sans, "front-proxy-ca",
             description="CA of the aggregation layer's front proxy"),
+    CertRow("kubelet-signer", "ca", "kubeward-kubelet-signer", (), (), no_sans, "kubelet-signer",
+            intermediate=True,
+            description="intermediate CA under the cluster CA: the controller-manager signs kubelet "
+                        "certificates (CSRs) with it, so the cluster CA key never goes to a node"),
     # --- etcd
     CertRow("etcd-server", "etcd-ca", "{node}", (), SERVER_CLIENT, etcd_sans, "etcd/server-{node}",
             per="control-plane", description="etcd client-facing server"),
@@ -162,18 +183,32 @@ CERT_TABLE: tuple[CertRow, ...] = (
             "controller-manager", description="kube-controller-manager's client to the API server"),
     CertRow("scheduler", "ca", "system:kube-scheduler", (), CLIENT, no_sans, "scheduler",
             description="kube-scheduler's client to the API server"),
+    CertRow("controller-manager-serving", "ca", "kube-controller-manager", (), SERVER, loopback_serving_sans,
+            "controller-manager-serving-{node}", per="control-plane",
+            description="kube-controller-manager's HTTPS endpoint on 127.0.0.1:10257"),
+    CertRow("scheduler-serving", "ca", "kube-scheduler", (), SERVER, loopback_serving_sans,
+            "scheduler-serving-{node}", per="control-plane",
+            description="kube-scheduler's HTTPS endpoint on 127.0.0.1:10259"),
     CertRow("admin", "ca", "kubernetes-super-admin", ("system:masters",), CLIENT, no_sans, "admin",
             description="break-glass admin (system:masters bypasses RBAC); keep offline"),
     CertRow("cluster-admin", "ca", "kubeward-admin", ("kubeward:cluster-admins",), CLIENT, no_sans,
             "cluster-admin", description="daily admin; bound to the cluster-admin ClusterRole by RBAC"),
-    CertRow("kubelet-client", "ca", "system:node:{node}", ("system:nodes",), CLIENT, no_sans,
-            "kubelet/client-{node}", per="node", description="kubelet's client to the API server"),
-    CertRow("kubelet-serving", "ca", "system:node:{node}", ("system:nodes",), SERVER, kubelet_serving_sans,
-            "kubelet/serving-{node}", per="node", description="kubelet's HTTPS endpoint (port 10250)"),
+    CertRow("kube-proxy", "ca", "system:kube-proxy", (), CLIENT, no_sans, "kube-proxy",
+            description="kube-proxy's client to the API server"),
 )
 
+#: identities kubeward no longer issues, and who issues them now: kubelets generate their keys on
+#: their own node and get their certificates by CSR (TLS bootstrap for the client certificate, the
+#: strict serving policy of :mod:`kubeward.kube.csr_policy` for the serving one). Files of these rows
+#: left in a store are orphans; on nodes they are removed (``pki.nodes.RETIRED_NODE_FILES``).
+RETIRED_ROWS: dict[str, str] = {
+    "kubelet-client": "the kubelet's own client CSR (TLS bootstrap), signed by the controller-manager",
+    "kubelet-serving": "the kubelet's own serving CSR, approved by kubeward's policy (kubeward csr)",
+}
+
 ROWS: dict[str, CertRow] = {row.name: row for row in CERT_TABLE}
-CA_NAMES: tuple[str, ...] = tuple(row.name for row in CERT_TABLE if row.is_ca)
+#: every certificate that signs others (roots and intermediates): renewing one needs --include-cas
+CA_NAMES: tuple[str, ...] = tuple(row.name for row in CERT_TABLE if row.is_signer)
 
 
 @dataclass(frozen=True)
@@ -208,6 +243,10 @@ class DesiredCert:
     @property
     def is_ca(self) -> bool:
         return self.row.is_ca
+
+    @property
+    def is_signer(self) -> bool:
+        return self.row.is_signer
 
     @property
     def cert_path(self) -> str:

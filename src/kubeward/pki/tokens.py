@@ -22,7 +22,12 @@ BOOTSTRAP_TOKEN_RE = re.compile(r"^([a-z0-9]{6})\.([a-z0-9]{16})$")
 BOOTSTRAP_ALPHABET = string.ascii_lowercase + string.digits
 #: the group kubelets join with a bootstrap token; RBAC lets it create and renew node CSRs
 BOOTSTRAP_GROUP = "system:bootstrappers:kubeward:default-node-token"
+#: the group of the per-node tokens ``kubeward up`` makes (auth-extra-groups); bound by kube.rbac
+NODE_BOOTSTRAP_GROUP = "system:bootstrappers:kubeward"
 DEFAULT_BOOTSTRAP_TTL = timedelta(hours=24)
+#: a per-node join token lives only as long as a join takes; it is deleted once the node has its
+#: client certificate, and the controller-manager's tokencleaner removes any that expire first
+NODE_BOOTSTRAP_TTL = timedelta(minutes=15)
 STATIC_TOKEN_RE = re.compile(r"^[0-9a-f]{32}$")
 _FIELD_RE = re.compile(r'^[^,"\s]+$')
 

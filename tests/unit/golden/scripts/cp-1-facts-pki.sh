@@ -7,9 +7,6 @@ printf '\n@@kw fact %s\n' dir:/etc/kubernetes/pki
 printf '\n@@kw fact %s\n' dir:/etc/kubernetes/pki/etcd
 ( if [ -e /etc/kubernetes/pki/etcd ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/etcd; sha256sum /etc/kubernetes/pki/etcd | cut -d' ' -f1; echo; else echo absent; fi
 ) 2>&1 || true
-printf '\n@@kw fact %s\n' dir:/var/lib/kubelet/pki
-( if [ -e /var/lib/kubelet/pki ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki; sha256sum /var/lib/kubelet/pki | cut -d' ' -f1; echo; else echo absent; fi
-) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/ca.crt
 ( if [ -e /etc/kubernetes/pki/ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/ca.crt; sha256sum /etc/kubernetes/pki/ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/ca.crt; echo; else echo big; fi; else echo absent; fi
 ) 2>&1 || true
@@ -55,6 +52,24 @@ printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/apiserver-etcd-client.key
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/front-proxy-ca.crt
 ( if [ -e /etc/kubernetes/pki/front-proxy-ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/front-proxy-ca.crt; sha256sum /etc/kubernetes/pki/front-proxy-ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/front-proxy-ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/front-proxy-ca.crt; echo; else echo big; fi; else echo absent; fi
 ) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/kubelet-signer.crt
+( if [ -e /etc/kubernetes/pki/kubelet-signer.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/kubelet-signer.crt; sha256sum /etc/kubernetes/pki/kubelet-signer.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/kubelet-signer.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/kubelet-signer.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/kubelet-signer.key
+( if [ -e /etc/kubernetes/pki/kubelet-signer.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/kubelet-signer.key; sha256sum /etc/kubernetes/pki/kubelet-signer.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/controller-manager-serving.crt
+( if [ -e /etc/kubernetes/pki/controller-manager-serving.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/controller-manager-serving.crt; sha256sum /etc/kubernetes/pki/controller-manager-serving.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/controller-manager-serving.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/controller-manager-serving.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/controller-manager-serving.key
+( if [ -e /etc/kubernetes/pki/controller-manager-serving.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/controller-manager-serving.key; sha256sum /etc/kubernetes/pki/controller-manager-serving.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/scheduler-serving.crt
+( if [ -e /etc/kubernetes/pki/scheduler-serving.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/scheduler-serving.crt; sha256sum /etc/kubernetes/pki/scheduler-serving.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/scheduler-serving.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/scheduler-serving.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/scheduler-serving.key
+( if [ -e /etc/kubernetes/pki/scheduler-serving.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/scheduler-serving.key; sha256sum /etc/kubernetes/pki/scheduler-serving.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/front-proxy-client.crt
 ( if [ -e /etc/kubernetes/pki/front-proxy-client.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/front-proxy-client.crt; sha256sum /etc/kubernetes/pki/front-proxy-client.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/front-proxy-client.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/front-proxy-client.crt; echo; else echo big; fi; else echo absent; fi
 ) 2>&1 || true
@@ -67,16 +82,16 @@ printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/sa.key
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/sa.pub
 ( if [ -e /etc/kubernetes/pki/sa.pub ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/sa.pub; sha256sum /etc/kubernetes/pki/sa.pub | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/sa.pub) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/sa.pub; echo; else echo big; fi; else echo absent; fi
 ) 2>&1 || true
-printf '\n@@kw fact %s\n' file:/var/lib/kubelet/pki/kubelet-client.crt
-( if [ -e /var/lib/kubelet/pki/kubelet-client.crt ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki/kubelet-client.crt; sha256sum /var/lib/kubelet/pki/kubelet-client.crt | cut -d' ' -f1; if [ $(stat -c %s /var/lib/kubelet/pki/kubelet-client.crt) -le 262144 ]; then base64 -w0 /var/lib/kubelet/pki/kubelet-client.crt; echo; else echo big; fi; else echo absent; fi
+printf '\n@@kw fact %s\n' absent:/var/lib/kubelet/pki/kubelet-client.crt
+( [ -e /var/lib/kubelet/pki/kubelet-client.crt ] && echo present || echo absent
 ) 2>&1 || true
-printf '\n@@kw fact %s\n' file:/var/lib/kubelet/pki/kubelet-client.key
-( if [ -e /var/lib/kubelet/pki/kubelet-client.key ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki/kubelet-client.key; sha256sum /var/lib/kubelet/pki/kubelet-client.key | cut -d' ' -f1; echo; else echo absent; fi
+printf '\n@@kw fact %s\n' absent:/var/lib/kubelet/pki/kubelet-client.key
+( [ -e /var/lib/kubelet/pki/kubelet-client.key ] && echo present || echo absent
 ) 2>&1 || true
-printf '\n@@kw fact %s\n' file:/var/lib/kubelet/pki/kubelet.crt
-( if [ -e /var/lib/kubelet/pki/kubelet.crt ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki/kubelet.crt; sha256sum /var/lib/kubelet/pki/kubelet.crt | cut -d' ' -f1; if [ $(stat -c %s /var/lib/kubelet/pki/kubelet.crt) -le 262144 ]; then base64 -w0 /var/lib/kubelet/pki/kubelet.crt; echo; else echo big; fi; else echo absent; fi
+printf '\n@@kw fact %s\n' absent:/var/lib/kubelet/pki/kubelet.crt
+( [ -e /var/lib/kubelet/pki/kubelet.crt ] && echo present || echo absent
 ) 2>&1 || true
-printf '\n@@kw fact %s\n' file:/var/lib/kubelet/pki/kubelet.key
-( if [ -e /var/lib/kubelet/pki/kubelet.key ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki/kubelet.key; sha256sum /var/lib/kubelet/pki/kubelet.key | cut -d' ' -f1; echo; else echo absent; fi
+printf '\n@@kw fact %s\n' absent:/var/lib/kubelet/pki/kubelet.key
+( [ -e /var/lib/kubelet/pki/kubelet.key ] && echo present || echo absent
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' end

@@ -150,7 +150,7 @@ systemctl is-enabled kubeward-firewall.service 2>/dev/null || echo disabled
 KUBEWARD_SCRIPT_17A10B5BADA5364B
 
 printf '\n@@kw phase %s\n' pki
-sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_D376C5F3E1101141'
+sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_10E231A887BC3EC9'
 printf '\n@@kw fact %s\n' system-user:etcd
 ( getent passwd etcd
 ) 2>&1 || true
@@ -159,9 +159,6 @@ printf '\n@@kw fact %s\n' dir:/etc/kubernetes/pki
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' dir:/etc/kubernetes/pki/etcd
 ( if [ -e /etc/kubernetes/pki/etcd ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/etcd; sha256sum /etc/kubernetes/pki/etcd | cut -d' ' -f1; echo; else echo absent; fi
-) 2>&1 || true
-printf '\n@@kw fact %s\n' dir:/var/lib/kubelet/pki
-( if [ -e /var/lib/kubelet/pki ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki; sha256sum /var/lib/kubelet/pki | cut -d' ' -f1; echo; else echo absent; fi
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/ca.crt
 ( if [ -e /etc/kubernetes/pki/ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/ca.crt; sha256sum /etc/kubernetes/pki/ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/ca.crt; echo; else echo big; fi; else echo absent; fi
@@ -208,6 +205,24 @@ printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/apiserver-etcd-client.key
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/front-proxy-ca.crt
 ( if [ -e /etc/kubernetes/pki/front-proxy-ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/front-proxy-ca.crt; sha256sum /etc/kubernetes/pki/front-proxy-ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/front-proxy-ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/front-proxy-ca.crt; echo; else echo big; fi; else echo absent; fi
 ) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/kubelet-signer.crt
+( if [ -e /etc/kubernetes/pki/kubelet-signer.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/kubelet-signer.crt; sha256sum /etc/kubernetes/pki/kubelet-signer.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/kubelet-signer.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/kubelet-signer.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/kubelet-signer.key
+( if [ -e /etc/kubernetes/pki/kubelet-signer.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/kubelet-signer.key; sha256sum /etc/kubernetes/pki/kubelet-signer.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/controller-manager-serving.crt
+( if [ -e /etc/kubernetes/pki/controller-manager-serving.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/controller-manager-serving.crt; sha256sum /etc/kubernetes/pki/controller-manager-serving.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/controller-manager-serving.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/controller-manager-serving.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/controller-manager-serving.key
+( if [ -e /etc/kubernetes/pki/controller-manager-serving.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/controller-manager-serving.key; sha256sum /etc/kubernetes/pki/controller-manager-serving.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/scheduler-serving.crt
+( if [ -e /etc/kubernetes/pki/scheduler-serving.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/scheduler-serving.crt; sha256sum /etc/kubernetes/pki/scheduler-serving.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/scheduler-serving.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/scheduler-serving.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/scheduler-serving.key
+( if [ -e /etc/kubernetes/pki/scheduler-serving.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/scheduler-serving.key; sha256sum /etc/kubernetes/pki/scheduler-serving.key | cut -d' ' -f1; echo; else echo absent; fi
+) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/front-proxy-client.crt
 ( if [ -e /etc/kubernetes/pki/front-proxy-client.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/front-proxy-client.crt; sha256sum /etc/kubernetes/pki/front-proxy-client.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/front-proxy-client.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/front-proxy-client.crt; echo; else echo big; fi; else echo absent; fi
 ) 2>&1 || true
@@ -220,21 +235,21 @@ printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/sa.key
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/sa.pub
 ( if [ -e /etc/kubernetes/pki/sa.pub ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/sa.pub; sha256sum /etc/kubernetes/pki/sa.pub | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/sa.pub) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/sa.pub; echo; else echo big; fi; else echo absent; fi
 ) 2>&1 || true
-printf '\n@@kw fact %s\n' file:/var/lib/kubelet/pki/kubelet-client.crt
-( if [ -e /var/lib/kubelet/pki/kubelet-client.crt ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki/kubelet-client.crt; sha256sum /var/lib/kubelet/pki/kubelet-client.crt | cut -d' ' -f1; if [ $(stat -c %s /var/lib/kubelet/pki/kubelet-client.crt) -le 262144 ]; then base64 -w0 /var/lib/kubelet/pki/kubelet-client.crt; echo; else echo big; fi; else echo absent; fi
+printf '\n@@kw fact %s\n' absent:/var/lib/kubelet/pki/kubelet-client.crt
+( [ -e /var/lib/kubelet/pki/kubelet-client.crt ] && echo present || echo absent
 ) 2>&1 || true
-printf '\n@@kw fact %s\n' file:/var/lib/kubelet/pki/kubelet-client.key
-( if [ -e /var/lib/kubelet/pki/kubelet-client.key ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki/kubelet-client.key; sha256sum /var/lib/kubelet/pki/kubelet-client.key | cut -d' ' -f1; echo; else echo absent; fi
+printf '\n@@kw fact %s\n' absent:/var/lib/kubelet/pki/kubelet-client.key
+( [ -e /var/lib/kubelet/pki/kubelet-client.key ] && echo present || echo absent
 ) 2>&1 || true
-printf '\n@@kw fact %s\n' file:/var/lib/kubelet/pki/kubelet.crt
-( if [ -e /var/lib/kubelet/pki/kubelet.crt ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki/kubelet.crt; sha256sum /var/lib/kubelet/pki/kubelet.crt | cut -d' ' -f1; if [ $(stat -c %s /var/lib/kubelet/pki/kubelet.crt) -le 262144 ]; then base64 -w0 /var/lib/kubelet/pki/kubelet.crt; echo; else echo big; fi; else echo absent; fi
+printf '\n@@kw fact %s\n' absent:/var/lib/kubelet/pki/kubelet.crt
+( [ -e /var/lib/kubelet/pki/kubelet.crt ] && echo present || echo absent
 ) 2>&1 || true
-printf '\n@@kw fact %s\n' file:/var/lib/kubelet/pki/kubelet.key
-( if [ -e /var/lib/kubelet/pki/kubelet.key ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki/kubelet.key; sha256sum /var/lib/kubelet/pki/kubelet.key | cut -d' ' -f1; echo; else echo absent; fi
+printf '\n@@kw fact %s\n' absent:/var/lib/kubelet/pki/kubelet.key
+( [ -e /var/lib/kubelet/pki/kubelet.key ] && echo present || echo absent
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' end
 
-KUBEWARD_SCRIPT_D376C5F3E1101141
+KUBEWARD_SCRIPT_10E231A887BC3EC9
 
 printf '\n@@kw phase %s\n' etcd
 sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_46D8EEE3A6BC2C02'
@@ -279,7 +294,7 @@ printf '\n@@kw fact %s\n' end
 KUBEWARD_SCRIPT_46D8EEE3A6BC2C02
 
 printf '\n@@kw phase %s\n' audit
-sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_53D8A8EBD18BA23D'
+sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_45595AAF873196DE'
 echo @@ss; ss -Htlnup 2>/dev/null
 echo @@sshd
 t=$(mktemp); sshd -T -dd 2>"$t"; echo "@@sshd-rc $?"
@@ -287,7 +302,7 @@ sed -n 's/.*load_server_config: filename //p' "$t" | tr -d '\r' | while IFS= rea
   echo "@@file $f"; head -c 262144 "$f" | sed 's/^/ /'; echo; done; rm -f "$t"
 
 echo @@files
-for f in '/etc/ssh/sshd_config.d/!kubeward-hardening.conf' /etc/kubeward/firewall.nft /etc/sudoers.d/kubeward-kubeadmin /home/kubeadmin/.ssh/authorized_keys /etc/ssh/ssh_host_ed25519_key /etc/kubernetes/pki/ca.crt /etc/kubernetes/pki/etcd/ca.crt /etc/kubernetes/pki/etcd/server.crt /etc/kubernetes/pki/etcd/server.key /etc/kubernetes/pki/etcd/peer.crt /etc/kubernetes/pki/etcd/peer.key /etc/kubernetes/pki/etcd/healthcheck-client.crt /etc/kubernetes/pki/etcd/healthcheck-client.key /etc/kubernetes/pki/apiserver.crt /etc/kubernetes/pki/apiserver.key /etc/kubernetes/pki/apiserver-kubelet-client.crt /etc/kubernetes/pki/apiserver-kubelet-client.key /etc/kubernetes/pki/apiserver-etcd-client.crt /etc/kubernetes/pki/apiserver-etcd-client.key /etc/kubernetes/pki/front-proxy-ca.crt /etc/kubernetes/pki/front-proxy-client.crt /etc/kubernetes/pki/front-proxy-client.key /etc/kubernetes/pki/sa.key /etc/kubernetes/pki/sa.pub /var/lib/kubelet/pki/kubelet-client.crt /var/lib/kubelet/pki/kubelet-client.key /var/lib/kubelet/pki/kubelet.crt /var/lib/kubelet/pki/kubelet.key $(find /etc/kubernetes /etc/etcd /etc/kubeward /var/lib/kubeward /etc/ssl/private /root /home /tmp /srv -xdev -type f \( -name '*.key' -o -name '*.pem' -o -name '*kubeconfig*' \
+for f in '/etc/ssh/sshd_config.d/!kubeward-hardening.conf' /etc/kubeward/firewall.nft /etc/sudoers.d/kubeward-kubeadmin /home/kubeadmin/.ssh/authorized_keys /etc/ssh/ssh_host_ed25519_key /etc/kubernetes/pki/ca.crt /etc/kubernetes/pki/etcd/ca.crt /etc/kubernetes/pki/etcd/server.crt /etc/kubernetes/pki/etcd/server.key /etc/kubernetes/pki/etcd/peer.crt /etc/kubernetes/pki/etcd/peer.key /etc/kubernetes/pki/etcd/healthcheck-client.crt /etc/kubernetes/pki/etcd/healthcheck-client.key /etc/kubernetes/pki/apiserver.crt /etc/kubernetes/pki/apiserver.key /etc/kubernetes/pki/apiserver-kubelet-client.crt /etc/kubernetes/pki/apiserver-kubelet-client.key /etc/kubernetes/pki/apiserver-etcd-client.crt /etc/kubernetes/pki/apiserver-etcd-client.key /etc/kubernetes/pki/front-proxy-ca.crt /etc/kubernetes/pki/kubelet-signer.crt /etc/kubernetes/pki/kubelet-signer.key /etc/kubernetes/pki/controller-manager-serving.crt /etc/kubernetes/pki/controller-manager-serving.key /etc/kubernetes/pki/scheduler-serving.crt /etc/kubernetes/pki/scheduler-serving.key /etc/kubernetes/pki/front-proxy-client.crt /etc/kubernetes/pki/front-proxy-client.key /etc/kubernetes/pki/sa.key /etc/kubernetes/pki/sa.pub $(find /etc/kubernetes /etc/etcd /etc/kubeward /var/lib/kubeward /etc/ssl/private /root /home /tmp /srv -xdev -type f \( -name '*.key' -o -name '*.pem' -o -name '*kubeconfig*' \
     -o -name '*.conf' -path '*/kubernetes/*' -o -name 'authorized_keys' \) -size -256k 2>/dev/null); do
   [ -f "$f" ] && echo "$(stat -c '%U|%G|%a' "$f")|$(sha256sum < "$f" | cut -d' ' -f1)|$f"
 done
@@ -345,6 +360,6 @@ cat /etc/kubeward/firewall.listed.sha256 2>/dev/null || echo
 [ -f /etc/kubeward/firewall.nft ] && sha256sum < /etc/kubeward/firewall.nft | cut -d' ' -f1 || echo
 echo @@end
 
-KUBEWARD_SCRIPT_53D8A8EBD18BA23D
+KUBEWARD_SCRIPT_45595AAF873196DE
 
 printf '\n@@kw phase %s\n' end

@@ -56,7 +56,7 @@ table inet kubeward {
 	chain nodeport_guard {
 		ip saddr @nodeport_sources accept comment "nodeport"
 		iifname "eth1" ip saddr @nodes accept comment "nodeport"
-		iifname { "cni0", "flannel.1" } ip saddr @pods accept comment "nodeport"
+		iifname "cni0" ip saddr @pods accept comment "nodeport"
 		counter name "dropped" drop comment "nodeport-guard"
 	}
 
@@ -71,15 +71,14 @@ table inet kubeward {
 		tcp dport 10255 counter name "dropped" drop comment "kubelet-read-only: must stay closed"
 		ip saddr @admin tcp dport 22 accept comment "ssh"
 		iifname "eth1" ip saddr @nodes tcp dport 10250 accept comment "kubelet"
-		iifname { "cni0", "flannel.1" } ip saddr @pods tcp dport 10250 accept comment "kubelet"
+		iifname "cni0" ip saddr @pods tcp dport 10250 accept comment "kubelet"
 		iifname "eth1" ip saddr @nodes tcp dport 10256 accept comment "kube-proxy-healthz"
 		ip saddr @nodeport_sources tcp dport 30001-30099 accept comment "nodeport-tcp"
 		iifname "eth1" ip saddr @nodes tcp dport 30001-30099 accept comment "nodeport-tcp"
-		iifname { "cni0", "flannel.1" } ip saddr @pods tcp dport 30001-30099 accept comment "nodeport-tcp"
+		iifname "cni0" ip saddr @pods tcp dport 30001-30099 accept comment "nodeport-tcp"
 		ip saddr @nodeport_sources udp dport 30001-30099 accept comment "nodeport-udp"
 		iifname "eth1" ip saddr @nodes udp dport 30001-30099 accept comment "nodeport-udp"
-		iifname { "cni0", "flannel.1" } ip saddr @pods udp dport 30001-30099 accept comment "nodeport-udp"
-		iifname "eth1" ip saddr @nodes udp dport 8472 accept comment "flannel-vxlan"
+		iifname "cni0" ip saddr @pods udp dport 30001-30099 accept comment "nodeport-udp"
 		counter name "dropped" drop
 	}
 
@@ -90,8 +89,8 @@ table inet kubeward {
 		meta nfproto ipv6 counter name "dropped" drop comment "ipv6-drop"
 		ct status dnat meta l4proto tcp ct original proto-dst 30001-30099 accept comment "nodeport"
 		ct status dnat meta l4proto udp ct original proto-dst 30001-30099 accept comment "nodeport"
-		iifname { "cni0", "flannel.1", "eth1" } ip saddr @pods ip daddr @pods accept comment "pod-network"
-		iifname { "cni0", "flannel.1" } ip saddr @pods oifname "eth1" accept comment "pod-network"
+		iifname { "cni0", "eth1" } ip saddr @pods ip daddr @pods accept comment "pod-network"
+		iifname "cni0" ip saddr @pods oifname "eth1" accept comment "pod-network"
 		iifname "eth1" ip saddr @nodes ip daddr @pods accept comment "pod-network"
 		counter name "dropped" drop comment "forward"
 	}

@@ -150,34 +150,31 @@ systemctl is-enabled kubeward-firewall.service 2>/dev/null || echo disabled
 KUBEWARD_SCRIPT_17A10B5BADA5364B
 
 printf '\n@@kw phase %s\n' pki
-sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_ADF96724A45E4DA9'
+sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_FD94DB3389884F6F'
 printf '\n@@kw fact %s\n' dir:/etc/kubernetes/pki
 ( if [ -e /etc/kubernetes/pki ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki; sha256sum /etc/kubernetes/pki | cut -d' ' -f1; echo; else echo absent; fi
-) 2>&1 || true
-printf '\n@@kw fact %s\n' dir:/var/lib/kubelet/pki
-( if [ -e /var/lib/kubelet/pki ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki; sha256sum /var/lib/kubelet/pki | cut -d' ' -f1; echo; else echo absent; fi
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/ca.crt
 ( if [ -e /etc/kubernetes/pki/ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/ca.crt; sha256sum /etc/kubernetes/pki/ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/ca.crt; echo; else echo big; fi; else echo absent; fi
 ) 2>&1 || true
-printf '\n@@kw fact %s\n' file:/var/lib/kubelet/pki/kubelet-client.crt
-( if [ -e /var/lib/kubelet/pki/kubelet-client.crt ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki/kubelet-client.crt; sha256sum /var/lib/kubelet/pki/kubelet-client.crt | cut -d' ' -f1; if [ $(stat -c %s /var/lib/kubelet/pki/kubelet-client.crt) -le 262144 ]; then base64 -w0 /var/lib/kubelet/pki/kubelet-client.crt; echo; else echo big; fi; else echo absent; fi
+printf '\n@@kw fact %s\n' absent:/var/lib/kubelet/pki/kubelet-client.crt
+( [ -e /var/lib/kubelet/pki/kubelet-client.crt ] && echo present || echo absent
 ) 2>&1 || true
-printf '\n@@kw fact %s\n' file:/var/lib/kubelet/pki/kubelet-client.key
-( if [ -e /var/lib/kubelet/pki/kubelet-client.key ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki/kubelet-client.key; sha256sum /var/lib/kubelet/pki/kubelet-client.key | cut -d' ' -f1; echo; else echo absent; fi
+printf '\n@@kw fact %s\n' absent:/var/lib/kubelet/pki/kubelet-client.key
+( [ -e /var/lib/kubelet/pki/kubelet-client.key ] && echo present || echo absent
 ) 2>&1 || true
-printf '\n@@kw fact %s\n' file:/var/lib/kubelet/pki/kubelet.crt
-( if [ -e /var/lib/kubelet/pki/kubelet.crt ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki/kubelet.crt; sha256sum /var/lib/kubelet/pki/kubelet.crt | cut -d' ' -f1; if [ $(stat -c %s /var/lib/kubelet/pki/kubelet.crt) -le 262144 ]; then base64 -w0 /var/lib/kubelet/pki/kubelet.crt; echo; else echo big; fi; else echo absent; fi
+printf '\n@@kw fact %s\n' absent:/var/lib/kubelet/pki/kubelet.crt
+( [ -e /var/lib/kubelet/pki/kubelet.crt ] && echo present || echo absent
 ) 2>&1 || true
-printf '\n@@kw fact %s\n' file:/var/lib/kubelet/pki/kubelet.key
-( if [ -e /var/lib/kubelet/pki/kubelet.key ]; then stat -c '%F|%U|%G|%a' /var/lib/kubelet/pki/kubelet.key; sha256sum /var/lib/kubelet/pki/kubelet.key | cut -d' ' -f1; echo; else echo absent; fi
+printf '\n@@kw fact %s\n' absent:/var/lib/kubelet/pki/kubelet.key
+( [ -e /var/lib/kubelet/pki/kubelet.key ] && echo present || echo absent
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' end
 
-KUBEWARD_SCRIPT_ADF96724A45E4DA9
+KUBEWARD_SCRIPT_FD94DB3389884F6F
 
 printf '\n@@kw phase %s\n' audit
-sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_89F7D81993DB4BDD'
+sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_871B24C0106C531B'
 echo @@ss; ss -Htlnup 2>/dev/null
 echo @@sshd
 t=$(mktemp); sshd -T -dd 2>"$t"; echo "@@sshd-rc $?"
@@ -185,7 +182,7 @@ sed -n 's/.*load_server_config: filename //p' "$t" | tr -d '\r' | while IFS= rea
   echo "@@file $f"; head -c 262144 "$f" | sed 's/^/ /'; echo; done; rm -f "$t"
 
 echo @@files
-for f in '/etc/ssh/sshd_config.d/!kubeward-hardening.conf' /etc/kubeward/firewall.nft /etc/sudoers.d/kubeward-kubeadmin /home/kubeadmin/.ssh/authorized_keys /etc/ssh/ssh_host_ed25519_key /etc/kubernetes/pki/ca.crt /var/lib/kubelet/pki/kubelet-client.crt /var/lib/kubelet/pki/kubelet-client.key /var/lib/kubelet/pki/kubelet.crt /var/lib/kubelet/pki/kubelet.key $(find /etc/kubernetes /etc/etcd /etc/kubeward /var/lib/kubeward /etc/ssl/private /root /home /tmp /srv -xdev -type f \( -name '*.key' -o -name '*.pem' -o -name '*kubeconfig*' \
+for f in '/etc/ssh/sshd_config.d/!kubeward-hardening.conf' /etc/kubeward/firewall.nft /etc/sudoers.d/kubeward-kubeadmin /home/kubeadmin/.ssh/authorized_keys /etc/ssh/ssh_host_ed25519_key /etc/kubernetes/pki/ca.crt $(find /etc/kubernetes /etc/etcd /etc/kubeward /var/lib/kubeward /etc/ssl/private /root /home /tmp /srv -xdev -type f \( -name '*.key' -o -name '*.pem' -o -name '*kubeconfig*' \
     -o -name '*.conf' -path '*/kubernetes/*' -o -name 'authorized_keys' \) -size -256k 2>/dev/null); do
   [ -f "$f" ] && echo "$(stat -c '%U|%G|%a' "$f")|$(sha256sum < "$f" | cut -d' ' -f1)|$f"
 done
@@ -243,6 +240,6 @@ cat /etc/kubeward/firewall.listed.sha256 2>/dev/null || echo
 [ -f /etc/kubeward/firewall.nft ] && sha256sum < /etc/kubeward/firewall.nft | cut -d' ' -f1 || echo
 echo @@end
 
-KUBEWARD_SCRIPT_89F7D81993DB4BDD
+KUBEWARD_SCRIPT_871B24C0106C531B
 
 printf '\n@@kw phase %s\n' end

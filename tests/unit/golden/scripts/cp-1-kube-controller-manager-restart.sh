@@ -1,0 +1,11 @@
+systemctl restart --no-block kube-controller-manager.service
+kw_end=$(( $(date +%s) + 180 ))
+until ( curl -sf --max-time 3 --insecure https://127.0.0.1:10257/healthz >/dev/null ) >/dev/null 2>&1; do
+  if [ "$(date +%s)" -ge "$kw_end" ]; then
+    echo "kube-controller-manager.service on $(hostname) is not healthy (/healthz) after 180 s ($(systemctl is-active kube-controller-manager.service))" >&2
+    journalctl -u kube-controller-manager.service -n 12 --no-pager -o cat 2>/dev/null | cut -c1-300 >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+echo '@@kw health kube-controller-manager.service'
