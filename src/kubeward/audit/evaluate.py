@@ -328,6 +328,16 @@ def proof_gaps(inp: AuditInputs, obs: Observations) -> list[Incomplete]:
 
 
 # ----- firewall ---------------------------------------------------------------------------------
+def firewall_proven(inp: AuditInputs, obs: Observations) -> set[str]:
+    """Nodes whose live table is the one kubeward applied and the one cluster.yml compiles to: they
+    behave as every other node of their role, so the peer scan may sample sources (``sampling``)."""
+    if not inp.config.firewall.enabled:
+        return set()
+    return {node for node, lo in obs.local.items()
+            if lo.firewall_live_sha and lo.firewall_live_sha == lo.firewall_recorded_sha
+            and lo.firewall_persisted_sha and lo.firewall_persisted_sha == inp.compiled_firewall_sha.get(node)}
+
+
 def check_firewall(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
     if not inp.config.firewall.enabled:
         return

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from kubeward.audit.sampling import PeerPlan
+
 Severity = Literal["critical", "high", "medium", "low", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low", "info")
 Vantage = Literal["outside", "peer", "local"]
@@ -148,6 +150,8 @@ class Observations:
     #: node -> TCP ports the outside sweep covered beyond the candidates (only answers are in ports)
     swept: dict[str, int] = field(default_factory=dict)
     sweep_error: str = ""  # why the outside sweep could not run, "" when it did
+    #: which nodes the peer scan probed from, and why (a sample per role pair, or the full mesh)
+    peer_plan: PeerPlan | None = None
 
     def could_not(self, node: str, check: str, reason: str) -> None:
         self.incomplete.append(Incomplete(node, check, reason))
@@ -222,5 +226,6 @@ class AuditReport:
                 "authorized_keys": {n: [{"user": k.user, "path": k.path, "line": k.line, "key_type": k.key_type}
                                         for k in lo.authorized_keys] for n, lo in o.local.items()},
                 "swept": o.swept,
+                "peer_sampling": o.peer_plan.to_dict() if o.peer_plan else None,
             },
         }

@@ -40,6 +40,7 @@ from kubeward.audit.model import (
     SshdContext,
     TlsProbe,
 )
+from kubeward.audit.sampling import PeerPlan, plan_peer_sources
 from kubeward.audit.sshd_policy import (
     ContextDefaults,
     derive_contexts,
@@ -500,15 +501,22 @@ async def probe_outside_sweep(config: ClusterConfig, matrix: list[MatrixRow], ob
                   for (ip, port), state in sorted(found.items()) if state == "open"]
 
 
-async def probe_peers(config: ClusterConfig, matrix: list[MatrixRow], session: Session, obs: Observations) -> None:
+async def probe_peers(config: ClusterConfig, matrix: list[MatrixRow], session: Session, obs: Observations,
+                      plan: PeerPlan | None = None) -> None:
+    """From each source of ``plan`` (every audited node to every other one without a plan), connect
+    to its targets' private addresses on their candidate ports, in one round-trip per source."""
     alive = [config.host(n) for n in obs.local]  # the audited, reachable nodes
+    if plan is None:
+        plan = plan_peer_sources({h.name: h.role for h in alive}, full=True)
+    obs.peer_plan = plan
 
     async def one(name: str) -> list[PortProbe]:
         me = config.host(name)
         targets = []
         owner = {}
+        mine = set(plan.targets.get(name, ()))
         for other in alive:
-            if other.name == name:
+            if other.name not in mine:
                 continue
             for port in candidate_ports(config, matrix, other.name, obs.local.get(other.name),
                                         include_ranges=False):
@@ -528,10 +536,10 @@ async def probe_peers(config: ClusterConfig, matrix: list[MatrixRow], session: S
                           f"{len(targets)} address:port pairs")
         return out
 
-    for name, r in (await session.each(one, [h.name for h in alive])).items():
+    for name, r in (await session.each(one, [h.name for h in alive if plan.targets.get(h.name)])).items():
         if isinstance(r, list):
             obs.ports += r
-            if len(alive) > 1 and not r:
+            if not r:
                 obs.could_not(name, "peer", "the peer scan from this node printed no result")
         else:
             obs.could_not(name, "peer", f"the peer scan from this node failed: {r}")

@@ -128,6 +128,14 @@ def render_html(report: AuditReport, matrix: list[MatrixRow], cluster: str) -> s
     not_proven = ("<h2>Not proven</h2><p class='bad'>These checks could not run: the absence of findings there "
                   "proves nothing.</p><table id=\"incomplete\"><thead><tr><th>node</th><th>check</th>"
                   f"<th>why it could not run</th></tr></thead><tbody>{gaps}</tbody></table>") if gaps else ""
+    plan = report.observations.peer_plan
+    sampling = ""
+    if plan is not None:
+        pair_rows = "".join(f"<tr><td>{html.escape(sr)}</td><td>{html.escape(tr)}</td>"
+                            f"<td>{html.escape(', '.join(src))}</td></tr>" for (sr, tr), src in sorted(plan.sampled.items()))
+        sampling = (f"<h2>Peer scan sources</h2><p id=\"peer-sampling\">{html.escape(plan.describe())}</p>"
+                    + (f"<table><thead><tr><th>source role</th><th>target role</th><th>sampled sources</th></tr>"
+                       f"</thead><tbody>{pair_rows}</tbody></table>" if pair_rows else ""))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kubeward audit: {html.escape(cluster)}</title>
 <style>
@@ -139,11 +147,13 @@ th{{background:#eceff1}} .b{{color:#fff;border-radius:4px;padding:2px 6px;margin
 <h1>kubeward audit — {html.escape(cluster)}</h1>
 <p>{time.strftime('%Y-%m-%d %H:%M:%S %Z')} · {len(report.nodes)} nodes · {report.checks_run} observations ·
 {report.seconds:.1f} s · vantage points: outside (from {html.escape(report.observations.operator_address)}),
-peer (each node to the others, private network), local (each node)</p>
+peer ({'each node to the others' if plan is None or plan.mode == 'full' else 'sampled sources per role pair'},
+private network), local (each node)</p>
 <p>{badge}</p>{verdict}
 {not_proven}
 <h2>Communication paths</h2>
 <div id="diagram">{render_svg(report, matrix)}</div>
+{sampling}
 <h2>Findings</h2>
 <table id="findings"><thead><tr><th>severity</th><th>node</th><th>id</th><th>port</th><th>vantage</th>
 <th>what was observed</th><th>how to fix</th></tr></thead><tbody>{''.join(rows)}</tbody></table>

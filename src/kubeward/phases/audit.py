@@ -16,7 +16,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from kubeward.audit.evaluate import AuditInputs, ExpectedFile, evaluate, port_allowed, proof_gaps
+from kubeward.audit.evaluate import (
+    AuditInputs,
+    ExpectedFile,
+    evaluate,
+    firewall_proven,
+    port_allowed,
+    proof_gaps,
+)
 from kubeward.audit.model import AuditReport, Observations
 from kubeward.audit.probe import (
     probe_local,
@@ -28,6 +35,7 @@ from kubeward.audit.probe import (
     recheck_filtered,
     render_local_script,
 )
+from kubeward.audit.sampling import plan_peer_sources
 from kubeward.catalog.matrix import build_matrix
 from kubeward.config import ClusterConfig, HostConfig, LoadedConfig
 from kubeward.firewall.compile import render_ruleset
@@ -137,17 +145,39 @@ def audit_inputs(config: ClusterConfig, ca_key_shas: dict[str, str],
     return inp
 
 
+#: the audit's run counter in the state directory: it rotates the peer scan's sampled sources
+RUN_COUNTER = "audit-run"
+
+
+def next_audit_run(state_dir: Path) -> int:
+    """This run's index (0 the first time), counted in the state directory so sources rotate."""
+    path = state_dir / RUN_COUNTER
+    try:
+        run = int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        run = 0
+    try:
+        path.write_text(f"{run + 1}\n")
+    except OSError:
+        pass  # a read-only state directory: the sample does not rotate, it is still a sample
+    return run
+
+
 def local_script(loaded: LoadedConfig, host: str) -> str:
     return render_local_script([f.path for f in expected_files(loaded.config, loaded.config.host(host))])
 
 
 async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str] | None = None,
-                    cached: Callable[[str], str | None] | None = None, *, sweep: bool = True) -> AuditReport:
+                    cached: Callable[[str], str | None] | None = None, *, sweep: bool = True,
+                    full: bool = False) -> AuditReport:
     """``cached(host)``: the local view read earlier in this run, if the host did not change since.
 
     ``sweep``: also connect to every other TCP port of each node from outside (about 8 s a node: every
     filtered port costs a timeout). `kubeward audit` sweeps; `up` does only with ``--audit-sweep``,
-    and its candidate scan still covers every port that listens, the matrix and the usual suspects."""
+    and its candidate scan still covers every port that listens, the matrix and the usual suspects.
+
+    ``full``: the peer scan probes from every node to every other one; otherwise from a sample of
+    sources per pair of roles, rotated by run (``audit.sampling`` says why that proves the rules)."""
     started = time.monotonic()
     config = loaded.config
     cas, ca_key_shas, ca_fps = read_ca_material(loaded.state_dir)
@@ -157,10 +187,14 @@ async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str]
     obs = Observations(operator_address=operator_address(config))
     await probe_local(config, session, names, {n: [f.path for f in inp.expected_files[n]] for n in names}, obs,
                       cached)
+    roles = {n: config.host(n).role for n in obs.local}
+    proven = firewall_proven(inp, obs)
+    plan = plan_peer_sources(roles, run=next_audit_run(loaded.state_dir), full=full,
+                             unproven=set(roles) - proven)
     await asyncio.gather(
         probe_outside(config, inp.matrix, obs, obs.operator_address),
         *([probe_outside_sweep(config, inp.matrix, obs, obs.operator_address)] if sweep else []),
-        probe_peers(config, inp.matrix, session, obs),
+        probe_peers(config, inp.matrix, session, obs, plan),
         probe_tls(config, inp.matrix, session, obs, cas),
         probe_ssh_auth(config, session, obs),
     )
@@ -187,7 +221,10 @@ class Audit(Phase):
         the proof, and a proof with a hole is no proof (a warning would let automation read exit 0 as
         "proven"); the reason says what to re-run."""
         report = await run_audit(ctx.loaded, ctx.session, hosts, lambda h: ctx.prefetched_facts(h, self.name),
-                                 sweep=ctx.audit_sweep)
+                                 sweep=ctx.audit_sweep, full=ctx.audit_full)
+        if report.observations.peer_plan is not None:
+            for h in hosts:
+                ctx.notes.setdefault(h, []).append("audit: " + report.observations.peer_plan.describe())
         if not ctx.audit_sweep:
             for h in hosts:
                 ctx.notes.setdefault(h, []).append("audit: outside sweep of every TCP port not run in `up` "
