@@ -176,7 +176,7 @@ def test_clean_cluster_has_no_findings() -> None:
 
 def test_check_table() -> None:
     assert [c.id for c in CHECKS] == ["listeners", "reachability", "outside-sweep", "tls", "ssh", "files",
-                                      "private-keys", "authorized-keys", "firewall"]
+                                      "private-keys", "authorized-keys", "firewall", "components"]
 
 
 # ----- listeners ---------------------------------------------------------------------------------

@@ -10,9 +10,11 @@ import ipaddress
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from kubeward.audit.kube_checks import COMPONENTS, Skipped, evaluate_components
 from kubeward.audit.model import Finding, Incomplete, Listener, Observations, Severity
 from kubeward.audit.sshd_policy import SSHD_ALLOWED, sshd_deviations
 from kubeward.catalog.matrix import MatrixRow, expand_source, rows_for_host
+from kubeward.components.version import Version
 from kubeward.config import ClusterConfig, HostConfig
 
 
@@ -308,7 +310,7 @@ def check_private_keys(inp: AuditInputs, obs: Observations) -> Iterator[Finding]
 
 def proof_gaps(inp: AuditInputs, obs: Observations) -> list[Incomplete]:
     """What was not proven: vantage points and checks that could not run, and why (pure)."""
-    out = list(obs.incomplete)
+    out = list(obs.incomplete) + component_gaps(inp, obs)
     for node, why in obs.unreachable.items():
         out.append(Incomplete(node, "local", f"the node could not be audited over SSH: {why}"))
     probed = {a.target for a in obs.ssh_auth}
@@ -357,6 +359,46 @@ def check_firewall(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
                           "the applied ruleset differs from the compiled one", "kubeward up", None, None, "local")
 
 
+# ----- Kubernetes and etcd components, as they run -------------------------------------------------
+def _fallback_version(inp: AuditInputs) -> Version | None:
+    k = inp.config.kubernetes
+    try:
+        return Version.parse(k.version) if k.version else None
+    except ValueError:
+        return None
+
+
+def expected_components(inp: AuditInputs, node: str) -> tuple[str, ...]:
+    """What must run on a node of a Kubernetes-enabled cluster (none when Kubernetes is off)."""
+    if not inp.config.kubernetes.enabled:
+        return ()
+    if inp.config.host(node).is_control_plane:
+        return COMPONENTS
+    return ("kubelet", "kube-proxy")
+
+
+def check_components(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
+    for node, lo in obs.local.items():
+        yield from evaluate_components(node, lo.components, _fallback_version(inp))[0]
+
+
+def component_skips(inp: AuditInputs, obs: Observations) -> list[Skipped]:
+    """Component checks that do not apply to the running version, per node: listed, not passed."""
+    return [s for node, lo in obs.local.items()
+            for s in evaluate_components(node, lo.components, _fallback_version(inp))[1]]
+
+
+def component_gaps(inp: AuditInputs, obs: Observations) -> list[Incomplete]:
+    out = []
+    for node, lo in obs.local.items():
+        out += [Incomplete(node, "components", g)
+                for g in evaluate_components(node, lo.components, _fallback_version(inp))[2]]
+        running = {c.name for c in lo.components}
+        out += [Incomplete(node, "components", f"{name} is not running: its configuration was not judged")
+                for name in expected_components(inp, node) if name not in running]
+    return out
+
+
 CHECKS: tuple[Check, ...] = (
     Check("listeners", "high", "listeners and bind addresses against the port matrix", check_listeners),
     Check("reachability", "high", "open and closed ports from outside and from peers", check_reachability),
@@ -369,6 +411,7 @@ CHECKS: tuple[Check, ...] = (
     Check("authorized-keys", "high", "every authorized_keys line against the keys kubeward expects",
           check_authorized_keys),
     Check("firewall", "high", "kubeward's nftables table present and as compiled", check_firewall),
+    Check("components", "high", "Kubernetes and etcd components against the CIS checks", check_components),
 )
 
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}

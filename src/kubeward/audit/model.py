@@ -70,6 +70,28 @@ class AuthorizedKey:
     mode: int = 0
 
 
+@dataclass(frozen=True)
+class ConfigFile:
+    """A configuration file a running component reads, as the node had it (secret values redacted)."""
+
+    flag: str  # the flag that names it: config, config-file, encryption-provider-config
+    path: str
+    text: str
+
+
+@dataclass(frozen=True)
+class RunningComponent:
+    """A Kubernetes or etcd process as it really runs: /proc/PID/cmdline, ETCD_* environment,
+    ``/proc/PID/exe --version`` and the configuration files its flags name."""
+
+    name: str  # kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kubelet, kube-proxy
+    pid: int
+    args: tuple[str, ...]
+    version: str = ""  # as the binary printed it ("Kubernetes v1.20.2", "etcd Version: 3.4.23"), "" if not
+    env: tuple[str, ...] = ()
+    configs: tuple[ConfigFile, ...] = ()
+
+
 @dataclass
 class LocalObservation:
     """What a node says about itself (one round-trip; a second only for sshd Match contexts)."""
@@ -88,6 +110,7 @@ class LocalObservation:
     firewall_live_sha: str = ""  # sha256 of `nft -s list table inet kubeward`, "" when absent
     firewall_recorded_sha: str = ""  # what kubeward recorded after its last apply
     firewall_persisted_sha: str = ""  # sha256 of the ruleset file kubeward persisted
+    components: list[RunningComponent] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -168,6 +191,7 @@ class Finding:
     port: int | None = None
     protocol: str | None = None
     vantage: str | None = None
+    cis: str = ""  # the CIS Kubernetes Benchmark id, for component checks
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -182,6 +206,8 @@ class AuditReport:
     checks_run: int = 0
     #: checks and vantage points that could not run (probes and evaluation): "not proven"
     incomplete: list[Incomplete] = field(default_factory=list)
+    #: component checks that do not apply to the running version (kube_checks.Skipped)
+    skipped: list[Any] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -212,6 +238,7 @@ class AuditReport:
             "unreachable": o.unreachable,
             "proof": "complete" if self.complete else "incomplete",
             "incomplete": [i.to_dict() for i in self.incomplete],
+            "skipped": [x.to_dict() for x in self.skipped],
             "operator_address": o.operator_address,
             "findings": [f.to_dict() for f in self.findings],
             "probes": {
@@ -225,6 +252,9 @@ class AuditReport:
                                  for n, lo in o.local.items()},
                 "authorized_keys": {n: [{"user": k.user, "path": k.path, "line": k.line, "key_type": k.key_type}
                                         for k in lo.authorized_keys] for n, lo in o.local.items()},
+                "components": {n: [{"name": c.name, "pid": c.pid, "version": c.version, "args": list(c.args),
+                                    "configs": [c2.path for c2 in c.configs]} for c in lo.components]
+                               for n, lo in o.local.items() if lo.components},
                 "swept": o.swept,
                 "peer_sampling": o.peer_plan.to_dict() if o.peer_plan else None,
             },

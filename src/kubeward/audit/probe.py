@@ -24,18 +24,22 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
 from kubeward.audit.evaluate import parse_listeners
+from kubeward.audit.kube_checks import COMM_NAMES
 from kubeward.audit.model import (
     AuthorizedKey,
+    ConfigFile,
     FileStat,
     LocalObservation,
     Observations,
     PortProbe,
     PrivateKeyFile,
+    RunningComponent,
     SshAuthProbe,
     SshdContext,
     TlsProbe,
@@ -141,6 +145,69 @@ done
 """
 
 
+#: every Kubernetes and etcd process as it really runs, and the files its flags name (secrets redacted);
+#: each line prefixed (a: argument, e: ETCD_* environment, v: --version, f: a config file, c: its text)
+PROCS_SCRIPT = r"""for pid in $(pgrep -x 'kube-apiserver|kube-controller|kube-scheduler|etcd|kubelet|kube-proxy'); do
+  [ -r /proc/$pid/cmdline ] || continue
+  echo "@@proc $(cat /proc/$pid/comm) $pid"
+  tr '\0' '\n' < /proc/$pid/cmdline | sed 's/^/ a /'
+  [ "$(cat /proc/$pid/comm)" = etcd ] && tr '\0' '\n' < /proc/$pid/environ | grep '^ETCD_' | sed 's/^/ e /'
+  echo " v $(timeout 5 /proc/$pid/exe --version 2>/dev/null </dev/null | head -n 1)"
+  prev=
+  tr '\0' '\n' < /proc/$pid/cmdline | while IFS= read -r a; do
+    f=
+    case "$a" in
+      --config=*|--config-file=*|--encryption-provider-config=*) k=${a%%=*}; f=${a#*=} ;;
+      *) case "$prev" in --config|--config-file|--encryption-provider-config) k=$prev; f=$a ;; esac ;;
+    esac
+    prev=$a
+    [ -n "$f" ] || continue
+    case "$f" in /*) p=$f ;; *) p=/proc/$pid/cwd/$f ;; esac
+    echo " f ${k#--} $f"
+    head -c 262144 "$p" 2>/dev/null | sed -E 's/^([[:space:]-]*(secret|key|token|password):).*/\1 (redacted)/; s/^/ c /'
+  done
+done"""
+
+
+def parse_procs(lines: Sequence[str]) -> list[RunningComponent]:
+    """The @@procs section: one RunningComponent per process."""
+    out: list[RunningComponent] = []
+    cur: dict[str, Any] | None = None
+
+    def flush() -> None:
+        if cur is not None:
+            out.append(RunningComponent(cur["name"], cur["pid"], tuple(cur["args"]), cur["version"],
+                                        tuple(cur["env"]), tuple(ConfigFile(k, p, "\n".join(t))
+                                                                 for k, p, t in cur["configs"])))
+
+    for line in lines:
+        if line.startswith("@@proc "):
+            flush()
+            parts = line.split()
+            if len(parts) == 3 and parts[2].isdigit() and parts[1] in COMM_NAMES:
+                cur = {"name": COMM_NAMES[parts[1]], "pid": int(parts[2]), "args": [], "env": [], "version": "",
+                       "configs": []}
+            else:
+                cur = None
+        elif cur is not None and len(line) >= 3 and line[0] == " " and line[2] == " ":
+            kind, text = line[1], line[3:]
+            if kind == "a":
+                cur["args"].append(text)
+            elif kind == "e":
+                cur["env"].append(text)
+            elif kind == "v":
+                cur["version"] = text.strip()
+            elif kind == "f":
+                flag, _, path = text.partition(" ")
+                cur["configs"].append((flag, path, []))
+            elif kind == "c" and cur["configs"]:
+                cur["configs"][-1][2].append(text)
+        elif cur is not None and line == " c" and cur["configs"]:  # an empty line, its trailing blank cut
+            cur["configs"][-1][2].append("")
+    flush()
+    return out
+
+
 def render_local_script(extra_paths: Sequence[str]) -> str:
     paths = " ".join(shlex.quote(p) for p in extra_paths)
     dirs = " ".join(KEY_DIRS)
@@ -158,6 +225,8 @@ echo @@ak
 {_AK_SCRIPT}
 echo @@keys
 {render_keys_script()}
+echo @@procs
+{PROCS_SCRIPT}
 echo @@fw
 (nft -s list table inet kubeward 2>/dev/null | sha256sum | cut -d' ' -f1) ; nft list table inet kubeward >/dev/null 2>&1 && echo present || echo absent
 cat {LISTED} 2>/dev/null || echo
@@ -244,6 +313,7 @@ def parse_local(text: str) -> LocalObservation:
                                                   tuple(parts[4].split()), parts[0] == "m"))
     if "keys" not in sections:
         lo.gaps.append(("keys", "the private-key search printed nothing"))
+    lo.components = parse_procs(sections.get("procs", []))
     fw = sections.get("fw", []) + ["", "", "", ""]
     live_sha, presence, recorded, persisted = fw[0].strip(), fw[1].strip(), fw[2].strip(), fw[3].strip()
     lo.firewall_live_sha = live_sha if presence == "present" else ""

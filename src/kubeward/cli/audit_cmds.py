@@ -44,6 +44,9 @@ def print_report(report: AuditReport) -> None:
         for i in report.incomplete:
             gaps.add_row(i.node, i.check, i.reason)
         out.print(gaps)
+    if report.skipped:
+        out.print("skipped (not for the running version): " + "; ".join(
+            f"{s.node} {s.id} ({s.reason})" for s in report.skipped))
     counts = report.counts()
     summary = ", ".join(f"[{STYLE[s]}]{counts[s]} {s}[/]" for s in SEVERITIES if counts[s])
     verdict = summary or ("[green]no findings[/]" if report.complete else "no findings")

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from kubeward.audit.evaluate import (
     AuditInputs,
     ExpectedFile,
+    component_skips,
     evaluate,
     firewall_proven,
     port_allowed,
@@ -205,7 +206,7 @@ async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str]
              for h in config.hosts if h.name in names]
     checks = len(obs.ports) + sum(obs.swept.values()) + len(obs.tls) + len(obs.ssh_auth) + sum(
         len(lo.listeners) + len(lo.files) + len(lo.sshd) + 1 for lo in obs.local.values())
-    return AuditReport(findings, obs, nodes, time.monotonic() - started, checks, gaps)
+    return AuditReport(findings, obs, nodes, time.monotonic() - started, checks, gaps, component_skips(inp, obs))
 
 
 class Audit(Phase):
