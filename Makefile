@@ -28,8 +28,8 @@ venv: $(VENV)/.installed
 
 # The main job on the embedded default: a local lab, validated, preflighted, converged twice
 # (the second `up` shows that a converged cluster changes nothing).
-demo: deps venv
-	$(PY) -m kubeward lab up --name $(LAB) --nodes $(NODES) --control-planes 1 --if-missing
+demo: deps venv kube-bin
+	$(PY) -m kubeward lab up --name $(LAB) --nodes $(NODES) --control-planes 1 --if-missing --kubernetes
 	$(PY) -m kubeward lab status --name $(LAB)
 	$(PY) -m kubeward validate -c $$($(PY) -m kubeward lab path --name $(LAB))
 	$(PY) -m kubeward preflight -c $$($(PY) -m kubeward lab path --name $(LAB))
@@ -37,6 +37,8 @@ demo: deps venv
 	$(PY) -m kubeward up -c $$($(PY) -m kubeward lab path --name $(LAB))
 	$(PY) -m kubeward audit -c $$($(PY) -m kubeward lab path --name $(LAB)) -o html \
 	  --file $$(dirname $$($(PY) -m kubeward lab path --name $(LAB)))/audit.html
+	$(PY) -m kubeward check -c $$($(PY) -m kubeward lab path --name $(LAB))
+	$(PY) -m kubeward kubectl -c $$($(PY) -m kubeward lab path --name $(LAB)) -- get nodes -o wide
 
 # Kubernetes v1.20.2 server binaries built from Debian bookworm's source package, plus the pause
 # and busybox images, into /var/cache/kubeward/kubernetes/<version>-<key>/ (root; ~6 min once,

@@ -64,18 +64,6 @@ def test_cross_field_checks() -> None:
     assert parse_config(GOOD + "kubernetes:\n  artifacts: {source: bundle}\n").config.kubernetes.enabled is False
 
 
-def test_lab_cluster_yml_stays_off_and_the_helper_turns_kubernetes_on(tmp_path: Path) -> None:
-    from tests.unit.test_lab_plan import _lab_state, _pubkey
-
-    from kubeward.lab.lab import render_cluster_yml, render_kubernetes_yml
-
-    text = render_cluster_yml(_lab_state(), _pubkey("kubeward-lab-demo"))
-    assert parse_config(text).config.kubernetes.enabled is False  # the default lab is unchanged
-    entry = Path("/var/cache/kubeward/kubernetes/1.20.2-0123456789ab")
-    k = parse_config(text + render_kubernetes_yml("1.20.2", entry)).config.kubernetes
-    assert k.enabled and k.version == "1.20.2" and k.artifacts.source == "dir" and k.artifacts.dir == entry
-
-
 def test_extra_args_removed_in_the_configured_version_are_refused_at_their_line() -> None:
     lines = GOOD.count("\n")
     extra = ("kubernetes:\n  enabled: true\n  version: '{v}'\n  apiserver:\n    extra_args:\n"
@@ -89,3 +77,15 @@ def test_extra_args_removed_in_the_configured_version_are_refused_at_their_line(
     # the same flags are accepted by 1.20, and merged last
     config = parse_config(GOOD + extra.format(v="1.20.2")).config
     assert config.kubernetes.apiserver.extra_args == {"--insecure-port": "0", "audit-log-maxage": "60"}
+
+
+def test_lab_cluster_yml_stays_off_and_the_helper_turns_kubernetes_on(tmp_path: Path) -> None:
+    from tests.unit.test_lab_plan import _lab_state, _pubkey
+
+    from kubeward.lab.lab import render_cluster_yml, render_kubernetes_yml
+
+    text = render_cluster_yml(_lab_state(), _pubkey("kubeward-lab-demo"))
+    assert parse_config(text).config.kubernetes.enabled is False  # the default lab is unchanged
+    entry = Path("/var/cache/kubeward/kubernetes/1.20.2-0123456789ab")
+    k = parse_config(text + render_kubernetes_yml("1.20.2", entry)).config.kubernetes
+    assert k.enabled and k.version == "1.20.2" and k.artifacts.source == "dir" and k.artifacts.dir == entry

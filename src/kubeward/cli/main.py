@@ -28,6 +28,7 @@ COMMAND_MODULES = {
     "etcd": "etcd_cmds",
     "artifacts": "artifacts_cmds", "bundle": "artifacts_cmds",
     "kubeconfig": "kube_cmds", "kubectl": "kube_cmds", "secrets": "kube_cmds",
+    "check": "node_cmds", "csr": "node_cmds",
 }
 
 

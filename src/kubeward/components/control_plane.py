@@ -89,6 +89,7 @@ def control_plane_context(config: ClusterConfig, host: HostConfig) -> ControlPla
                            for cp in config.control_planes),
         cluster_name=config.name,
         extra_args={name: getattr(k, key).extra_args for name, key in CONFIG_KEYS.items()},
+        nodeport_range=f"{config.network.nodeport_lo}-{config.network.nodeport_hi}",
     )
 
 

@@ -58,6 +58,7 @@ class ControlPlaneContext:
     etcd_servers: tuple[str, ...]
     cluster_name: str
     extra_args: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # component -> args
+    nodeport_range: str = "30000-32767"  # network.nodeport_range: the firewall guards only this range
 
 
 _TLS = (
@@ -104,6 +105,8 @@ APISERVER: FlagTable[ControlPlaneContext] = FlagTable("kube-apiserver", (
     Flag("service-account-signing-key-file", f"{PKI}/sa.key"),
     Flag("service-account-lookup", "true", why="CIS 1.2.21"),
     Flag("service-cluster-ip-range", lambda c: c.service_cidr),
+    Flag("service-node-port-range", lambda c: c.nodeport_range,
+         why="NodePorts only in network.nodeport_range, the range the firewall's NodePort guard filters"),
     Flag("enable-bootstrap-token-auth", "true", why="kubelets join by TLS bootstrap with short-lived tokens"),
     Flag("encryption-provider-config", ENCRYPTION_CONFIG, why="CIS 1.2.27/1.2.28: secrets encrypted at rest"),
     Flag("audit-policy-file", AUDIT_POLICY),

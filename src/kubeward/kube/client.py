@@ -24,7 +24,7 @@ from lightkube import ApiError, AsyncClient, KubeConfig
 from lightkube.models.certificates_v1 import CertificateSigningRequestCondition, CertificateSigningRequestStatus
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.certificates_v1 import CertificateSigningRequest, CertificateSigningRequestApproval
-from lightkube.resources.core_v1 import Node, Secret
+from lightkube.resources.core_v1 import Namespace, Node, Pod, Secret, Service, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import ClusterRoleBinding
 
 from kubeward.config import ClusterConfig
@@ -252,3 +252,75 @@ async def decide_csr(client: AsyncClient, name: str, approve: bool, reason: str)
     except ApiError as exc:
         raise ApiAccessError(f"{'approving' if approve else 'denying'} CSR {name}: {exc.status.message}") from exc
     log.info("CSR %s %s: %s", name, "approved" if approve else "denied", reason)
+
+
+# ----- `kubeward check`: its test objects (issue 17) ----------------------------------------------
+
+
+async def create_objects(client: AsyncClient, objects: Sequence[object]) -> None:
+    for obj in objects:
+        try:
+            await client.create(obj)  # type: ignore[call-overload]
+        except ApiError as exc:
+            raise ApiAccessError(f"creating {type(obj).__name__}: {exc.status.message}") from exc
+
+
+@dataclass(frozen=True)
+class PodState:
+    name: str
+    node: str
+    phase: str
+    ip: str
+
+
+async def read_pods(client: AsyncClient, namespace: str) -> list[PodState]:
+    out: list[PodState] = []
+    async for p in client.list(Pod, namespace=namespace):
+        assert p.metadata is not None and p.metadata.name is not None
+        out.append(PodState(p.metadata.name, (p.spec.nodeName if p.spec else None) or "",
+                            (p.status.phase if p.status else None) or "", (p.status.podIP if p.status else None) or ""))
+    return out
+
+
+async def read_service(client: AsyncClient, namespace: str, name: str) -> tuple[str, int]:
+    """(cluster IP, first node port or 0)."""
+    svc = await client.get(Service, name, namespace=namespace)
+    ports = (svc.spec.ports if svc.spec else None) or []
+    return ((svc.spec.clusterIP if svc.spec else None) or "", (ports[0].nodePort or 0) if ports else 0)
+
+
+async def delete_namespace(client: AsyncClient, name: str) -> None:
+    """Its pods first, at once (grace 0: the namespace controller would otherwise wait out each
+    pod's grace period and requeue), then the namespace."""
+    try:
+        async for p in client.list(Pod, namespace=name):
+            if p.metadata is not None and p.metadata.name is not None:
+                await client.delete(Pod, p.metadata.name, namespace=name, grace_period=0)
+    except ApiError as exc:
+        if exc.status.code != 404:
+            raise ApiAccessError(f"deleting the pods of {name}: {exc.status.message}") from exc
+    try:
+        await client.delete(Namespace, name)
+    except ApiError as exc:
+        if exc.status.code != 404:
+            raise ApiAccessError(f"deleting namespace {name}: {exc.status.message}") from exc
+
+
+async def namespace_exists(client: AsyncClient, name: str) -> bool:
+    try:
+        await client.get(Namespace, name)
+        return True
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return False
+        raise ApiAccessError(f"reading namespace {name}: {exc.status.message}") from exc
+
+
+async def service_account_exists(client: AsyncClient, namespace: str, name: str) -> bool:
+    try:
+        await client.get(ServiceAccount, name, namespace=namespace)
+        return True
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return False
+        raise ApiAccessError(f"reading ServiceAccount {namespace}/{name}: {exc.status.message}") from exc
