@@ -9,13 +9,16 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from kubeward.audit.kube_api import CertExpiry, evaluate_expiry, evaluate_kube, utcnow
 from kubeward.audit.kube_checks import COMPONENTS, Skipped, evaluate_components
 from kubeward.audit.model import Finding, Incomplete, Listener, Observations, Severity
 from kubeward.audit.sshd_policy import SSHD_ALLOWED, sshd_deviations
 from kubeward.catalog.matrix import MatrixRow, expand_source, rows_for_host
 from kubeward.components.version import Version
 from kubeward.config import ClusterConfig, HostConfig
+from kubeward.kube.csr_policy import host_identity
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,15 @@ def check_tls(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
             yield Finding("KW-TLS-SAN", "medium", t.target, f"{name}'s certificate does not name the node",
                           f"SANs: {', '.join(t.sans) or 'none'}", "re-issue it (kubeward pki renew)",
                           t.port, "tcp", "peer")
+        if t.row == "kubelet" and t.handshake == "ok" and t.sans:
+            own = _own_names(inp, t.target)
+            foreign = [n for n in t.sans if n.lower() not in own]
+            if foreign:
+                yield Finding("KW-TLS-SAN-FOREIGN", "high", t.target,
+                              "the kubelet's serving certificate names more than its node",
+                              f"SANs not of {t.target} in cluster.yml: {', '.join(foreign)}",
+                              "deny such CSRs (kubeward's policy does) and rotate the certificate", t.port, "tcp",
+                              "peer")
         if row is not None and row.auth == "mTLS" and t.client_cert_required is False:
             yield Finding("KW-TLS-NO-CLIENT-AUTH", "critical", t.target,
                           f"{name} accepts clients without a certificate",
@@ -185,6 +197,11 @@ def check_tls(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
                           f"anonymous GET {t.http_path} answered {t.http_status} (only 401 is acceptable; "
                           "403 means anonymous authentication is on)", "turn anonymous authentication off",
                           t.port, "tcp", "peer")
+
+
+def _own_names(inp: AuditInputs, node: str) -> set[str]:
+    h = inp.config.host(node)
+    return {h.name.lower(), str(h.address), str(h.private_address)}
 
 
 #: services whose delegated authentication always admits anonymous requests (hard-wired in 1.20's
@@ -399,6 +416,19 @@ def component_gaps(inp: AuditInputs, obs: Observations) -> list[Incomplete]:
     return out
 
 
+# ----- the Kubernetes API, etcd's stored Secrets, certificate expiry ------------------------------
+def check_kube_api(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
+    now = utcnow()
+    if obs.kube is not None:
+        inventory = {h.name: host_identity(h.name, [str(h.address), str(h.private_address)])
+                     for h in inp.config.hosts}
+        yield from evaluate_kube(obs.kube, inventory, now)
+    certs = [CertExpiry("", f"{name} (state directory)", datetime.fromisoformat(na)) for name, na in obs.state_certs]
+    certs += [CertExpiry(t.target, f"kubelet serving certificate ({t.port})", datetime.fromisoformat(t.not_after),
+                         t.port) for t in obs.tls if t.row == "kubelet" and t.not_after]
+    yield from evaluate_expiry(certs, inp.config.pki.renew_before_days, now)
+
+
 CHECKS: tuple[Check, ...] = (
     Check("listeners", "high", "listeners and bind addresses against the port matrix", check_listeners),
     Check("reachability", "high", "open and closed ports from outside and from peers", check_reachability),
@@ -412,6 +442,7 @@ CHECKS: tuple[Check, ...] = (
           check_authorized_keys),
     Check("firewall", "high", "kubeward's nftables table present and as compiled", check_firewall),
     Check("components", "high", "Kubernetes and etcd components against the CIS checks", check_components),
+    Check("kube-api", "high", "RBAC, bootstrap tokens, CSRs, Secrets at rest, certificate expiry", check_kube_api),
 )
 
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}

@@ -7,9 +7,12 @@ in docs/audit.md).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from kubeward.audit.sampling import PeerPlan
+
+if TYPE_CHECKING:
+    from kubeward.audit.kube_api import KubeObservation
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low", "info")
@@ -140,6 +143,7 @@ class TlsProbe:
     client_cert_required: bool | None  # None: not determined
     http_status: int | None  # anonymous request's status, when HTTP
     http_path: str = ""
+    not_after: str = ""  # the served certificate's expiry, ISO 8601 UTC
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,10 @@ class Observations:
     sweep_error: str = ""  # why the outside sweep could not run, "" when it did
     #: which nodes the peer scan probed from, and why (a sample per role pair, or the full mesh)
     peer_plan: PeerPlan | None = None
+    #: what the Kubernetes API and etcd said (None: Kubernetes is off, or the probe could not run)
+    kube: KubeObservation | None = None
+    #: (name, not_after ISO 8601) of every certificate in the state directory
+    state_certs: list[tuple[str, str]] = field(default_factory=list)
 
     def could_not(self, node: str, check: str, reason: str) -> None:
         self.incomplete.append(Incomplete(node, check, reason))
@@ -255,6 +263,16 @@ class AuditReport:
                 "components": {n: [{"name": c.name, "pid": c.pid, "version": c.version, "args": list(c.args),
                                     "configs": [c2.path for c2 in c.configs]} for c in lo.components]
                                for n, lo in o.local.items() if lo.components},
+                "kube": None if o.kube is None else {
+                    "via": o.kube.via,
+                    "anonymous": [asdict(r) for r in o.kube.anonymous],
+                    "bindings": len(o.kube.bindings),
+                    "bootstrap_tokens": o.kube.bootstrap_tokens,
+                    "csrs": [{"name": c.name, "signer": c.signer, "username": c.username, "state": c.state}
+                             for c in o.kube.csrs],
+                    "secret_key": o.kube.secret_key,
+                    "secret_encrypted": o.kube.secret_prefix.startswith(b"k8s:enc:"),
+                },
                 "swept": o.swept,
                 "peer_sampling": o.peer_plan.to_dict() if o.peer_plan else None,
             },

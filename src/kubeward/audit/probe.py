@@ -66,7 +66,7 @@ from kubeward.remote.targets import target_for, targets_for
 #: where kubeward (and Kubernetes) keep keys and kubeconfigs; searched for stray CA keys too
 KEY_DIRS = ("/etc/kubernetes", "/etc/etcd", "/etc/kubeward", "/var/lib/kubeward", "/etc/ssl/private", "/root",
             "/home", "/tmp", "/srv")
-ALWAYS_PROBE = (8080, 10255, 2379, 2380, 2381, 6443, 10248, 10249, 10250, 10256, 10257, 10259, 80, 443)
+ALWAYS_PROBE = (8080, 10255, 10251, 10252, 2379, 2380, 2381, 6443, 10248, 10249, 10250, 10256, 10257, 10259, 80, 443)
 CONNECT_TIMEOUT = 1.0
 #: a "filtered" answer on a port something listens on is asked again, slower, before it counts
 RECHECK_TIMEOUT = 4.0
@@ -719,8 +719,9 @@ async def tls_probe(local_port: int, node: str, node_names: set[str], row: Matri
             except (ValueError, TypeError, Exception) as exc:  # InvalidSignature has no message
                 chain_error = (f"issued by {cert.issuer.rfc4514_string()}, not by kubeward's {ca_name} "
                                f"({type(exc).__name__})")
+    not_after = cert.not_valid_after_utc.isoformat() if der else ""
     return TlsProbe(node, port, row.key, handshake, legacy, chain_ok, chain_error, ca_name, san_ok, sans,
-                    required, status, path)
+                    required, status, path, not_after)
 
 
 async def _legacy_tls(local_port: int, node: str) -> str:

@@ -84,10 +84,10 @@ def plan_peer_sources(roles: Mapping[str, str], *, run: int = 0, per_pair: int =
                 chosen = [s for s in members if s != target]
             else:
                 chosen = [s for s in _rotation(members, run, per_pair) if s != target][:per_pair]
-            pair = sampled.setdefault((src_role, roles[target]), [])
+            pair = sampled.setdefault((src_role, roles[target]), []) if chosen else []
             for s in chosen:
                 targets[s].append(target)
                 if target not in unproven and s not in pair:
                     pair.append(s)
     return PeerPlan("sample", run, per_pair, {s: tuple(t) for s, t in targets.items()},
-                    {k: tuple(sorted(v)) for k, v in sampled.items()}, tuple(sorted(unproven & set(nodes))))
+                    {k: tuple(sorted(v)) for k, v in sampled.items() if v}, tuple(sorted(unproven & set(nodes))))

@@ -25,6 +25,7 @@ from kubeward.audit.evaluate import (
     port_allowed,
     proof_gaps,
 )
+from kubeward.audit.kube_probe import probe_kubernetes
 from kubeward.audit.model import AuditReport, Observations
 from kubeward.audit.probe import (
     probe_local,
@@ -146,6 +147,31 @@ def audit_inputs(config: ClusterConfig, ca_key_shas: dict[str, str],
     return inp
 
 
+def read_state_cert_expiry(state_dir: Path) -> list[tuple[str, str]]:
+    """(name, not_after) of every certificate in the state directory's PKI (CAs and components)."""
+    out = []
+    for path in sorted((state_dir / "pki").rglob("*.crt")):
+        try:
+            cert = x509.load_pem_x509_certificate(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        out.append((str(path.relative_to(state_dir / "pki")), cert.not_valid_after_utc.isoformat()))
+    return out
+
+
+async def probe_kube(loaded: LoadedConfig, session: Session, obs: Observations) -> None:
+    """The API and etcd probes, from the first reachable control plane; a failure is not proven."""
+    via = next((h.name for h in loaded.config.hosts if h.is_control_plane and h.name in obs.local), None)
+    if via is None:
+        obs.could_not("cluster", "kube-api", "no control plane could be audited: RBAC, tokens, CSRs and Secrets "
+                      "at rest were not judged")
+        return
+    try:
+        obs.kube = await probe_kubernetes(loaded, session, via)
+    except Exception as exc:  # noqa: BLE001 - any failure of the API or etcd leaves this unproven, said
+        obs.could_not(via, "kube-api", f"the Kubernetes API / etcd probes failed: {type(exc).__name__}: {exc}")
+
+
 #: the audit's run counter in the state directory: it rotates the peer scan's sampled sources
 RUN_COUNTER = "audit-run"
 
@@ -192,7 +218,9 @@ async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str]
     proven = firewall_proven(inp, obs)
     plan = plan_peer_sources(roles, run=next_audit_run(loaded.state_dir), full=full,
                              unproven=set(roles) - proven)
+    obs.state_certs = read_state_cert_expiry(loaded.state_dir)
     await asyncio.gather(
+        *([probe_kube(loaded, session, obs)] if config.kubernetes.enabled else []),
         probe_outside(config, inp.matrix, obs, obs.operator_address),
         *([probe_outside_sweep(config, inp.matrix, obs, obs.operator_address)] if sweep else []),
         probe_peers(config, inp.matrix, session, obs, plan),
