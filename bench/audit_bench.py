@@ -53,8 +53,10 @@ def one_size(size: int, reps: int, say: Any) -> dict[str, Any]:
                 out["peer_probes"][mode] = _peer_probes(data)
                 plan = data.get("probes", {}).get("peer_sampling") or {}
                 out["sources"][mode] = plan.get("sources", [])
+                out.setdefault("probe_seconds", {}).setdefault(mode, []).append(data.get("probes", {}).get("seconds"))
                 say(f"  audit --no-sweep ({mode}): {data.get('seconds')} s, {_peer_probes(data)} peer probes "
-                    f"from {len(plan.get('sources', []))} sources, rc={rc}")
+                    f"from {len(plan.get('sources', []))} sources, rc={rc}, per probe "
+                    f"{data.get('probes', {}).get('seconds')}, load {load1():.1f}")
     finally:
         if lab.exists() or lab.dir.exists():
             lab.down()

@@ -181,6 +181,8 @@ class Observations:
     peer_plan: PeerPlan | None = None
     #: what the Kubernetes API and etcd said (None: Kubernetes is off, or the probe could not run)
     kube: KubeObservation | None = None
+    #: wall-clock seconds of each probe (local, outside, peer, tls, ssh-auth, kube-api, recheck, sweep)
+    seconds: dict[str, float] = field(default_factory=dict)
     #: (name, not_after ISO 8601) of every certificate in the state directory
     state_certs: list[tuple[str, str]] = field(default_factory=list)
 
@@ -273,6 +275,7 @@ class AuditReport:
                     "secret_key": o.kube.secret_key,
                     "secret_encrypted": o.kube.secret_prefix.startswith(b"k8s:enc:"),
                 },
+                "seconds": o.seconds,
                 "swept": o.swept,
                 "peer_sampling": o.peer_plan.to_dict() if o.peer_plan else None,
             },

@@ -8,7 +8,7 @@ import base64
 import hashlib
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from cryptography import x509
@@ -172,6 +172,15 @@ async def probe_kube(loaded: LoadedConfig, session: Session, obs: Observations) 
         obs.could_not(via, "kube-api", f"the Kubernetes API / etcd probes failed: {type(exc).__name__}: {exc}")
 
 
+async def timed(obs: Observations, what: str, probe: Awaitable[None]) -> None:
+    """Run one probe and note its wall-clock seconds (``probes.seconds`` in JSON; numbers for bench/)."""
+    started = time.monotonic()
+    try:
+        await probe
+    finally:
+        obs.seconds[what] = round(time.monotonic() - started, 3)
+
+
 #: the audit's run counter in the state directory: it rotates the peer scan's sampled sources
 RUN_COUNTER = "audit-run"
 
@@ -212,22 +221,23 @@ async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str]
                        {h.name: read_login_key(Path(h.ssh.key_path)) for h in config.hosts})
     names = list(hosts) if hosts else [h.name for h in config.hosts]
     obs = Observations(operator_address=operator_address(config))
-    await probe_local(config, session, names, {n: [f.path for f in inp.expected_files[n]] for n in names}, obs,
-                      cached)
+    await timed(obs, "local", probe_local(config, session, names,
+                                          {n: [f.path for f in inp.expected_files[n]] for n in names}, obs, cached))
     roles = {n: config.host(n).role for n in obs.local}
     proven = firewall_proven(inp, obs)
     plan = plan_peer_sources(roles, run=next_audit_run(loaded.state_dir), full=full,
                              unproven=set(roles) - proven)
     obs.state_certs = read_state_cert_expiry(loaded.state_dir)
     await asyncio.gather(
-        *([probe_kube(loaded, session, obs)] if config.kubernetes.enabled else []),
-        probe_outside(config, inp.matrix, obs, obs.operator_address),
-        *([probe_outside_sweep(config, inp.matrix, obs, obs.operator_address)] if sweep else []),
-        probe_peers(config, inp.matrix, session, obs, plan),
-        probe_tls(config, inp.matrix, session, obs, cas),
-        probe_ssh_auth(config, session, obs),
+        *([timed(obs, "kube-api", probe_kube(loaded, session, obs))] if config.kubernetes.enabled else []),
+        timed(obs, "outside", probe_outside(config, inp.matrix, obs, obs.operator_address)),
+        *([timed(obs, "sweep", probe_outside_sweep(config, inp.matrix, obs, obs.operator_address))] if sweep else []),
+        timed(obs, "peer", probe_peers(config, inp.matrix, session, obs, plan)),
+        timed(obs, "tls", probe_tls(config, inp.matrix, session, obs, cas)),
+        timed(obs, "ssh-auth", probe_ssh_auth(config, session, obs)),
     )
-    await recheck_filtered(session, obs, lambda p: port_allowed(inp, p.target, p.port, p.protocol, p.source_address))
+    await timed(obs, "recheck", recheck_filtered(
+        session, obs, lambda p: port_allowed(inp, p.target, p.port, p.protocol, p.source_address)))
     findings = evaluate(inp, obs)
     gaps = proof_gaps(inp, obs)
     nodes = [{"name": h.name, "role": h.role, "address": str(h.address), "private_address": str(h.private_address)}
