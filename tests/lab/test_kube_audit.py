@@ -146,7 +146,7 @@ def test_kube_hunter_finds_nothing_the_audit_does_not(kube_lab: Lab, config: Pat
     if not KUBE_HUNTER.exists():
         pytest.skip("kube-hunter is not installed (make kube-hunter)")
     st = kube_lab.load()
-    addresses = [str(n.address) for n in st.nodes]
+    addresses = [n.public_address for n in st.nodes]
     r = subprocess.run([str(KUBE_HUNTER), "--remote", *addresses, "--report", "json", "--log", "none"],
                        capture_output=True, text=True, timeout=600)
     start = r.stdout.find("{")
