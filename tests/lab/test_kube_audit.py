@@ -71,7 +71,8 @@ def config(kube_lab: Lab, build: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 def kw(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kubeward", *args, "-c", str(config)],
+    # -c right after the command: what follows `--` (kubectl's arguments) is not kubeward's
+    return subprocess.run([sys.executable, "-m", "kubeward", args[0], "-c", str(config), *args[1:]],
                           capture_output=True, text=True, timeout=timeout)
 
 
