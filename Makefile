@@ -10,7 +10,7 @@ NODES ?= 3
 
 # Debian packages the lab and the tests need on the operator's machine (root only).
 HOST_PACKAGES := debootstrap nftables iproute2 openssh-client apt-utils busybox-static util-linux netcat-openbsd \
-	nmap chromium curl openssl
+	nmap chromium curl openssl kubernetes-client
 deps:
 	@missing=$$(for p in $(HOST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -92,7 +92,7 @@ def test_kubelets_joined_by_tls_bootstrap_and_no_token_remains(kube_lab: Lab, co
     secrets = kubectl_json(config, "get", "secrets", "-n", "kube-system")["items"]
     assert [s["metadata"]["name"] for s in secrets if s["type"] == "bootstrap.kubernetes.io/token"] == []
     for n in st.nodes:
-        r = sh(kube_lab, n.name, "ls /var/lib/kubelet/pki /etc/kubernetes; stat -c %a /var/lib/kubelet/pki/kubelet-client-current.pem")
+        r = sh(kube_lab, n.name, "ls /var/lib/kubelet/pki /etc/kubernetes; stat -L -c %a /var/lib/kubelet/pki/kubelet-client-current.pem")
         files = r.stdout.split()
         assert "kubelet-client-current.pem" in files and "kubelet-server-current.pem" in files, (n.name, files)
         assert not {"kubelet-client.key", "kubelet.key", "bootstrap-kubelet.conf"} & set(files), (n.name, files)
@@ -105,6 +105,7 @@ def test_kubelets_joined_by_tls_bootstrap_and_no_token_remains(kube_lab: Lab, co
 
 def test_check_runs_pods_on_every_node(config: Path, up: dict) -> None:  # type: ignore[type-arg]
     r = kw(config, "check", "-o", "json")
+    assert r.stdout, r.stderr[-3000:]
     doc = json.loads(r.stdout)
     status = {c["name"]: c["status"] for c in doc["checks"]}
     assert r.returncode == 0 and doc["ok"], json.dumps(doc, indent=1)
@@ -183,6 +184,7 @@ def test_nodeport_times_out_from_a_source_outside_nodeport_sources(config: Path,
         rc, report = up_json(config, "--only", "firewall")
         assert rc == 0, json.dumps(report, indent=1)[-3000:]
         r = kw(config, "check", "-o", "json")
+        assert r.stdout, r.stderr[-3000:]
         doc = json.loads(r.stdout)
         status = {c["name"]: c["status"] for c in doc["checks"]}
         assert status["nodeport-disallowed-source"] == "pass", doc

@@ -114,8 +114,15 @@ def test_up_brings_the_control_plane_up_and_kubectl_works_as_the_daily_admin(con
     assert who.returncode == 0 and "*.*" in who.stdout, who  # cluster-admin by RBAC
     bindings = kubectl(config, "get", "clusterrolebindings", "-l", "app.kubernetes.io/managed-by=kubeward",
                        "-o", "jsonpath={range .items[*]}{.metadata.name}={.roleRef.name} {end}")
-    assert set(bindings.stdout.split()) == {"kubeward:cluster-admins=cluster-admin",
-                                            "kubeward:apiserver-kubelet-client=system:kubelet-api-admin"}
+    assert set(bindings.stdout.split()) == {
+        "kubeward:cluster-admins=cluster-admin",
+        "kubeward:apiserver-kubelet-client=system:kubelet-api-admin",
+        # TLS bootstrap of the kubelets (tests/lab/test_nodes.py)
+        "kubeward:kubelet-bootstrap=system:node-bootstrapper",
+        "kubeward:node-autoapprove-bootstrap=system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+        "kubeward:node-autoapprove-certificate-rotation="
+        "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+    }
 
 
 def test_anonymous_requests_get_401_and_no_permission(kube_lab: Lab, config: Path, up: dict) -> None:  # type: ignore[type-arg]

@@ -57,3 +57,14 @@ def test_inventory_names_each_hosts_own_names_and_addresses() -> None:
     assert inv["worker-1"].dns_names == {"worker-1", "node1.example.net"}
     assert {str(i) for i in inv["worker-1"].ips} == {"10.0.0.21"}
     assert {str(i) for i in inv["cp-1"].ips} == {"192.0.2.10", "10.0.0.10"}
+
+
+def test_validate_refuses_pod_networks_kubeward_does_not_run() -> None:
+    import pytest
+
+    from kubeward.config import ConfigError
+
+    for cni in ("vxlan", "flannel", "weave"):
+        with pytest.raises(ConfigError, match="network.cni expected one of routes"):
+            parse_config(CLUSTER.replace("admin_cidrs: [198.51.100.0/24]}", f"admin_cidrs: [198.51.100.0/24], cni: {cni}}}"))
+    assert parse_config(CLUSTER).config.network.cni == "routes"

@@ -79,7 +79,12 @@ def csr_group() -> None:
 @remote_options
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def csr_list(opts: RemoteOptions, output: str) -> None:
-    """Every CSR with its state and, for pending serving CSRs, the policy's verdict."""
+    """Every CSR with its state and, for pending serving CSRs, the policy's verdict.
+
+    \b
+    Example:
+      kubeward csr list -c cluster.yml -o json | jq '.[] | select(.state == "Pending")'
+    """
     from kubeward.kube.client import list_csrs
     from kubeward.kube.csr_policy import SERVING_SIGNER, decide_serving_csr
     from kubeward.phases.nodes import inventory
@@ -151,7 +156,12 @@ def _decide(opts: RemoteOptions, names: tuple[str, ...], output: str, force_deny
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def csr_approve(opts: RemoteOptions, names: tuple[str, ...], output: str) -> None:
     """Decide pending kubelet-serving CSRs (NAMES, default all) by the policy: a CSR the policy
-    refuses is denied, never approved."""
+    refuses is denied, never approved.
+
+    \b
+    Example:
+      kubeward csr approve -c cluster.yml
+    """
     _decide(opts, names, output, force_deny=False)
 
 
@@ -160,7 +170,12 @@ def csr_approve(opts: RemoteOptions, names: tuple[str, ...], output: str) -> Non
 @click.argument("names", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def csr_deny(opts: RemoteOptions, names: tuple[str, ...], output: str) -> None:
-    """Deny pending CSRs by name."""
+    """Deny pending CSRs by name.
+
+    \b
+    Example:
+      kubeward csr deny -c cluster.yml csr-abcde
+    """
     _decide(opts, names, output, force_deny=True)
 
 

@@ -215,6 +215,15 @@ async def read_nodes(client: AsyncClient) -> list[NodeState]:
     return out
 
 
+async def delete_node(client: AsyncClient, name: str) -> None:
+    try:
+        await client.delete(Node, name)
+    except ApiError as exc:
+        if exc.status.code != 404:
+            raise ApiAccessError(f"deleting Node {name}: {exc.status.message}") from exc
+    log.info("Node %s deleted (no longer in cluster.yml)", name)
+
+
 def _csr_state(obj: CertificateSigningRequest) -> tuple[CsrState, bool]:
     conds = (obj.status.conditions if obj.status else None) or []
     types = {c.type for c in conds if c.status == "True"}

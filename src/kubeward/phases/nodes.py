@@ -17,7 +17,8 @@ facts of the node, see :mod:`kubeward.components.node`).
    a node added or removed changes every node's script, which is re-run;
 5. the tokens of nodes that joined are deleted (and their bootstrap kubeconfigs removed);
 6. pending ``kubernetes.io/kubelet-serving`` CSRs are approved or denied by the strict policy
-   (:mod:`kubeward.kube.csr_policy`), waiting until every node has a serving certificate.
+   (:mod:`kubeward.kube.csr_policy`), waiting until every node has a serving certificate;
+7. the phase ends once every node is Ready.
 
 Under ``plan`` nothing is created: the token and CSR steps are shown as changes.
 """
@@ -68,6 +69,7 @@ LOCAL_API = "https://127.0.0.1:6443"
 #: how long `up` waits for kubelets to register with a pod CIDR, and for serving CSRs
 REGISTER_TIMEOUT = 180.0
 CSR_TIMEOUT = 90.0
+READY_TIMEOUT = 120.0
 
 
 def node_context(config: ClusterConfig, host: str, traits: NodeTraits) -> NodeContext:
@@ -224,6 +226,12 @@ class Nodes(_TraitsPhase):
             if set(self.pod_cidrs) >= wanted or time.monotonic() > deadline:
                 break
             await asyncio.sleep(1)
+        # a host removed from cluster.yml: its Node goes too (its pod CIDR is freed, its routes
+        # disappear from every node's pod-network script below)
+        cp = self.first_control_plane(ctx)
+        for gone in sorted(set(nodes) - wanted):
+            await api.delete_node(client, gone)
+            out[cp].changes.append(Change(f"node:{gone}", f"delete Node {gone} (not in cluster.yml)", ""))
         for h in sorted(wanted - set(self.pod_cidrs)):
             if h in out:
                 out[h].error = f"{h} did not register with a pod CIDR within {REGISTER_TIMEOUT:.0f} s (journalctl -u kubelet)"
@@ -240,6 +248,17 @@ class Nodes(_TraitsPhase):
             return
         await self._delete_tokens(ctx, client, set(nodes), out)
         await self._approve_serving(ctx, client, out)
+        # the phase's health gate: every node Ready (the kubelet sees the CNI config within seconds)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            ready = {n.name for n in await api.read_nodes(client) if n.ready}
+            if wanted <= ready or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(1)
+        for h in sorted(wanted - ready):
+            if h in out:
+                out[h].error = f"{h} is not Ready {READY_TIMEOUT:.0f} s after its pod network was configured " \
+                               "(journalctl -u kubelet -u containerd)"
 
     async def _delete_tokens(self, ctx: RunContext, client: AsyncClient, registered: set[str],
                              out: dict[str, HostOutcome]) -> None:
