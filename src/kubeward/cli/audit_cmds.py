@@ -44,9 +44,12 @@ def print_report(report: AuditReport) -> None:
         for i in report.incomplete:
             gaps.add_row(i.node, i.check, i.reason)
         out.print(gaps)
-    if report.skipped:
-        out.print("skipped (not for the running version): " + "; ".join(
-            f"{s.node} {s.id} ({s.reason})" for s in report.skipped))
+    if report.skipped:  # grouped: the same check skipped for the same reason on many nodes is one line
+        groups: dict[tuple[str, str], list[str]] = {}
+        for s in report.skipped:
+            groups.setdefault((s.id, s.reason), []).append(s.node)
+        out.print("skipped, not for the running version: " + "; ".join(
+            f"{i} ({why}) on {', '.join(sorted(set(nodes)))}" for (i, why), nodes in sorted(groups.items())))
     counts = report.counts()
     summary = ", ".join(f"[{STYLE[s]}]{counts[s]} {s}[/]" for s in SEVERITIES if counts[s])
     verdict = summary or ("[green]no findings[/]" if report.complete else "no findings")
