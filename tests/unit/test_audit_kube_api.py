@@ -97,3 +97,15 @@ def test_path_map_is_green_only_where_this_run_proved_it() -> None:
         "API server -> etcd (Secrets at rest)": "configured", "pod -> pod": "configured",
         "outside -> NodePort": "configured",
     }
+
+
+def test_the_kubelets_client_certificate_expiry_is_read_on_the_node() -> None:
+    from kubeward.audit.probe import parse_local
+
+    lo = parse_local("@@certs\nDec  3 10:00:00 2026 GMT|/var/lib/kubelet/pki/kubelet-client-current.pem\n"
+                     "|/var/lib/kubelet/pki/broken.pem\n@@end\n")
+    assert lo.cert_expiry == {"/var/lib/kubelet/pki/kubelet-client-current.pem": "2026-12-03T10:00:00+00:00"}
+    assert ("certs", "the expiry of /var/lib/kubelet/pki/broken.pem could not be read") in lo.gaps
+    certs = [CertExpiry("w-1", p, datetime.fromisoformat(na)) for p, na in lo.cert_expiry.items()]
+    [f] = evaluate_expiry(certs, 30, NOW)
+    assert (f.id, f.node, f.severity) == ("KW-CERT-EXPIRY", "w-1", "medium")

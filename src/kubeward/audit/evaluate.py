@@ -424,8 +424,12 @@ def check_kube_api(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
                      for h in inp.config.hosts}
         yield from evaluate_kube(obs.kube, inventory, now)
     certs = [CertExpiry("", f"{name} (state directory)", datetime.fromisoformat(na)) for name, na in obs.state_certs]
-    certs += [CertExpiry(t.target, f"kubelet serving certificate ({t.port})", datetime.fromisoformat(t.not_after),
-                         t.port) for t in obs.tls if t.row == "kubelet" and t.not_after]
+    # every certificate a TLS port served this run (API server, etcd, kubelet, controller-manager,
+    # scheduler), and the kubelet's client certificate on each node
+    certs += [CertExpiry(t.target, f"{t.row} serving certificate ({t.port})", datetime.fromisoformat(t.not_after),
+                         t.port) for t in obs.tls if t.not_after]
+    certs += [CertExpiry(node, path, datetime.fromisoformat(na)) for node, lo in obs.local.items()
+              for path, na in lo.cert_expiry.items()]
     yield from evaluate_expiry(certs, inp.config.pki.renew_before_days, now)
 
 

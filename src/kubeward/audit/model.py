@@ -114,6 +114,8 @@ class LocalObservation:
     firewall_recorded_sha: str = ""  # what kubeward recorded after its last apply
     firewall_persisted_sha: str = ""  # sha256 of the ruleset file kubeward persisted
     components: list[RunningComponent] = field(default_factory=list)
+    #: path -> not_after (ISO 8601) of certificates read on the node (the kubelet's client certificate)
+    cert_expiry: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

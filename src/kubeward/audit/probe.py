@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,10 @@ done
 """
 
 
+#: certificates on nodes that the state directory does not hold (the kubelet makes its own by CSR)
+NODE_CERTS = ("/var/lib/kubelet/pki/kubelet-client-current.pem",)
+
+
 #: every Kubernetes and etcd process as it really runs, and the files its flags name (secrets redacted);
 #: each line prefixed (a: argument, e: ETCD_* environment, v: --version, f: a config file, c: its text)
 PROCS_SCRIPT = r"""for pid in $(pgrep -x 'kube-apiserver|kube-controller|kube-scheduler|etcd|kubelet|kube-proxy'); do
@@ -227,6 +232,10 @@ echo @@keys
 {render_keys_script()}
 echo @@procs
 {PROCS_SCRIPT}
+echo @@certs
+for f in {" ".join(NODE_CERTS)}; do
+  [ -f "$f" ] && echo "$(openssl x509 -noout -enddate -in "$f" 2>/dev/null | cut -d= -f2)|$f"
+done
 echo @@fw
 (nft -s list table inet kubeward 2>/dev/null | sha256sum | cut -d' ' -f1) ; nft list table inet kubeward >/dev/null 2>&1 && echo present || echo absent
 cat {LISTED} 2>/dev/null || echo
@@ -314,6 +323,14 @@ def parse_local(text: str) -> LocalObservation:
     if "keys" not in sections:
         lo.gaps.append(("keys", "the private-key search printed nothing"))
     lo.components = parse_procs(sections.get("procs", []))
+    for line in sections.get("certs", []):
+        when, _, path = line.partition("|")
+        try:  # openssl's "Nov 30 00:00:00 2027 GMT"
+            lo.cert_expiry[path] = datetime.strptime(when.strip(), "%b %d %H:%M:%S %Y %Z").replace(
+                tzinfo=UTC).isoformat()
+        except ValueError:
+            if path:
+                lo.gaps.append(("certs", f"the expiry of {path} could not be read"))
     fw = sections.get("fw", []) + ["", "", "", ""]
     live_sha, presence, recorded, persisted = fw[0].strip(), fw[1].strip(), fw[2].strip(), fw[3].strip()
     lo.firewall_live_sha = live_sha if presence == "present" else ""

@@ -294,7 +294,7 @@ printf '\n@@kw fact %s\n' end
 KUBEWARD_SCRIPT_46D8EEE3A6BC2C02
 
 printf '\n@@kw phase %s\n' audit
-sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_7FFAC5450827D783'
+sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_566C13911514564C'
 echo @@ss; ss -Htlnup 2>/dev/null
 echo @@sshd
 t=$(mktemp); sshd -T -dd 2>"$t"; echo "@@sshd-rc $?"
@@ -375,12 +375,16 @@ for pid in $(pgrep -x 'kube-apiserver|kube-controller|kube-scheduler|etcd|kubele
     head -c 262144 "$p" 2>/dev/null | sed -E 's/^([[:space:]-]*(secret|key|token|password):).*/\1 (redacted)/; s/^/ c /'
   done
 done
+echo @@certs
+for f in /var/lib/kubelet/pki/kubelet-client-current.pem; do
+  [ -f "$f" ] && echo "$(openssl x509 -noout -enddate -in "$f" 2>/dev/null | cut -d= -f2)|$f"
+done
 echo @@fw
 (nft -s list table inet kubeward 2>/dev/null | sha256sum | cut -d' ' -f1) ; nft list table inet kubeward >/dev/null 2>&1 && echo present || echo absent
 cat /etc/kubeward/firewall.listed.sha256 2>/dev/null || echo
 [ -f /etc/kubeward/firewall.nft ] && sha256sum < /etc/kubeward/firewall.nft | cut -d' ' -f1 || echo
 echo @@end
 
-KUBEWARD_SCRIPT_7FFAC5450827D783
+KUBEWARD_SCRIPT_566C13911514564C
 
 printf '\n@@kw phase %s\n' end

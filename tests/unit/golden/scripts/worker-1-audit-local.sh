@@ -78,6 +78,10 @@ for pid in $(pgrep -x 'kube-apiserver|kube-controller|kube-scheduler|etcd|kubele
     head -c 262144 "$p" 2>/dev/null | sed -E 's/^([[:space:]-]*(secret|key|token|password):).*/\1 (redacted)/; s/^/ c /'
   done
 done
+echo @@certs
+for f in /var/lib/kubelet/pki/kubelet-client-current.pem; do
+  [ -f "$f" ] && echo "$(openssl x509 -noout -enddate -in "$f" 2>/dev/null | cut -d= -f2)|$f"
+done
 echo @@fw
 (nft -s list table inet kubeward 2>/dev/null | sha256sum | cut -d' ' -f1) ; nft list table inet kubeward >/dev/null 2>&1 && echo present || echo absent
 cat /etc/kubeward/firewall.listed.sha256 2>/dev/null || echo
