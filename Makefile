@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 LAB ?= demo
 NODES ?= 3
 
-.PHONY: deps venv demo test test-unit lint bench clean kube-bin
+.PHONY: deps venv demo test test-unit lint bench clean kube-bin kube-hunter
 
 # Debian packages the lab and the tests need on the operator's machine (root only).
 HOST_PACKAGES := debootstrap nftables iproute2 openssh-client apt-utils busybox-static util-linux netcat-openbsd \
@@ -46,7 +46,7 @@ demo: deps venv kube-bin
 kube-bin: venv
 	$(PY) -m kubeward artifacts build
 
-test: deps venv kube-bin
+test: deps venv kube-bin kube-hunter
 	$(PY) -m pytest -q tests
 
 test-unit: venv
@@ -63,6 +63,14 @@ bench: deps venv
 	  bench/.venv-ansible/bin/pip install -q --upgrade pip && \
 	  bench/.venv-ansible/bin/pip install -q 'ansible-core>=2.16'; }
 	$(PY) -m bench $(BENCH_ARGS)
+
+# kube-hunter 0.6.8 (Aqua's scanner, archived upstream) for the audit's cross-check test, in its own
+# test-only virtualenv (tests/.venv-kube-hunter), never in $(VENV) nor in kubeward's dependencies.
+KUBE_HUNTER_VENV := tests/.venv-kube-hunter
+kube-hunter:
+	@test -x $(KUBE_HUNTER_VENV)/bin/kube-hunter || { $(PYTHON) -m venv $(KUBE_HUNTER_VENV) && \
+	  $(KUBE_HUNTER_VENV)/bin/pip install -q --upgrade pip && \
+	  $(KUBE_HUNTER_VENV)/bin/pip install -q 'kube-hunter==0.6.8'; }
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -176,7 +176,7 @@ def test_clean_cluster_has_no_findings() -> None:
 
 def test_check_table() -> None:
     assert [c.id for c in CHECKS] == ["listeners", "reachability", "outside-sweep", "tls", "ssh", "files",
-                                      "private-keys", "authorized-keys", "firewall"]
+                                      "private-keys", "authorized-keys", "firewall", "components", "kube-api"]
 
 
 # ----- listeners ---------------------------------------------------------------------------------
@@ -342,8 +342,10 @@ def test_tls_chain_not_judged_without_handshake() -> None:
 def test_tls_san() -> None:
     obs = observations()
     obs.tls.append(tls("worker-2", 10250, "kubelet", san_ok=False, sans=("localhost",)))
-    [f] = findings(obs)
+    foreign, f = findings(obs)
     assert (f.id, f.node, f.severity, f.observed) == ("KW-TLS-SAN", "worker-2", "medium", "SANs: localhost")
+    # a kubelet's certificate names exactly its node: another name is a finding of its own
+    assert (foreign.id, foreign.node, foreign.port) == ("KW-TLS-SAN-FOREIGN", "worker-2", 10250)
 
 
 def test_tls_no_client_auth_on_etcd() -> None:

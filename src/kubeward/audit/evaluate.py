@@ -9,11 +9,16 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from kubeward.audit.kube_api import CertExpiry, evaluate_expiry, evaluate_kube, utcnow
+from kubeward.audit.kube_checks import COMPONENTS, Skipped, evaluate_components
 from kubeward.audit.model import Finding, Incomplete, Listener, Observations, Severity
 from kubeward.audit.sshd_policy import SSHD_ALLOWED, sshd_deviations
 from kubeward.catalog.matrix import MatrixRow, expand_source, rows_for_host
+from kubeward.components.version import Version
 from kubeward.config import ClusterConfig, HostConfig
+from kubeward.kube.csr_policy import host_identity
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,15 @@ def check_tls(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
             yield Finding("KW-TLS-SAN", "medium", t.target, f"{name}'s certificate does not name the node",
                           f"SANs: {', '.join(t.sans) or 'none'}", "re-issue it (kubeward pki renew)",
                           t.port, "tcp", "peer")
+        if t.row == "kubelet" and t.handshake == "ok" and t.sans:
+            own = _own_names(inp, t.target)
+            foreign = [n for n in t.sans if n.lower() not in own]
+            if foreign:
+                yield Finding("KW-TLS-SAN-FOREIGN", "high", t.target,
+                              "the kubelet's serving certificate names more than its node",
+                              f"SANs not of {t.target} in cluster.yml: {', '.join(foreign)}",
+                              "deny such CSRs (kubeward's policy does) and rotate the certificate", t.port, "tcp",
+                              "peer")
         if row is not None and row.auth == "mTLS" and t.client_cert_required is False:
             yield Finding("KW-TLS-NO-CLIENT-AUTH", "critical", t.target,
                           f"{name} accepts clients without a certificate",
@@ -183,6 +197,11 @@ def check_tls(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
                           f"anonymous GET {t.http_path} answered {t.http_status} (only 401 is acceptable; "
                           "403 means anonymous authentication is on)", "turn anonymous authentication off",
                           t.port, "tcp", "peer")
+
+
+def _own_names(inp: AuditInputs, node: str) -> set[str]:
+    h = inp.config.host(node)
+    return {h.name.lower(), str(h.address), str(h.private_address)}
 
 
 #: services whose delegated authentication always admits anonymous requests (hard-wired in 1.20's
@@ -308,7 +327,7 @@ def check_private_keys(inp: AuditInputs, obs: Observations) -> Iterator[Finding]
 
 def proof_gaps(inp: AuditInputs, obs: Observations) -> list[Incomplete]:
     """What was not proven: vantage points and checks that could not run, and why (pure)."""
-    out = list(obs.incomplete)
+    out = list(obs.incomplete) + component_gaps(inp, obs)
     for node, why in obs.unreachable.items():
         out.append(Incomplete(node, "local", f"the node could not be audited over SSH: {why}"))
     probed = {a.target for a in obs.ssh_auth}
@@ -328,6 +347,16 @@ def proof_gaps(inp: AuditInputs, obs: Observations) -> list[Incomplete]:
 
 
 # ----- firewall ---------------------------------------------------------------------------------
+def firewall_proven(inp: AuditInputs, obs: Observations) -> set[str]:
+    """Nodes whose live table is the one kubeward applied and the one cluster.yml compiles to: they
+    behave as every other node of their role, so the peer scan may sample sources (``sampling``)."""
+    if not inp.config.firewall.enabled:
+        return set()
+    return {node for node, lo in obs.local.items()
+            if lo.firewall_live_sha and lo.firewall_live_sha == lo.firewall_recorded_sha
+            and lo.firewall_persisted_sha and lo.firewall_persisted_sha == inp.compiled_firewall_sha.get(node)}
+
+
 def check_firewall(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
     if not inp.config.firewall.enabled:
         return
@@ -347,6 +376,63 @@ def check_firewall(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
                           "the applied ruleset differs from the compiled one", "kubeward up", None, None, "local")
 
 
+# ----- Kubernetes and etcd components, as they run -------------------------------------------------
+def _fallback_version(inp: AuditInputs) -> Version | None:
+    k = inp.config.kubernetes
+    try:
+        return Version.parse(k.version) if k.version else None
+    except ValueError:
+        return None
+
+
+def expected_components(inp: AuditInputs, node: str) -> tuple[str, ...]:
+    """What must run on a node of a Kubernetes-enabled cluster (none when Kubernetes is off)."""
+    if not inp.config.kubernetes.enabled:
+        return ()
+    if inp.config.host(node).is_control_plane:
+        return COMPONENTS
+    return ("kubelet", "kube-proxy")
+
+
+def check_components(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
+    for node, lo in obs.local.items():
+        yield from evaluate_components(node, lo.components, _fallback_version(inp))[0]
+
+
+def component_skips(inp: AuditInputs, obs: Observations) -> list[Skipped]:
+    """Component checks that do not apply to the running version, per node: listed, not passed."""
+    return [s for node, lo in obs.local.items()
+            for s in evaluate_components(node, lo.components, _fallback_version(inp))[1]]
+
+
+def component_gaps(inp: AuditInputs, obs: Observations) -> list[Incomplete]:
+    out = []
+    for node, lo in obs.local.items():
+        out += [Incomplete(node, "components", g)
+                for g in evaluate_components(node, lo.components, _fallback_version(inp))[2]]
+        running = {c.name for c in lo.components}
+        out += [Incomplete(node, "components", f"{name} is not running: its configuration was not judged")
+                for name in expected_components(inp, node) if name not in running]
+    return out
+
+
+# ----- the Kubernetes API, etcd's stored Secrets, certificate expiry ------------------------------
+def check_kube_api(inp: AuditInputs, obs: Observations) -> Iterator[Finding]:
+    now = utcnow()
+    if obs.kube is not None:
+        inventory = {h.name: host_identity(h.name, [str(h.address), str(h.private_address)])
+                     for h in inp.config.hosts}
+        yield from evaluate_kube(obs.kube, inventory, now)
+    certs = [CertExpiry("", f"{name} (state directory)", datetime.fromisoformat(na)) for name, na in obs.state_certs]
+    # every certificate a TLS port served this run (API server, etcd, kubelet, controller-manager,
+    # scheduler), and the kubelet's client certificate on each node
+    certs += [CertExpiry(t.target, f"{t.row} serving certificate ({t.port})", datetime.fromisoformat(t.not_after),
+                         t.port) for t in obs.tls if t.not_after]
+    certs += [CertExpiry(node, path, datetime.fromisoformat(na)) for node, lo in obs.local.items()
+              for path, na in lo.cert_expiry.items()]
+    yield from evaluate_expiry(certs, inp.config.pki.renew_before_days, now)
+
+
 CHECKS: tuple[Check, ...] = (
     Check("listeners", "high", "listeners and bind addresses against the port matrix", check_listeners),
     Check("reachability", "high", "open and closed ports from outside and from peers", check_reachability),
@@ -359,6 +445,8 @@ CHECKS: tuple[Check, ...] = (
     Check("authorized-keys", "high", "every authorized_keys line against the keys kubeward expects",
           check_authorized_keys),
     Check("firewall", "high", "kubeward's nftables table present and as compiled", check_firewall),
+    Check("components", "high", "Kubernetes and etcd components against the CIS checks", check_components),
+    Check("kube-api", "high", "RBAC, bootstrap tokens, CSRs, Secrets at rest, certificate expiry", check_kube_api),
 )
 
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}

@@ -7,7 +7,12 @@ in docs/audit.md).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from kubeward.audit.sampling import PeerPlan
+
+if TYPE_CHECKING:
+    from kubeward.audit.kube_api import KubeObservation
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low", "info")
@@ -68,6 +73,28 @@ class AuthorizedKey:
     mode: int = 0
 
 
+@dataclass(frozen=True)
+class ConfigFile:
+    """A configuration file a running component reads, as the node had it (secret values redacted)."""
+
+    flag: str  # the flag that names it: config, config-file, encryption-provider-config
+    path: str
+    text: str
+
+
+@dataclass(frozen=True)
+class RunningComponent:
+    """A Kubernetes or etcd process as it really runs: /proc/PID/cmdline, ETCD_* environment,
+    ``/proc/PID/exe --version`` and the configuration files its flags name."""
+
+    name: str  # kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kubelet, kube-proxy
+    pid: int
+    args: tuple[str, ...]
+    version: str = ""  # as the binary printed it ("Kubernetes v1.20.2", "etcd Version: 3.4.23"), "" if not
+    env: tuple[str, ...] = ()
+    configs: tuple[ConfigFile, ...] = ()
+
+
 @dataclass
 class LocalObservation:
     """What a node says about itself (one round-trip; a second only for sshd Match contexts)."""
@@ -86,6 +113,9 @@ class LocalObservation:
     firewall_live_sha: str = ""  # sha256 of `nft -s list table inet kubeward`, "" when absent
     firewall_recorded_sha: str = ""  # what kubeward recorded after its last apply
     firewall_persisted_sha: str = ""  # sha256 of the ruleset file kubeward persisted
+    components: list[RunningComponent] = field(default_factory=list)
+    #: path -> not_after (ISO 8601) of certificates read on the node (the kubelet's client certificate)
+    cert_expiry: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -115,6 +145,7 @@ class TlsProbe:
     client_cert_required: bool | None  # None: not determined
     http_status: int | None  # anonymous request's status, when HTTP
     http_path: str = ""
+    not_after: str = ""  # the served certificate's expiry, ISO 8601 UTC
 
 
 @dataclass(frozen=True)
@@ -148,6 +179,14 @@ class Observations:
     #: node -> TCP ports the outside sweep covered beyond the candidates (only answers are in ports)
     swept: dict[str, int] = field(default_factory=dict)
     sweep_error: str = ""  # why the outside sweep could not run, "" when it did
+    #: which nodes the peer scan probed from, and why (a sample per role pair, or the full mesh)
+    peer_plan: PeerPlan | None = None
+    #: what the Kubernetes API and etcd said (None: Kubernetes is off, or the probe could not run)
+    kube: KubeObservation | None = None
+    #: wall-clock seconds of each probe (local, outside, peer, tls, ssh-auth, kube-api, recheck, sweep)
+    seconds: dict[str, float] = field(default_factory=dict)
+    #: (name, not_after ISO 8601) of every certificate in the state directory
+    state_certs: list[tuple[str, str]] = field(default_factory=list)
 
     def could_not(self, node: str, check: str, reason: str) -> None:
         self.incomplete.append(Incomplete(node, check, reason))
@@ -164,6 +203,7 @@ class Finding:
     port: int | None = None
     protocol: str | None = None
     vantage: str | None = None
+    cis: str = ""  # the CIS Kubernetes Benchmark id, for component checks
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -178,6 +218,8 @@ class AuditReport:
     checks_run: int = 0
     #: checks and vantage points that could not run (probes and evaluation): "not proven"
     incomplete: list[Incomplete] = field(default_factory=list)
+    #: component checks that do not apply to the running version (kube_checks.Skipped)
+    skipped: list[Any] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -208,6 +250,7 @@ class AuditReport:
             "unreachable": o.unreachable,
             "proof": "complete" if self.complete else "incomplete",
             "incomplete": [i.to_dict() for i in self.incomplete],
+            "skipped": [x.to_dict() for x in self.skipped],
             "operator_address": o.operator_address,
             "findings": [f.to_dict() for f in self.findings],
             "probes": {
@@ -221,6 +264,21 @@ class AuditReport:
                                  for n, lo in o.local.items()},
                 "authorized_keys": {n: [{"user": k.user, "path": k.path, "line": k.line, "key_type": k.key_type}
                                         for k in lo.authorized_keys] for n, lo in o.local.items()},
+                "components": {n: [{"name": c.name, "pid": c.pid, "version": c.version, "args": list(c.args),
+                                    "configs": [c2.path for c2 in c.configs]} for c in lo.components]
+                               for n, lo in o.local.items() if lo.components},
+                "kube": None if o.kube is None else {
+                    "via": o.kube.via,
+                    "anonymous": [asdict(r) for r in o.kube.anonymous],
+                    "bindings": len(o.kube.bindings),
+                    "bootstrap_tokens": o.kube.bootstrap_tokens,
+                    "csrs": [{"name": c.name, "signer": c.signer, "username": c.username, "state": c.state}
+                             for c in o.kube.csrs],
+                    "secret_key": o.kube.secret_key,
+                    "secret_encrypted": o.kube.secret_prefix.startswith(b"k8s:enc:"),
+                },
+                "seconds": o.seconds,
                 "swept": o.swept,
+                "peer_sampling": o.peer_plan.to_dict() if o.peer_plan else None,
             },
         }

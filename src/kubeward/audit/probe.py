@@ -23,23 +23,29 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
 from kubeward.audit.evaluate import parse_listeners
+from kubeward.audit.kube_checks import COMM_NAMES
 from kubeward.audit.model import (
     AuthorizedKey,
+    ConfigFile,
     FileStat,
     LocalObservation,
     Observations,
     PortProbe,
     PrivateKeyFile,
+    RunningComponent,
     SshAuthProbe,
     SshdContext,
     TlsProbe,
 )
+from kubeward.audit.sampling import PeerPlan, plan_peer_sources
 from kubeward.audit.sshd_policy import (
     ContextDefaults,
     derive_contexts,
@@ -61,7 +67,7 @@ from kubeward.remote.targets import target_for, targets_for
 #: where kubeward (and Kubernetes) keep keys and kubeconfigs; searched for stray CA keys too
 KEY_DIRS = ("/etc/kubernetes", "/etc/etcd", "/etc/kubeward", "/var/lib/kubeward", "/etc/ssl/private", "/root",
             "/home", "/tmp", "/srv")
-ALWAYS_PROBE = (8080, 10255, 2379, 2380, 2381, 6443, 10248, 10249, 10250, 10256, 10257, 10259, 80, 443)
+ALWAYS_PROBE = (8080, 10255, 10251, 10252, 2379, 2380, 2381, 6443, 10248, 10249, 10250, 10256, 10257, 10259, 80, 443)
 CONNECT_TIMEOUT = 1.0
 #: a "filtered" answer on a port something listens on is asked again, slower, before it counts
 RECHECK_TIMEOUT = 4.0
@@ -140,6 +146,73 @@ done
 """
 
 
+#: certificates on nodes that the state directory does not hold (the kubelet makes its own by CSR)
+NODE_CERTS = ("/var/lib/kubelet/pki/kubelet-client-current.pem",)
+
+
+#: every Kubernetes and etcd process as it really runs, and the files its flags name (secrets redacted);
+#: each line prefixed (a: argument, e: ETCD_* environment, v: --version, f: a config file, c: its text)
+PROCS_SCRIPT = r"""for pid in $(pgrep -x 'kube-apiserver|kube-controller|kube-scheduler|etcd|kubelet|kube-proxy'); do
+  [ -r /proc/$pid/cmdline ] || continue
+  echo "@@proc $(cat /proc/$pid/comm) $pid"
+  tr '\0' '\n' < /proc/$pid/cmdline | sed 's/^/ a /'
+  [ "$(cat /proc/$pid/comm)" = etcd ] && tr '\0' '\n' < /proc/$pid/environ | grep '^ETCD_' | sed 's/^/ e /'
+  echo " v $(timeout 5 /proc/$pid/exe --version 2>/dev/null </dev/null | head -n 1)"
+  prev=
+  tr '\0' '\n' < /proc/$pid/cmdline | while IFS= read -r a; do
+    f=
+    case "$a" in
+      --config=*|--config-file=*|--encryption-provider-config=*) k=${a%%=*}; f=${a#*=} ;;
+      *) case "$prev" in --config|--config-file|--encryption-provider-config) k=$prev; f=$a ;; esac ;;
+    esac
+    prev=$a
+    [ -n "$f" ] || continue
+    case "$f" in /*) p=$f ;; *) p=/proc/$pid/cwd/$f ;; esac
+    echo " f ${k#--} $f"
+    head -c 262144 "$p" 2>/dev/null | sed -E 's/^([[:space:]-]*(secret|key|token|password):).*/\1 (redacted)/; s/^/ c /'
+  done
+done"""
+
+
+def parse_procs(lines: Sequence[str]) -> list[RunningComponent]:
+    """The @@procs section: one RunningComponent per process."""
+    out: list[RunningComponent] = []
+    cur: dict[str, Any] | None = None
+
+    def flush() -> None:
+        if cur is not None:
+            out.append(RunningComponent(cur["name"], cur["pid"], tuple(cur["args"]), cur["version"],
+                                        tuple(cur["env"]), tuple(ConfigFile(k, p, "\n".join(t))
+                                                                 for k, p, t in cur["configs"])))
+
+    for line in lines:
+        if line.startswith("@@proc "):
+            flush()
+            parts = line.split()
+            if len(parts) == 3 and parts[2].isdigit() and parts[1] in COMM_NAMES:
+                cur = {"name": COMM_NAMES[parts[1]], "pid": int(parts[2]), "args": [], "env": [], "version": "",
+                       "configs": []}
+            else:
+                cur = None
+        elif cur is not None and len(line) >= 3 and line[0] == " " and line[2] == " ":
+            kind, text = line[1], line[3:]
+            if kind == "a":
+                cur["args"].append(text)
+            elif kind == "e":
+                cur["env"].append(text)
+            elif kind == "v":
+                cur["version"] = text.strip()
+            elif kind == "f":
+                flag, _, path = text.partition(" ")
+                cur["configs"].append((flag, path, []))
+            elif kind == "c" and cur["configs"]:
+                cur["configs"][-1][2].append(text)
+        elif cur is not None and line == " c" and cur["configs"]:  # an empty line, its trailing blank cut
+            cur["configs"][-1][2].append("")
+    flush()
+    return out
+
+
 def render_local_script(extra_paths: Sequence[str]) -> str:
     paths = " ".join(shlex.quote(p) for p in extra_paths)
     dirs = " ".join(KEY_DIRS)
@@ -157,6 +230,12 @@ echo @@ak
 {_AK_SCRIPT}
 echo @@keys
 {render_keys_script()}
+echo @@procs
+{PROCS_SCRIPT}
+echo @@certs
+for f in {" ".join(NODE_CERTS)}; do
+  [ -f "$f" ] && echo "$(openssl x509 -noout -enddate -in "$f" 2>/dev/null | cut -d= -f2)|$f"
+done
 echo @@fw
 (nft -s list table inet kubeward 2>/dev/null | sha256sum | cut -d' ' -f1) ; nft list table inet kubeward >/dev/null 2>&1 && echo present || echo absent
 cat {LISTED} 2>/dev/null || echo
@@ -243,6 +322,15 @@ def parse_local(text: str) -> LocalObservation:
                                                   tuple(parts[4].split()), parts[0] == "m"))
     if "keys" not in sections:
         lo.gaps.append(("keys", "the private-key search printed nothing"))
+    lo.components = parse_procs(sections.get("procs", []))
+    for line in sections.get("certs", []):
+        when, _, path = line.partition("|")
+        try:  # openssl's "Nov 30 00:00:00 2027 GMT"
+            lo.cert_expiry[path] = datetime.strptime(when.strip(), "%b %d %H:%M:%S %Y %Z").replace(
+                tzinfo=UTC).isoformat()
+        except ValueError:
+            if path:
+                lo.gaps.append(("certs", f"the expiry of {path} could not be read"))
     fw = sections.get("fw", []) + ["", "", "", ""]
     live_sha, presence, recorded, persisted = fw[0].strip(), fw[1].strip(), fw[2].strip(), fw[3].strip()
     lo.firewall_live_sha = live_sha if presence == "present" else ""
@@ -500,15 +588,22 @@ async def probe_outside_sweep(config: ClusterConfig, matrix: list[MatrixRow], ob
                   for (ip, port), state in sorted(found.items()) if state == "open"]
 
 
-async def probe_peers(config: ClusterConfig, matrix: list[MatrixRow], session: Session, obs: Observations) -> None:
+async def probe_peers(config: ClusterConfig, matrix: list[MatrixRow], session: Session, obs: Observations,
+                      plan: PeerPlan | None = None) -> None:
+    """From each source of ``plan`` (every audited node to every other one without a plan), connect
+    to its targets' private addresses on their candidate ports, in one round-trip per source."""
     alive = [config.host(n) for n in obs.local]  # the audited, reachable nodes
+    if plan is None:
+        plan = plan_peer_sources({h.name: h.role for h in alive}, full=True)
+    obs.peer_plan = plan
 
     async def one(name: str) -> list[PortProbe]:
         me = config.host(name)
         targets = []
         owner = {}
+        mine = set(plan.targets.get(name, ()))
         for other in alive:
-            if other.name == name:
+            if other.name not in mine:
                 continue
             for port in candidate_ports(config, matrix, other.name, obs.local.get(other.name),
                                         include_ranges=False):
@@ -528,10 +623,10 @@ async def probe_peers(config: ClusterConfig, matrix: list[MatrixRow], session: S
                           f"{len(targets)} address:port pairs")
         return out
 
-    for name, r in (await session.each(one, [h.name for h in alive])).items():
+    for name, r in (await session.each(one, [h.name for h in alive if plan.targets.get(h.name)])).items():
         if isinstance(r, list):
             obs.ports += r
-            if len(alive) > 1 and not r:
+            if not r:
                 obs.could_not(name, "peer", "the peer scan from this node printed no result")
         else:
             obs.could_not(name, "peer", f"the peer scan from this node failed: {r}")
@@ -641,8 +736,9 @@ async def tls_probe(local_port: int, node: str, node_names: set[str], row: Matri
             except (ValueError, TypeError, Exception) as exc:  # InvalidSignature has no message
                 chain_error = (f"issued by {cert.issuer.rfc4514_string()}, not by kubeward's {ca_name} "
                                f"({type(exc).__name__})")
+    not_after = cert.not_valid_after_utc.isoformat() if der else ""
     return TlsProbe(node, port, row.key, handshake, legacy, chain_ok, chain_error, ca_name, san_ok, sans,
-                    required, status, path)
+                    required, status, path, not_after)
 
 
 async def _legacy_tls(local_port: int, node: str) -> str:

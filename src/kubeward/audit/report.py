@@ -8,6 +8,7 @@ import math
 import time
 
 from kubeward.audit.model import SEVERITIES, AuditReport
+from kubeward.audit.paths import path_status
 from kubeward.catalog.matrix import MatrixRow
 
 COLORS = {"critical": "#7b1fa2", "high": "#c62828", "medium": "#ef6c00", "low": "#f9a825", "info": "#546e7a"}
@@ -99,6 +100,50 @@ def render_svg(report: AuditReport, matrix: list[MatrixRow]) -> str:
     return "\n".join(parts)
 
 
+PATH_COLORS = {"proven": "#2e7d32", "finding": "#c62828", "configured": "#9e9e9e"}
+#: where each actor of the path map sits in its picture
+ACTORS = {"operator": (90, 60), "outside": (90, 250), "sshd": (330, 60), "nodes": (330, 160),
+          "NodePort": (330, 250), "kube-apiserver": (580, 110), "kubelet": (830, 60), "etcd": (830, 200),
+          "pods": (580, 250)}
+
+
+def render_path_map(report: AuditReport) -> str:
+    """A row and an edge per communication path: green only when this run proved it."""
+    rows, edges = [], []
+    for ps in path_status(report):
+        sp = ps.spec
+        color = PATH_COLORS[ps.status]
+        ports = "-" if not sp.ports else "-".join(str(p) for p in sorted(set(sp.ports)))
+        rows.append(f'<tr class="path-{ps.status}"><td><b>{html.escape(sp.name)}</b></td><td>{ports}</td>'
+                    f"<td>{html.escape(sp.auth)}</td><td>{html.escape(sp.encryption)}</td>"
+                    f"<td>{html.escape(sp.firewall)}</td>"
+                    f'<td><span class="b" style="background:{color}">{ps.status}</span></td>'
+                    f"<td>{html.escape(ps.evidence)}</td></tr>")
+        (x1, y1), (x2, y2) = ACTORS[sp.src], ACTORS[sp.dst]
+        dash = "" if ps.status != "configured" else ' stroke-dasharray="6 4"'
+        if (x1, y1) == (x2, y2):  # a path within one kind of actor: a loop
+            edges.append(f'<path d="M{x1 - 20},{y1 + 18} C{x1 - 60},{y1 + 70} {x1 + 60},{y1 + 70} {x1 + 20},{y1 + 18}" '
+                         f'fill="none" stroke="{color}" stroke-width="2"{dash}><title>{html.escape(sp.name)}: '
+                         f"{ps.status}</title></path>")
+        else:
+            edges.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{color}" stroke-width="2"{dash}>'
+                         f"<title>{html.escape(sp.name)}: {ps.status}</title></line>")
+            edges.append(f'<text x="{(x1 + x2) / 2}" y="{(y1 + y2) / 2 - 4}" text-anchor="middle" font-size="11" '
+                         f'fill="{color}">{ports}</text>')
+    boxes = "".join(f'<rect x="{x - 62}" y="{y - 16}" width="124" height="32" rx="6" fill="#eceff1" stroke="#546e7a"/>'
+                    f'<text x="{x}" y="{y + 4}" text-anchor="middle">{html.escape(a)}</text>'
+                    for a, (x, y) in ACTORS.items())
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 940 320" width="940" height="320" '
+           'font-family="sans-serif" font-size="12" role="img" aria-label="path map">' + "".join(edges) + boxes
+           + "</svg>")
+    legend = ("<p>green: proven by a probe of this run (evidence names the vantage); red: a finding on the path; "
+              "grey, dashed: configured by kubeward but not proven by this run.</p>")
+    return (f'<h2>Every communication path</h2>{legend}<div id="path-map">{svg}</div>'
+            '<table id="paths"><thead><tr><th>path</th><th>port</th><th>authentication</th><th>encryption</th>'
+            f"<th>firewall limit</th><th>status</th><th>proof (vantage)</th></tr></thead><tbody>{''.join(rows)}"
+            "</tbody></table>")
+
+
 def render_html(report: AuditReport, matrix: list[MatrixRow], cluster: str) -> str:
     counts = report.counts()
     badge = "".join(
@@ -128,6 +173,14 @@ def render_html(report: AuditReport, matrix: list[MatrixRow], cluster: str) -> s
     not_proven = ("<h2>Not proven</h2><p class='bad'>These checks could not run: the absence of findings there "
                   "proves nothing.</p><table id=\"incomplete\"><thead><tr><th>node</th><th>check</th>"
                   f"<th>why it could not run</th></tr></thead><tbody>{gaps}</tbody></table>") if gaps else ""
+    plan = report.observations.peer_plan
+    sampling = ""
+    if plan is not None:
+        pair_rows = "".join(f"<tr><td>{html.escape(sr)}</td><td>{html.escape(tr)}</td>"
+                            f"<td>{html.escape(', '.join(src))}</td></tr>" for (sr, tr), src in sorted(plan.sampled.items()))
+        sampling = (f"<h2>Peer scan sources</h2><p id=\"peer-sampling\">{html.escape(plan.describe())}</p>"
+                    + (f"<table><thead><tr><th>source role</th><th>target role</th><th>sampled sources</th></tr>"
+                       f"</thead><tbody>{pair_rows}</tbody></table>" if pair_rows else ""))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kubeward audit: {html.escape(cluster)}</title>
 <style>
@@ -139,11 +192,14 @@ th{{background:#eceff1}} .b{{color:#fff;border-radius:4px;padding:2px 6px;margin
 <h1>kubeward audit — {html.escape(cluster)}</h1>
 <p>{time.strftime('%Y-%m-%d %H:%M:%S %Z')} · {len(report.nodes)} nodes · {report.checks_run} observations ·
 {report.seconds:.1f} s · vantage points: outside (from {html.escape(report.observations.operator_address)}),
-peer (each node to the others, private network), local (each node)</p>
+peer ({'each node to the others' if plan is None or plan.mode == 'full' else 'sampled sources per role pair'},
+private network), local (each node)</p>
 <p>{badge}</p>{verdict}
 {not_proven}
 <h2>Communication paths</h2>
 <div id="diagram">{render_svg(report, matrix)}</div>
+{render_path_map(report)}
+{sampling}
 <h2>Findings</h2>
 <table id="findings"><thead><tr><th>severity</th><th>node</th><th>id</th><th>port</th><th>vantage</th>
 <th>what was observed</th><th>how to fix</th></tr></thead><tbody>{''.join(rows)}</tbody></table>

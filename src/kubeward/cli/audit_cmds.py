@@ -44,11 +44,19 @@ def print_report(report: AuditReport) -> None:
         for i in report.incomplete:
             gaps.add_row(i.node, i.check, i.reason)
         out.print(gaps)
+    if report.skipped:  # grouped: the same check skipped for the same reason on many nodes is one line
+        groups: dict[tuple[str, str], list[str]] = {}
+        for s in report.skipped:
+            groups.setdefault((s.id, s.reason), []).append(s.node)
+        out.print("skipped, not for the running version: " + "; ".join(
+            f"{i} ({why}) on {', '.join(sorted(set(nodes)))}" for (i, why), nodes in sorted(groups.items())))
     counts = report.counts()
     summary = ", ".join(f"[{STYLE[s]}]{counts[s]} {s}[/]" for s in SEVERITIES if counts[s])
     verdict = summary or ("[green]no findings[/]" if report.complete else "no findings")
     if not report.complete:
         verdict += f"; [bold yellow]proof incomplete[/]: {len(report.incomplete)} check(s) could not run"
+    if report.observations.peer_plan is not None:
+        out.print(report.observations.peer_plan.describe())
     out.print(f"{len(report.nodes)} nodes, {report.checks_run} observations in {report.seconds:.2f} s: {verdict}")
 
 
@@ -61,8 +69,10 @@ def print_report(report: AuditReport) -> None:
 @click.option("--host", multiple=True, help="Audit only these nodes.")
 @click.option("--no-sweep", is_flag=True, help="Skip the sweep of every TCP port from outside (the candidate "
               "ports are still scanned): faster, but a port opened by a DNAT could hide.")
+@click.option("--full", is_flag=True, help="The peer scan probes from every node to every other one (cost: "
+              "nodes squared), not from a rotating sample of sources per pair of roles.")
 def audit(opts: RemoteOptions, output: str, out_file: Path | None, fail_on: Severity, host: tuple[str, ...],
-          no_sweep: bool) -> None:
+          no_sweep: bool, full: bool) -> None:
     """Scan what is really exposed and report every deviation from the port matrix.
 
     Three vantage points, all at once: from this machine to every node's public
@@ -93,7 +103,7 @@ def audit(opts: RemoteOptions, output: str, out_file: Path | None, fail_on: Seve
                 local = [e for e in errors.values() if isinstance(e, ConnectError) and e.local]
                 if local:
                     raise local[0]
-                return await run_audit(loaded, session, names, sweep=not no_sweep)
+                return await run_audit(loaded, session, names, sweep=not no_sweep, full=full)
 
         with run_lock(loaded):
             report = asyncio.run(go())

@@ -41,7 +41,8 @@ def _start_log(loaded: LoadedConfig, command: str) -> Path:
 
 
 def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], apply: bool,
-             output: str, host: tuple[str, ...] = (), audit_sweep: bool = False) -> tuple[LoadedConfig, RunReport]:
+             output: str, host: tuple[str, ...] = (), audit_sweep: bool = False,
+             audit_full: bool = False) -> tuple[LoadedConfig, RunReport]:
     loaded = opts.load()
     ensure_state_dir(loaded.state_dir)
     phases = select_phases(_split(only), _split(skip))
@@ -62,7 +63,7 @@ def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], 
 
     async def go() -> RunReport:
         async with opts.session(loaded) as session:
-            ctx = RunContext(loaded, session, apply, audit_sweep=audit_sweep)
+            ctx = RunContext(loaded, session, apply, audit_sweep=audit_sweep, audit_full=audit_full)
             if live_wanted:
                 with Live(render(), console=out, refresh_per_second=8, transient=False) as live:
                     def progress(phase: str, host: str, state: str) -> None:
@@ -236,9 +237,12 @@ Example:
 @click.option("--audit-sweep", is_flag=True,
               help="The audit phase also connects to every TCP port of each node from outside (about 8 s a node; "
                    "`kubeward audit` always does).")
+@click.option("--audit-full", is_flag=True,
+              help="The audit's peer scan probes from every node to every other one (cost: nodes squared), "
+                   "not from a rotating sample of sources per pair of roles.")
 def up(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output: str,
-       host: tuple[str, ...], audit_sweep: bool) -> None:
-    loaded, report = _execute(opts, only, skip, True, output, host, audit_sweep)
+       host: tuple[str, ...], audit_sweep: bool, audit_full: bool) -> None:
+    loaded, report = _execute(opts, only, skip, True, output, host, audit_sweep, audit_full)
     if output == "json":
         click.echo(json.dumps(_summary_json(loaded, report, True), indent=2))
     else:

@@ -8,7 +8,7 @@ import base64
 import hashlib
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from cryptography import x509
@@ -16,7 +16,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from kubeward.audit.evaluate import AuditInputs, ExpectedFile, evaluate, port_allowed, proof_gaps
+from kubeward.audit.evaluate import (
+    AuditInputs,
+    ExpectedFile,
+    component_skips,
+    evaluate,
+    firewall_proven,
+    port_allowed,
+    proof_gaps,
+)
+from kubeward.audit.kube_probe import probe_kubernetes
 from kubeward.audit.model import AuditReport, Observations
 from kubeward.audit.probe import (
     probe_local,
@@ -28,6 +37,7 @@ from kubeward.audit.probe import (
     recheck_filtered,
     render_local_script,
 )
+from kubeward.audit.sampling import plan_peer_sources
 from kubeward.catalog.matrix import build_matrix
 from kubeward.config import ClusterConfig, HostConfig, LoadedConfig
 from kubeward.firewall.compile import render_ruleset
@@ -137,17 +147,73 @@ def audit_inputs(config: ClusterConfig, ca_key_shas: dict[str, str],
     return inp
 
 
+def read_state_cert_expiry(state_dir: Path) -> list[tuple[str, str]]:
+    """(name, not_after) of every certificate in the state directory's PKI (CAs and components)."""
+    out = []
+    for path in sorted((state_dir / "pki").rglob("*.crt")):
+        try:
+            cert = x509.load_pem_x509_certificate(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        out.append((str(path.relative_to(state_dir / "pki")), cert.not_valid_after_utc.isoformat()))
+    return out
+
+
+async def probe_kube(loaded: LoadedConfig, session: Session, obs: Observations) -> None:
+    """The API and etcd probes, from the first reachable control plane; a failure is not proven."""
+    via = next((h.name for h in loaded.config.hosts if h.is_control_plane and h.name in obs.local), None)
+    if via is None:
+        obs.could_not("cluster", "kube-api", "no control plane could be audited: RBAC, tokens, CSRs and Secrets "
+                      "at rest were not judged")
+        return
+    try:
+        obs.kube = await probe_kubernetes(loaded, session, via)
+    except Exception as exc:  # noqa: BLE001 - any failure of the API or etcd leaves this unproven, said
+        obs.could_not(via, "kube-api", f"the Kubernetes API / etcd probes failed: {type(exc).__name__}: {exc}")
+
+
+async def timed(obs: Observations, what: str, probe: Awaitable[None]) -> None:
+    """Run one probe and note its wall-clock seconds (``probes.seconds`` in JSON; numbers for bench/)."""
+    started = time.monotonic()
+    try:
+        await probe
+    finally:
+        obs.seconds[what] = round(time.monotonic() - started, 3)
+
+
+#: the audit's run counter in the state directory: it rotates the peer scan's sampled sources
+RUN_COUNTER = "audit-run"
+
+
+def next_audit_run(state_dir: Path) -> int:
+    """This run's index (0 the first time), counted in the state directory so sources rotate."""
+    path = state_dir / RUN_COUNTER
+    try:
+        run = int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        run = 0
+    try:
+        path.write_text(f"{run + 1}\n")
+    except OSError:
+        pass  # a read-only state directory: the sample does not rotate, it is still a sample
+    return run
+
+
 def local_script(loaded: LoadedConfig, host: str) -> str:
     return render_local_script([f.path for f in expected_files(loaded.config, loaded.config.host(host))])
 
 
 async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str] | None = None,
-                    cached: Callable[[str], str | None] | None = None, *, sweep: bool = True) -> AuditReport:
+                    cached: Callable[[str], str | None] | None = None, *, sweep: bool = True,
+                    full: bool = False) -> AuditReport:
     """``cached(host)``: the local view read earlier in this run, if the host did not change since.
 
     ``sweep``: also connect to every other TCP port of each node from outside (about 8 s a node: every
     filtered port costs a timeout). `kubeward audit` sweeps; `up` does only with ``--audit-sweep``,
-    and its candidate scan still covers every port that listens, the matrix and the usual suspects."""
+    and its candidate scan still covers every port that listens, the matrix and the usual suspects.
+
+    ``full``: the peer scan probes from every node to every other one; otherwise from a sample of
+    sources per pair of roles, rotated by run (``audit.sampling`` says why that proves the rules)."""
     started = time.monotonic()
     config = loaded.config
     cas, ca_key_shas, ca_fps = read_ca_material(loaded.state_dir)
@@ -155,23 +221,30 @@ async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str]
                        {h.name: read_login_key(Path(h.ssh.key_path)) for h in config.hosts})
     names = list(hosts) if hosts else [h.name for h in config.hosts]
     obs = Observations(operator_address=operator_address(config))
-    await probe_local(config, session, names, {n: [f.path for f in inp.expected_files[n]] for n in names}, obs,
-                      cached)
+    await timed(obs, "local", probe_local(config, session, names,
+                                          {n: [f.path for f in inp.expected_files[n]] for n in names}, obs, cached))
+    roles = {n: config.host(n).role for n in obs.local}
+    proven = firewall_proven(inp, obs)
+    plan = plan_peer_sources(roles, run=next_audit_run(loaded.state_dir), full=full,
+                             unproven=set(roles) - proven)
+    obs.state_certs = read_state_cert_expiry(loaded.state_dir)
     await asyncio.gather(
-        probe_outside(config, inp.matrix, obs, obs.operator_address),
-        *([probe_outside_sweep(config, inp.matrix, obs, obs.operator_address)] if sweep else []),
-        probe_peers(config, inp.matrix, session, obs),
-        probe_tls(config, inp.matrix, session, obs, cas),
-        probe_ssh_auth(config, session, obs),
+        *([timed(obs, "kube-api", probe_kube(loaded, session, obs))] if config.kubernetes.enabled else []),
+        timed(obs, "outside", probe_outside(config, inp.matrix, obs, obs.operator_address)),
+        *([timed(obs, "sweep", probe_outside_sweep(config, inp.matrix, obs, obs.operator_address))] if sweep else []),
+        timed(obs, "peer", probe_peers(config, inp.matrix, session, obs, plan)),
+        timed(obs, "tls", probe_tls(config, inp.matrix, session, obs, cas)),
+        timed(obs, "ssh-auth", probe_ssh_auth(config, session, obs)),
     )
-    await recheck_filtered(session, obs, lambda p: port_allowed(inp, p.target, p.port, p.protocol, p.source_address))
+    await timed(obs, "recheck", recheck_filtered(
+        session, obs, lambda p: port_allowed(inp, p.target, p.port, p.protocol, p.source_address)))
     findings = evaluate(inp, obs)
     gaps = proof_gaps(inp, obs)
     nodes = [{"name": h.name, "role": h.role, "address": str(h.address), "private_address": str(h.private_address)}
              for h in config.hosts if h.name in names]
     checks = len(obs.ports) + sum(obs.swept.values()) + len(obs.tls) + len(obs.ssh_auth) + sum(
         len(lo.listeners) + len(lo.files) + len(lo.sshd) + 1 for lo in obs.local.values())
-    return AuditReport(findings, obs, nodes, time.monotonic() - started, checks, gaps)
+    return AuditReport(findings, obs, nodes, time.monotonic() - started, checks, gaps, component_skips(inp, obs))
 
 
 class Audit(Phase):
@@ -187,7 +260,10 @@ class Audit(Phase):
         the proof, and a proof with a hole is no proof (a warning would let automation read exit 0 as
         "proven"); the reason says what to re-run."""
         report = await run_audit(ctx.loaded, ctx.session, hosts, lambda h: ctx.prefetched_facts(h, self.name),
-                                 sweep=ctx.audit_sweep)
+                                 sweep=ctx.audit_sweep, full=ctx.audit_full)
+        if report.observations.peer_plan is not None:
+            for h in hosts:
+                ctx.notes.setdefault(h, []).append("audit: " + report.observations.peer_plan.describe())
         if not ctx.audit_sweep:
             for h in hosts:
                 ctx.notes.setdefault(h, []).append("audit: outside sweep of every TCP port not run in `up` "

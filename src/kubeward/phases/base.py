@@ -51,6 +51,7 @@ class RunContext:
     phase_names: tuple[str, ...] = ()
     #: the audit phase also sweeps every TCP port from outside (`up --audit-sweep`)
     audit_sweep: bool = False
+    audit_full: bool = False  # the audit's peer scan probes from every node, not a sample
 
     @property
     def config(self) -> ClusterConfig:

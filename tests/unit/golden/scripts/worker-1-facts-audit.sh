@@ -57,6 +57,31 @@ done
 rm -f "$list.c"
 rm -f "$list"
 
+echo @@procs
+for pid in $(pgrep -x 'kube-apiserver|kube-controller|kube-scheduler|etcd|kubelet|kube-proxy'); do
+  [ -r /proc/$pid/cmdline ] || continue
+  echo "@@proc $(cat /proc/$pid/comm) $pid"
+  tr '\0' '\n' < /proc/$pid/cmdline | sed 's/^/ a /'
+  [ "$(cat /proc/$pid/comm)" = etcd ] && tr '\0' '\n' < /proc/$pid/environ | grep '^ETCD_' | sed 's/^/ e /'
+  echo " v $(timeout 5 /proc/$pid/exe --version 2>/dev/null </dev/null | head -n 1)"
+  prev=
+  tr '\0' '\n' < /proc/$pid/cmdline | while IFS= read -r a; do
+    f=
+    case "$a" in
+      --config=*|--config-file=*|--encryption-provider-config=*) k=${a%%=*}; f=${a#*=} ;;
+      *) case "$prev" in --config|--config-file|--encryption-provider-config) k=$prev; f=$a ;; esac ;;
+    esac
+    prev=$a
+    [ -n "$f" ] || continue
+    case "$f" in /*) p=$f ;; *) p=/proc/$pid/cwd/$f ;; esac
+    echo " f ${k#--} $f"
+    head -c 262144 "$p" 2>/dev/null | sed -E 's/^([[:space:]-]*(secret|key|token|password):).*/\1 (redacted)/; s/^/ c /'
+  done
+done
+echo @@certs
+for f in /var/lib/kubelet/pki/kubelet-client-current.pem; do
+  [ -f "$f" ] && echo "$(openssl x509 -noout -enddate -in "$f" 2>/dev/null | cut -d= -f2)|$f"
+done
 echo @@fw
 (nft -s list table inet kubeward 2>/dev/null | sha256sum | cut -d' ' -f1) ; nft list table inet kubeward >/dev/null 2>&1 && echo present || echo absent
 cat /etc/kubeward/firewall.listed.sha256 2>/dev/null || echo
