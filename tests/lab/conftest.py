@@ -12,6 +12,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,44 @@ def converged(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
     rc, report = up_json(config)
     assert rc == 0, json.dumps(report, indent=1)
     return config
+
+
+@pytest.fixture(scope="session")
+def kube_build() -> Path:
+    """The local Kubernetes v1.20.2 build (`make test` makes it first; its absence fails in CI)."""
+    from kubeward.artifacts.build import find_entry
+
+    entry = find_entry("1.20.2")
+    if entry is None:
+        if os.environ.get("CI"):
+            pytest.fail("no local Kubernetes v1.20.2 build although `make test` runs `make kube-bin` first")
+        pytest.skip("no local Kubernetes v1.20.2 build: run `make kube-bin` first")
+    return entry
+
+
+@dataclass
+class KubeCluster:
+    lab: Lab
+    config: Path
+    up: dict  # type: ignore[type-arg]
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(kube_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
+    """One Kubernetes lab (1 control plane, 2 workers) converged once and shared by the Kubernetes
+    test modules (test_nodes, test_up_control_plane, test_up_kube_audit: the last one weakens it, so
+    it runs last); torn down even when tests fail."""
+    from kubeward.lab.lab import render_kubernetes_yml
+
+    _require_root()
+    lb = Lab(new_lab_name("k"))
+    try:
+        lb.up(3, 1)
+        path = lab_config(lb, tmp_path_factory.mktemp("kube"))
+        path.write_text(path.read_text() + render_kubernetes_yml("1.20.2", kube_build))
+        rc, report = up_json(path)
+        assert rc == 0, json.dumps(report, indent=1)[-4000:]
+        yield KubeCluster(lb, path, report)
+    finally:
+        if lb.exists() or lb.dir.exists():
+            lb.down()

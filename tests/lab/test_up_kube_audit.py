@@ -7,20 +7,17 @@ port. The lab goes down at the end, also on failure."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kubeward.artifacts.build import find_entry
-from kubeward.lab.lab import Lab, render_kubernetes_yml
-from tests.lab.conftest import lab_config, new_lab_name, repo_root, up_json
+from kubeward.lab.lab import Lab
+from tests.lab.conftest import KubeCluster, repo_root
 
 KUBE_HUNTER = repo_root() / "tests" / ".venv-kube-hunter" / "bin" / "kube-hunter"
 #: the ports kube-hunter scans (kube_hunter/modules/discovery/ports.py)
@@ -39,35 +36,13 @@ KH_COVERED_BY = {
 
 
 @pytest.fixture(scope="module")
-def build() -> Path:
-    entry = find_entry("1.20.2")
-    if entry is None:
-        if os.environ.get("CI"):
-            pytest.fail("no local Kubernetes v1.20.2 build although `make test` runs `make kube-bin` first")
-        pytest.skip("no local Kubernetes v1.20.2 build: run `make kube-bin` first")
-    return entry
+def kube_lab(kube_cluster: KubeCluster) -> Lab:
+    return kube_cluster.lab
 
 
 @pytest.fixture(scope="module")
-def kube_lab(build: Path) -> Iterator[Lab]:
-    if os.geteuid() != 0:
-        pytest.skip("lab tests need root")
-    lb = Lab(new_lab_name("ka"))
-    try:
-        lb.up(2, 1)
-        yield lb
-    finally:
-        if lb.exists() or lb.dir.exists():
-            lb.down()
-
-
-@pytest.fixture(scope="module")
-def config(kube_lab: Lab, build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = lab_config(kube_lab, tmp_path_factory.mktemp("kaudit"))
-    path.write_text(path.read_text() + render_kubernetes_yml("1.20.2", build))
-    rc, report = up_json(path)
-    assert rc == 0, json.dumps(report, indent=1)[-4000:]
-    return path
+def config(kube_cluster: KubeCluster) -> Path:
+    return kube_cluster.config
 
 
 def kw(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
