@@ -167,3 +167,6 @@ def test_nodeport_times_out_from_a_source_outside_nodeport_sources(config: Path,
         assert r.returncode == 0 and doc["cleaned"], doc
     finally:
         config.write_text(text)
+        # the cluster is shared with the other Kubernetes modules: put its firewall back
+        rc, report = up_json(config, "--only", "firewall")
+        assert rc == 0, json.dumps(report, indent=1)[-3000:]
