@@ -130,9 +130,8 @@ class KubeCluster:
 
 @pytest.fixture(scope="session")
 def kube_cluster(kube_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
-    """One Kubernetes lab (1 control plane, 2 workers) converged once and shared by the Kubernetes
-    test modules (test_nodes, test_up_control_plane, test_up_kube_audit: the last one weakens it, so
-    it runs last); torn down even when tests fail."""
+    """One Kubernetes lab (1 control plane, 2 workers) converged once and shared by test_nodes and
+    test_up_kube_audit (which weakens it, so it runs last); torn down even when tests fail."""
     from kubeward.lab.lab import render_kubernetes_yml
 
     _require_root()

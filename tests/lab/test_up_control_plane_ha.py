@@ -18,8 +18,9 @@ from kubeward.artifacts.build import find_entry
 from kubeward.lab.lab import Lab, render_kubernetes_yml
 from tests.lab.conftest import lab_config, new_lab_name, up_json
 
-READYZ = ("curl -s --max-time 5 --cacert /etc/kubernetes/pki/ca.crt --cert /var/lib/kubelet/pki/kubelet-client.crt "
-          "--key /var/lib/kubelet/pki/kubelet-client.key https://127.0.0.1:6443/readyz")
+#: the worker's kubelet client certificate from its TLS bootstrap (certificate and key in one file)
+READYZ = ("curl -s --max-time 5 --cacert /etc/kubernetes/pki/ca.crt "
+          "--cert /var/lib/kubelet/pki/kubelet-client-current.pem https://127.0.0.1:6443/readyz")
 
 
 @pytest.fixture(scope="module")
