@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from kubeward.artifacts.build import find_entry
 from kubeward.config import load_config
 from kubeward.etcd.client import ClientCredentials, EtcdApiError, EtcdClient
 from kubeward.lab.lab import Lab, LabState, render_kubernetes_yml
@@ -29,17 +28,7 @@ NS = "default"
 
 
 @pytest.fixture(scope="module")
-def build() -> Path:
-    entry = find_entry("1.20.2")
-    if entry is None:
-        if os.environ.get("CI"):
-            pytest.fail("no local Kubernetes v1.20.2 build although `make test` runs `make kube-bin` first")
-        pytest.skip("no local Kubernetes v1.20.2 build: run `make kube-bin` first")
-    return entry
-
-
-@pytest.fixture(scope="module")
-def kube_lab(build: Path) -> Iterator[Lab]:
+def kube_lab(kube_build: Path) -> Iterator[Lab]:
     if os.geteuid() != 0:
         pytest.skip("lab tests need root")
     lb = Lab(new_lab_name("cp"))
@@ -52,9 +41,9 @@ def kube_lab(build: Path) -> Iterator[Lab]:
 
 
 @pytest.fixture(scope="module")
-def config(kube_lab: Lab, build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def config(kube_lab: Lab, kube_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = lab_config(kube_lab, tmp_path_factory.mktemp("cp"))
-    path.write_text(path.read_text() + render_kubernetes_yml("1.20.2", build))
+    path.write_text(path.read_text() + render_kubernetes_yml("1.20.2", kube_build))
     return path
 
 

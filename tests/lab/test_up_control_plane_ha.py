@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from kubeward.artifacts.build import find_entry
 from kubeward.lab.lab import Lab, render_kubernetes_yml
 from tests.lab.conftest import lab_config, new_lab_name, up_json
 
@@ -24,11 +23,9 @@ READYZ = ("curl -s --max-time 5 --cacert /etc/kubernetes/pki/ca.crt "
 
 
 @pytest.fixture(scope="module")
-def ha_lab() -> Iterator[Lab]:
+def ha_lab(kube_build: Path) -> Iterator[Lab]:
     if os.geteuid() != 0:
         pytest.skip("lab tests need root")
-    if find_entry("1.20.2") is None:
-        pytest.skip("no local Kubernetes v1.20.2 build: run `make kube-bin` first")
     lb = Lab(new_lab_name("ha"))
     try:
         lb.up(4, 3)
@@ -39,11 +36,9 @@ def ha_lab() -> Iterator[Lab]:
 
 
 @pytest.fixture(scope="module")
-def config(ha_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    entry = find_entry("1.20.2")
-    assert entry is not None
+def config(ha_lab: Lab, kube_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = lab_config(ha_lab, tmp_path_factory.mktemp("ha"))
-    path.write_text(path.read_text() + render_kubernetes_yml("1.20.2", entry))
+    path.write_text(path.read_text() + render_kubernetes_yml("1.20.2", kube_build))
     rc, report = up_json(path)
     assert rc == 0, json.dumps(report, indent=1)[-4000:]
     return path

@@ -16,28 +16,7 @@ from kubeward.components.spec import Component, Health
 from kubeward.hostscripts.sections import marker_line
 from kubeward.hostscripts.service import wait_until
 from kubeward.ops.base import DONE, Change, Note, Outcome, Refusal, Unchanged, evaluate_all
-from kubeward.ops.ops import Service
-
-RUNNING = ("active", "activating", "reloading")
-ENABLED = ("enabled", "alias", "static", "indirect")
-
-
-@dataclass(frozen=True)
-class ServiceState:
-    enabled: str
-    active: str
-
-    @property
-    def running(self) -> bool:
-        return self.active in RUNNING
-
-
-def parse_service_state(fact: str) -> ServiceState:
-    """The fact of :class:`kubeward.ops.ops.Service`: ``is-enabled`` then ``is-active``."""
-    words = [w.strip() for w in fact.splitlines() if w.strip()]
-    enabled = words[0] if words and " " not in words[0] else "missing"
-    active = words[-1] if len(words) > 1 and " " not in words[-1] else "unknown"
-    return ServiceState(enabled, active)
+from kubeward.ops.ops import ENABLED, Service, ServiceState, parse_service_state
 
 
 @dataclass

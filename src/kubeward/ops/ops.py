@@ -360,6 +360,29 @@ class Packages:
                        f"apt-get update -qq && apt-get install -y -qq --no-install-recommends {names} >/dev/null")]
 
 
+RUNNING = ("active", "activating", "reloading")
+ENABLED = ("enabled", "alias", "static", "indirect")
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    enabled: str
+    active: str
+
+    @property
+    def running(self) -> bool:
+        return self.active in RUNNING
+
+
+def parse_service_state(fact: str) -> ServiceState:
+    """The fact of :class:`Service`: ``is-enabled`` then ``is-active``, one word per line; anything
+    else (an error message) means the unit is missing."""
+    words = [w.strip() for w in fact.splitlines() if w.strip()]
+    enabled = words[0] if words and " " not in words[0] else "missing"
+    active = words[-1] if len(words) > 1 and " " not in words[-1] else "unknown"
+    return ServiceState(enabled, active)
+
+
 @dataclass(frozen=True)
 class Service:
     unit: str
@@ -376,12 +399,10 @@ class Service:
                 f'a=$(systemctl is-active {u} 2>/dev/null); echo "${{a:-unknown}}"')
 
     def evaluate(self, fact: str) -> list[Outcome]:
-        words = [line.strip() for line in fact.splitlines() if line.strip()]
-        # one word per line; anything else (an error message) means the unit is missing
-        enabled = words[0] if words and " " not in words[0] else "missing"
-        active = words[-1] if len(words) > 1 and " " not in words[-1] else "unknown"
+        state = parse_service_state(fact)
+        enabled, active = state.enabled, state.active
         out: list[Outcome] = []
-        if self.enabled and enabled not in ("enabled", "static", "alias", "indirect"):
+        if self.enabled and enabled not in ENABLED:
             out.append(Change(self.id, f"enable {self.unit}", f"systemctl enable {q(self.unit)} 2>/dev/null"))
         if not self.enabled and enabled == "enabled":
             out.append(Change(self.id, f"disable {self.unit}", f"systemctl disable {q(self.unit)} 2>/dev/null"))

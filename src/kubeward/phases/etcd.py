@@ -56,7 +56,7 @@ from kubeward.etcd.membership import (
     plan_membership,
 )
 from kubeward.ops.base import Change, HostOutcome, Unchanged
-from kubeward.ops.ops import parse_stat_fact
+from kubeward.ops.ops import parse_service_state, parse_stat_fact
 from kubeward.phases.base import RunContext
 from kubeward.phases.component import ComponentPhase, error_tail
 
@@ -81,8 +81,6 @@ class NodeFacts:
 
 
 def node_facts(host: str, facts: dict[str, str], component: Component) -> NodeFacts:
-    from kubeward.components.plan import parse_service_state
-
     state = parse_service_state(facts.get(component.service_op().id, ""))
     cfg = parse_stat_fact(facts.get(f"file:{CONFIG_PATH}", "absent"))
     nf = NodeFacts(host, facts, state.enabled, state.active, facts.get(DATA, "").strip() == "data",
