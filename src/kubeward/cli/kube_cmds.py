@@ -15,7 +15,7 @@ from rich.console import Console
 
 from kubeward.cli.common import RemoteOptions, ensure_state_dir, remote_options, run_lock
 from kubeward.config import LoadedConfig
-from kubeward.errors import KubewardError, RemoteError
+from kubeward.errors import KubewardError
 from kubeward.pki.kubeconfig import render_tunnel_kubeconfig
 from kubeward.remote.forward import Forward, Tunnel
 
@@ -102,16 +102,7 @@ def kubectl_cmd(opts: RemoteOptions, node: str | None, args: tuple[str, ...]) ->
         names = [node] if node else [h.name for h in config.control_planes]
         session = opts.session(loaded, names)
         try:
-            chosen, errors = None, []
-            for c in names:
-                try:
-                    await session.connect(c)
-                    chosen = c
-                    break
-                except RemoteError as exc:
-                    errors.append(str(exc))
-            if chosen is None:
-                raise KubewardError("no control plane reachable: " + "; ".join(errors))
+            chosen = await session.connect_first(names, "no control plane reachable")
             host = config.host(chosen)
             fwd = Forward("api", str(host.private_address), config.network.api_port)
             tun = Tunnel(session, chosen, [fwd], lambda m: err.print(f"[yellow]tunnel:[/] {m}"))

@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 
 from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options, trust_for
-from kubeward.errors import KubewardError, RemoteError
+from kubeward.errors import KubewardError
 from kubeward.remote.forward import Tunnel
 from kubeward.remote.openssh import openssh_argv, render_known_hosts_for
 from kubeward.remote.ssh import ConnectError, Target, read_client_key
@@ -60,17 +60,8 @@ def tunnel(opts: RemoteOptions, node: str | None, local_ports: tuple[int, ...], 
 
     async def go() -> int:
         session = opts.session(loaded, candidates)
-        errors: list[str] = []
-        chosen = None
-        for c in candidates:  # the first healthy one, in cluster.yml order
-            try:
-                await session.connect(c)
-                chosen = c
-                break
-            except RemoteError as exc:
-                errors.append(str(exc))
-        if chosen is None:
-            raise KubewardError("no node to tunnel through: " + "; ".join(errors))
+        # the first healthy one, in cluster.yml order
+        chosen = await session.connect_first(candidates, "no node to tunnel through")
         forwards = [resolve_target(config, chosen, t) for t in targets]
         for f, p in zip(forwards, local_ports, strict=False):
             f.local_port = p

@@ -491,6 +491,17 @@ class Session:
         if conn is not None:
             conn.close()
 
+    async def connect_first(self, names: Sequence[str], what: str = "no host reachable") -> str:
+        """The first of ``names`` (in order) that connects; ConnectError naming every failure if none."""
+        errors: list[str] = []
+        for name in names:
+            try:
+                await self.connect(name)
+                return name
+            except RemoteError as exc:
+                errors.append(str(exc))
+        raise ConnectError(", ".join(names) or "-", "none reachable", f"{what}: " + "; ".join(errors))
+
     async def connect_all(self, names: Sequence[str] | None = None) -> dict[str, RemoteError | None]:
         """Connect to every host concurrently; returns each host's error, or None."""
 
