@@ -87,7 +87,9 @@ def render_objects(namespace: str, nodes: list[str]) -> list[object]:
         serve = f"while true; do echo kubeward-check {n} | nc -l -p {PORT}; done"
         objs.append(Pod(
             metadata=ObjectMeta(name=pod_name(n), namespace=namespace, labels={**meta, LABEL: pod_name(n)}),
-            spec=PodSpec(nodeName=n, terminationGracePeriodSeconds=1, containers=[Container(
+            # the probes need no API access: no service-account token in them
+            spec=PodSpec(nodeName=n, terminationGracePeriodSeconds=1, automountServiceAccountToken=False,
+                         containers=[Container(
                 name="probe", image=BUSYBOX_IMAGE.ref, imagePullPolicy="Never",
                 command=["sh", "-c", f"echo kubeward-check started on {n}; {serve}"])])))
     target = {LABEL: pod_name(nodes[0])}

@@ -10,6 +10,7 @@ every Secret (the encryption-key rotation).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import logging
@@ -266,12 +267,24 @@ async def decide_csr(client: AsyncClient, name: str, approve: bool, reason: str)
 # ----- `kubeward check`: its test objects (issue 17) ----------------------------------------------
 
 
+#: how long a create may wait for a new namespace's default ServiceAccount (its controller makes it
+#: a moment after the namespace; the ServiceAccount admission refuses pods until then)
+SERVICE_ACCOUNT_WAIT = 30.0
+
+
 async def create_objects(client: AsyncClient, objects: Sequence[object]) -> None:
     for obj in objects:
-        try:
-            await client.create(obj)  # type: ignore[call-overload]
-        except ApiError as exc:
-            raise ApiAccessError(f"creating {type(obj).__name__}: {exc.status.message}") from exc
+        deadline = asyncio.get_running_loop().time() + SERVICE_ACCOUNT_WAIT
+        while True:
+            try:
+                await client.create(obj)  # type: ignore[call-overload]
+                break
+            except ApiError as exc:
+                message = exc.status.message or ""
+                if "service account" in message and asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.5)
+                    continue
+                raise ApiAccessError(f"creating {type(obj).__name__}: {message}") from exc
 
 
 @dataclass(frozen=True)
