@@ -38,7 +38,6 @@ from kubeward.ops.guard import (
 )
 from kubeward.ops.sshd import GUARD as SSHD_GUARD
 from kubeward.ops.sshd import render_install_step
-from kubeward.phases.audit import local_script
 from kubeward.phases.base import OpsPhase, RunContext, render_prefetch_script
 from kubeward.phases.component import render_component_facts
 from kubeward.phases.firewall import GUARD as FIREWALL_GUARD
@@ -138,7 +137,6 @@ def every_script(config: ClusterConfig, tmp: Path, payload: str = "snap") -> dic
                 out[f"{h.name} apply {phase.name}"] = render_apply_script(changes)
         out[f"{h.name} prefetch"] = render_prefetch_script(per_phase, "debian")
         out[f"{h.name} preflight"] = preflight_facts_script(config, h.name)
-        out[f"{h.name} audit local"] = local_script(loaded, h.name)
         out[f"{h.name} firewall arm"] = render_arm_script(FIREWALL_GUARD, render_apply_step(render_ruleset(config, h)), 60)
         if h.is_control_plane:
             comp = etcd_component(config, h, new_cluster_bootstrap(config))
