@@ -25,7 +25,7 @@ import os
 import secrets
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -149,6 +149,18 @@ async def _tcp_line(host: str, port: int, timeout: float = 5) -> str:
         return ""
 
 
+async def _until_answered(probe: Callable[[], Awaitable[str]], tries: int = 4, pause: float = 2) -> tuple[str, int]:
+    """Run ``probe`` until it returns the probe pods' banner, at most ``tries`` times; the last answer and
+    how many tries it took."""
+    got = ""
+    for attempt in range(1, tries + 1):
+        got = await probe()
+        if got.startswith("kubeward-check") or attempt == tries:
+            return got, attempt
+        await asyncio.sleep(pause)
+    return got, tries
+
+
 async def run_check(loaded: LoadedConfig, session: Session, kubectl: str, node: str,
                     write_kubeconfig: Callable[[int], Path], progress: Callable[[str], None]) -> CheckReport:
     """Everything of the module docstring, through the API server of control plane ``node``."""
@@ -224,27 +236,38 @@ async def _exercise(config: ClusterConfig, session: Session, client: AsyncClient
                              f"echo | nc -w 3 {svc_ip} 80")
     report.add("clusterip-service", f"kubeward-check {names[0]}" in out,
                f"{svc_ip}:80 from the pod on {src}: {out[-120:] or rc}")
-    # NodePort: from a peer node (nodes are always allowed) and from this machine
+    # NodePort: from a peer node (nodes are always allowed) and from this machine. kube-proxy programs
+    # a new Service's rules asynchronously and the busybox server restarts between connections, so a
+    # path that must answer gets a few tries; a path that must not answer is probed once (a timeout).
     target, peer_node = config.host(names[-1]), config.host(names[0])
     probe = (f"python3 -c 'import socket; s=socket.create_connection((\"{target.private_address}\", {node_port}), 5); "
              f"print(s.recv(100).decode().strip())'")
-    try:
-        got = (await session.run(peer_node.name, probe, label="NodePort from a peer", timeout=20)).stdout.strip()
-    except Exception as exc:  # noqa: BLE001 - a failed probe is this check's failure
-        got = f"error: {exc}"
+
+    async def from_peer() -> str:
+        try:
+            return (await session.run(peer_node.name, probe, label="NodePort from a peer", timeout=20)).stdout.strip()
+        except Exception as exc:  # noqa: BLE001 - a failed probe is this check's failure
+            return f"error: {str(exc)[-200:]}"
+
+    got, tries = await _until_answered(from_peer)
     report.add("nodeport-from-node", got.startswith("kubeward-check"),
-               f"{peer_node.name} -> {target.private_address}:{node_port}: {got[-120:] or 'no answer'}")
+               f"{peer_node.name} -> {target.private_address}:{node_port}: {got[-120:] or 'no answer'}"
+               + (f" ({tries} tries)" if tries > 1 else ""))
     operator = local_address_towards(str(target.address))
     allowed = operator_allowed(config, operator)
-    line = await _tcp_line(str(target.address), node_port)
     if allowed is None:
         report.add("nodeport-from-operator", None, f"this machine's address is unknown ({operator!r})")
     else:
+        if allowed:
+            line, tries = await _until_answered(lambda: _tcp_line(str(target.address), node_port))
+        else:
+            line, tries = await _tcp_line(str(target.address), node_port), 1
         answered = line.startswith("kubeward-check")
         report.add("nodeport-allowed-source" if allowed else "nodeport-disallowed-source", answered == allowed,
                    f"{operator} -> {target.address}:{node_port} "
                    f"({'in' if allowed else 'not in'} network.nodeport_sources): "
-                   + ("answered" if answered else "no answer (timed out or refused)"))
+                   + ("answered" if answered else "no answer (timed out or refused)")
+                   + (f" ({tries} tries)" if tries > 1 else ""))
     # logs and exec through the API server (which verifies each kubelet's serving certificate)
     log_fail, exec_fail = [], []
     for n in running:
