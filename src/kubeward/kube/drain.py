@@ -1,0 +1,157 @@
+"""Cordon and drain a node, and uncordon it: what `kubectl drain` does, through lightkube.
+
+:func:`eviction_plan` is pure: which pods of a node are evicted, which stay (DaemonSet pods and the
+kubelet's mirror pods come back on the node whatever happens, so they stay, as with
+``kubectl drain --ignore-daemonsets``), and which block the drain (a pod no controller would
+recreate elsewhere is deleted only with ``force``, as with ``kubectl drain --force``; its data is
+gone with it). :func:`drain` does the I/O: cordon, evict through the Eviction API (so
+PodDisruptionBudgets are honoured: a 429 is retried until the deadline), wait until the evicted
+pods are gone.
+
+The Eviction API is ``policy/v1beta1`` in the lightkube models kubeward pins (v1.20, the lab's
+version); Kubernetes serves it up to v1.25 and ``policy/v1`` from v1.22.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from lightkube import ALL_NS, ApiError, AsyncClient
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Node, Pod
+
+from kubeward.errors import KubewardError
+
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+#: phases of pods that hold nothing any more
+FINISHED = ("Succeeded", "Failed")
+
+
+class DrainError(KubewardError):
+    pass
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    """What the drain decision needs to know of one pod."""
+
+    namespace: str
+    name: str
+    phase: str
+    owner_kinds: tuple[str, ...] = ()
+    mirror: bool = False
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass
+class EvictionPlan:
+    evict: list[PodInfo] = field(default_factory=list)
+    #: (pod, why it stays)
+    keep: list[tuple[PodInfo, str]] = field(default_factory=list)
+    #: (pod, why it blocks the drain)
+    blocked: list[tuple[PodInfo, str]] = field(default_factory=list)
+
+
+def eviction_plan(pods: Sequence[PodInfo], *, force: bool = False) -> EvictionPlan:
+    """Decide for each pod of a node (pure)."""
+    plan = EvictionPlan()
+    for p in pods:
+        if p.mirror:
+            plan.keep.append((p, "static pod of the kubelet (mirror pod)"))
+        elif "DaemonSet" in p.owner_kinds:
+            plan.keep.append((p, "DaemonSet pod (it would come back on this node)"))
+        elif p.phase in FINISHED:
+            plan.evict.append(p)  # finished: deleting it loses nothing
+        elif not p.owner_kinds and not force:
+            plan.blocked.append((p, "not managed by a controller: nothing would recreate it elsewhere "
+                                    "(delete it, or drain with --force to delete it)"))
+        else:
+            plan.evict.append(p)
+    return plan
+
+
+def _pod_info(p: Pod) -> PodInfo:
+    meta = p.metadata or ObjectMeta()
+    owners = tuple(o.kind for o in (meta.ownerReferences or []) if o.controller)
+    return PodInfo(meta.namespace or "", meta.name or "", (p.status.phase if p.status else None) or "",
+                   owners, MIRROR_ANNOTATION in (meta.annotations or {}))
+
+
+async def node_pods(client: AsyncClient, node: str) -> list[PodInfo]:
+    return [_pod_info(p) async for p in client.list(Pod, namespace=ALL_NS, fields={"spec.nodeName": node})]
+
+
+async def set_unschedulable(client: AsyncClient, node: str, value: bool) -> bool:
+    """Cordon (True) or uncordon (False); whether anything changed."""
+    try:
+        obj = await client.get(Node, node)
+        if bool(obj.spec and obj.spec.unschedulable) == value:
+            return False
+        await client.patch(Node, node, {"spec": {"unschedulable": value or None}})
+        return True
+    except ApiError as exc:
+        raise DrainError(f"{'cordoning' if value else 'uncordoning'} Node {node}: {exc.status.message}") from exc
+
+
+@dataclass
+class DrainReport:
+    node: str
+    cordoned: bool
+    evicted: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+async def drain(client: AsyncClient, node: str, *, force: bool = False, timeout: float = 300,
+                progress: Callable[[str], None] = lambda _m: None) -> DrainReport:
+    """Cordon ``node``, evict its pods (see :func:`eviction_plan`) and wait until they are gone.
+
+    Raises :class:`DrainError` naming the pods that block or outlive ``timeout``; the node stays
+    cordoned then (uncordon it with :func:`set_unschedulable` or ``kubectl uncordon``)."""
+    start = time.monotonic()
+    report = DrainReport(node, await set_unschedulable(client, node, True))
+    plan = eviction_plan(await node_pods(client, node), force=force)
+    report.kept = [f"{p.ref} ({why})" for p, why in plan.keep]
+    if plan.blocked:
+        raise DrainError(f"cannot drain {node} (it stays cordoned): " +
+                         "; ".join(f"{p.ref}: {why}" for p, why in plan.blocked))
+    deadline = start + timeout
+    pending = {p.ref: p for p in plan.evict}
+    if pending:
+        progress(f"evicting {len(pending)} pods from {node}")
+    while pending:
+        for ref, p in list(pending.items()):
+            try:
+                await client.create(Pod.Eviction(metadata=ObjectMeta(name=p.name, namespace=p.namespace)),
+                                    name=p.name, namespace=p.namespace)
+                report.evicted.append(ref)
+                del pending[ref]
+            except ApiError as exc:
+                if exc.status.code == 404:  # gone already
+                    report.evicted.append(ref)
+                    del pending[ref]
+                elif exc.status.code != 429:  # 429: a PodDisruptionBudget says not now
+                    raise DrainError(f"evicting {ref} from {node}: {exc.status.message}") from exc
+        if pending:
+            if time.monotonic() > deadline:
+                raise DrainError(f"draining {node}: a PodDisruptionBudget kept refusing the eviction of "
+                                 f"{', '.join(sorted(pending))} for {timeout:.0f} s (the node stays cordoned)")
+            await asyncio.sleep(2)
+    # evicted pods terminate (their grace period); the drain is done when none is left on the node
+    evicted = set(report.evicted)
+    while True:
+        left = sorted(p.ref for p in await node_pods(client, node) if p.ref in evicted)
+        if not left:
+            break
+        if time.monotonic() > deadline:
+            raise DrainError(f"draining {node}: {', '.join(left)} still terminating after {timeout:.0f} s "
+                             "(the node stays cordoned)")
+        await asyncio.sleep(1)
+    report.seconds = time.monotonic() - start
+    return report
