@@ -21,6 +21,7 @@ from kubeward.components.node import (
     pod_routes,
 )
 from kubeward.components.plan import plan_work, render_apply, render_restart
+from kubeward.components.retire import render_retire_script
 from kubeward.components.version import v
 from kubeward.config import ClusterConfig
 from kubeward.config.loader import LoadedConfig
@@ -169,6 +170,7 @@ def every_script(config: ClusterConfig, tmp: Path, payload: str = "snap") -> dic
                      pod_network_component(str(config.network.pod_cidr), "10.244.0.0/24", routes)):
             out[f"{h.name} {comp.name} apply"] = render_apply(plan_work(comp, absent_facts(comp)))
         out[f"{h.name} node facts"] = f"{TRAITS_FACT}\n{JOINED_FACT}\n"
+        out[f"{h.name} node remove retire"] = render_retire_script(config, h, "s1")
     out.update(control_plane_scripts(config))
     out["sshd install"] = render_arm_script(SSHD_GUARD, render_install_step(f"# {payload}\n"), 60)
     out["firewall persist"] = render_persist_script()

@@ -15,6 +15,7 @@ from kubeward.etcd.membership import (
     parse_member_list,
     plan_membership,
     quorum,
+    removal_refusal,
 )
 
 
@@ -155,3 +156,47 @@ def test_parse_member_list_from_etcdctl_and_from_the_gateway() -> None:
                "members": [{"ID": "2727910242775222052", "name": "cp-2", "peerURLs": ["https://10.0.0.11:2380"]}]}
     cid2, ms2 = parse_member_list(gateway)
     assert cid2 == cid and ms2[0].id == ms[0].id and ms2[0].is_learner is False
+
+
+# ----- removing a control plane (`kubeward node remove`, a host gone from cluster.yml) --------------
+
+
+def test_removing_one_of_three_healthy_members_is_safe() -> None:
+    assert removal_refusal(members(1, 2, 3), ids(1, 2, 3), [member(3)], control_planes_left=2) is None
+
+
+def test_removing_a_healthy_member_while_another_is_down_is_refused_naming_the_one_to_restore() -> None:
+    why = removal_refusal(members(1, 2, 3), ids(1, 2), [member(2)], control_planes_left=2)
+    assert why == ("2 of 3 members healthy: removing cp-2 leaves 1 of 2 (2 needed for a quorum) — restore cp-3 first")
+
+
+def test_removing_the_member_that_is_down_is_safe() -> None:
+    assert removal_refusal(members(1, 2, 3), ids(1, 2), [member(3)], control_planes_left=2) is None
+
+
+def test_one_of_two_healthy_members_may_go_but_not_when_the_other_is_down() -> None:
+    assert removal_refusal(members(1, 2), ids(1, 2), [member(2)], control_planes_left=1) is None
+    why = removal_refusal(members(1, 2), ids(1), [member(1)], control_planes_left=1)
+    assert why is not None and why.startswith("etcd has no quorum: 1 of 2 members healthy (2 needed)")
+    assert why.endswith("restore cp-2 first")
+
+
+def test_the_last_control_plane_or_member_is_never_removed() -> None:
+    why = removal_refusal(members(1), ids(1), [member(1)], control_planes_left=0)
+    assert why is not None and "only control plane" in why
+    why = removal_refusal(members(1), ids(1), [member(1)], control_planes_left=1)
+    assert why == "cp-1 is the only etcd member: removing it would leave no member"
+
+
+def test_removals_are_checked_one_after_the_other() -> None:
+    # five members, one down: two healthy ones may go (2 of 3 left is a quorum)
+    assert removal_refusal(members(1, 2, 3, 4, 5), ids(1, 2, 3, 4), [member(3), member(4)], 3) is None
+    # two down: the first removal already leaves 2 of 4
+    why = removal_refusal(members(1, 2, 3, 4, 5), ids(1, 2, 3), [member(2), member(3)], 3)
+    assert why == ("3 of 5 members healthy: removing cp-2 leaves 2 of 4 (3 needed for a quorum) — restore cp-4, "
+                   "cp-5 first")
+
+
+def test_a_learner_votes_on_nothing_and_may_always_go() -> None:
+    ms = [member(1), member(2), member(3, learner=True)]
+    assert removal_refusal(ms, ids(1, 2), [ms[2]], control_planes_left=2) is None

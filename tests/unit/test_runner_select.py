@@ -20,8 +20,8 @@ def names(only: list[str], skip: list[str]) -> list[str]:
 
 
 def test_phase_table() -> None:
-    assert PHASE_NAMES == ("connect", "preflight", "provision", "harden-ssh", "firewall", "pki", "containerd", "artifacts", "etcd",
-                           "control-plane", "nodes", "audit")
+    assert PHASE_NAMES == ("connect", "preflight", "departures", "provision", "harden-ssh", "firewall", "pki",
+                           "containerd", "artifacts", "etcd", "control-plane", "nodes", "audit")
     assert all(p.title for p in PHASES)
 
 
@@ -31,15 +31,23 @@ def test_everything_by_default() -> None:
 
 
 def test_only_keeps_pipeline_order_and_implies_connect() -> None:
-    assert names(["firewall", "provision"], []) == ["connect", "provision", "firewall"]
+    assert names(["provision", "pki"], []) == ["connect", "provision", "pki"]
     assert names(["audit"], []) == ["connect", "audit"]
     assert names(["connect"], []) == ["connect"]
     assert names(["connect", "pki"], []) == ["connect", "pki"]  # not twice
 
 
 def test_skip() -> None:
-    assert names([], ["preflight", "audit"]) == ["connect", "provision", "harden-ssh", "firewall", "pki", "containerd",
-                                                "artifacts", "etcd", "control-plane", "nodes"]
+    assert names([], ["preflight", "audit"]) == ["connect", "departures", "provision", "harden-ssh", "firewall", "pki",
+                                                "containerd", "artifacts", "etcd", "control-plane", "nodes"]
+
+
+def test_phases_that_would_cut_a_departing_host_off_imply_the_departures_phase() -> None:
+    """A host gone from cluster.yml is drained and leaves etcd before the firewall drops it."""
+    assert names(["firewall", "provision"], []) == ["connect", "departures", "provision", "firewall"]
+    assert names(["etcd"], []) == ["connect", "departures", "etcd"]
+    assert names(["firewall"], ["departures"]) == ["connect", "firewall"]
+    assert names(["pki", "audit"], []) == ["connect", "pki", "audit"]
 
 
 def test_skipping_connect_still_connects() -> None:
@@ -62,7 +70,7 @@ def test_unknown_phase_is_an_error(only: list[str], skip: list[str], bad: str) -
     with pytest.raises(KubewardError) as info:
         select_phases(only, skip)
     assert f"unknown phase {bad!r}" in str(info.value)
-    assert "phases are: connect, preflight, provision, harden-ssh, firewall, pki, containerd, artifacts, etcd, control-plane, nodes, audit" in str(info.value)
+    assert "phases are: connect, preflight, departures, provision, harden-ssh, firewall, pki, containerd, artifacts, etcd, control-plane, nodes, audit" in str(info.value)
 
 
 # ----- prefetch ------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -40,9 +41,29 @@ def _start_log(loaded: LoadedConfig, command: str) -> Path:
     return path
 
 
+def confirm_fn(yes: bool, live: list[Live]) -> Callable[[str], bool] | None:
+    """How `up` asks before what cannot be undone: --yes answers for the operator; without a terminal
+    nobody can answer (None: the phase refuses and says so); the live table pauses for the question."""
+    if yes:
+        return lambda _question: True
+    if not sys.stdin.isatty():
+        return None
+
+    def ask(question: str) -> bool:
+        for lv in live:
+            lv.stop()
+        try:
+            return click.confirm(question, default=False, err=True)
+        finally:
+            for lv in live:
+                lv.start()
+
+    return ask
+
+
 def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], apply: bool,
              output: str, host: tuple[str, ...] = (), audit_sweep: bool = False,
-             audit_full: bool = False) -> tuple[LoadedConfig, RunReport]:
+             audit_full: bool = False, yes: bool = False) -> tuple[LoadedConfig, RunReport]:
     loaded = opts.load()
     ensure_state_dir(loaded.state_dir)
     phases = select_phases(_split(only), _split(skip))
@@ -61,11 +82,15 @@ def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], 
             t.add_row(h, *[STATE_STYLE.get(grid.get((p.name, h), ""), "?") for p in phases])
         return t
 
+    lives: list[Live] = []
+
     async def go() -> RunReport:
         async with opts.session(loaded) as session:
-            ctx = RunContext(loaded, session, apply, audit_sweep=audit_sweep, audit_full=audit_full)
+            ctx = RunContext(loaded, session, apply, audit_sweep=audit_sweep, audit_full=audit_full,
+                             confirm=confirm_fn(yes, lives))
             if live_wanted:
                 with Live(render(), console=out, refresh_per_second=8, transient=False) as live:
+                    lives.append(live)
                     def progress(phase: str, host: str, state: str) -> None:
                         grid[(phase, host)] = state
                         live.update(render())
@@ -209,6 +234,13 @@ reports no change. Exit 0 on success, 1 if any host failed, 75 if another
 kubeward run holds the state directory's lock, 130 when interrupted (Ctrl-C:
 what was applied so far is printed).
 
+A host removed from cluster.yml is drained, taken out of etcd (refused when
+that would break etcd's quorum) and its Node deleted, after a confirmation
+naming it (--yes for scripts); to stop its services too, use
+`kubeward node remove NAME` before removing it from the file. A host added
+to cluster.yml joins; the other hosts only get what must change (firewall
+sets, pod routes, the API proxy's backends): `kubeward plan` lists it.
+
 {phases_help()}
 
 \b
@@ -240,9 +272,12 @@ Example:
 @click.option("--audit-full", is_flag=True,
               help="The audit's peer scan probes from every node to every other one (cost: nodes squared), "
                    "not from a rotating sample of sources per pair of roles.")
+@click.option("-y", "--yes", is_flag=True,
+              help="Answer yes to the confirmation `up` asks before draining and removing hosts gone from "
+                   "cluster.yml (for scripts; without a terminal and without --yes, `up` refuses).")
 def up(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output: str,
-       host: tuple[str, ...], audit_sweep: bool, audit_full: bool) -> None:
-    loaded, report = _execute(opts, only, skip, True, output, host, audit_sweep, audit_full)
+       host: tuple[str, ...], audit_sweep: bool, audit_full: bool, yes: bool) -> None:
+    loaded, report = _execute(opts, only, skip, True, output, host, audit_sweep, audit_full, yes)
     if output == "json":
         click.echo(json.dumps(_summary_json(loaded, report, True), indent=2))
     else:

@@ -316,6 +316,7 @@ def render_pod_network_unit() -> str:
 BIN_DIR = "/usr/local/bin"
 UNIT_DIR = "/etc/systemd/system"
 KUBELET_UNIT = "kubelet.service"
+CONTAINERD_UNIT = "containerd.service"
 KUBE_PROXY_UNIT = "kube-proxy.service"
 #: what the nodes install from Debian: containerd and runc, the CNI plugins (bridge, host-local,
 #: portmap, loopback), iptables and conntrack for kube-proxy, curl for health probes
@@ -340,7 +341,7 @@ def render_node_unit(binary: str, description: str, args: Mapping[str, str], *, 
 def containerd_component(ctx: NodeContext) -> Component:
     return Component(
         name="containerd",
-        unit="containerd.service",
+        unit=CONTAINERD_UNIT,
         directories=(Directory("/etc/containerd", "root", "root", 0o755),),
         files=(File(CONTAINERD_CONFIG, render_containerd_config(ctx).encode()),),
         packages=CONTAINERD_PACKAGES,
@@ -365,7 +366,7 @@ def kubelet_component(ctx: NodeContext, bootstrap_kubeconfig: str | None) -> Com
         files=tuple(files),
         unit_files=(File(f"{UNIT_DIR}/{KUBELET_UNIT}",
                          render_node_unit("kubelet", "Kubernetes node agent", kubelet_args(ctx),
-                                          after="containerd.service").encode()),),
+                                          after=CONTAINERD_UNIT).encode()),),
         packages=NODE_PACKAGES,
         health=Health("curl -sf --max-time 3 http://127.0.0.1:10248/healthz >/dev/null", 180, "healthy"),
         restart="all",

@@ -235,3 +235,38 @@ def plan_membership(
                     break
             plan.steps.append(RemoveMember(m, "not in cluster.yml"))
     return plan
+
+
+def removal_refusal(members: Sequence[Member], healthy: Collection[int], removing: Sequence[Member],
+                    control_planes_left: int) -> str | None:
+    """Why removing ``removing`` (one after the other) would break etcd, or None when it is safe.
+
+    Refused: removing the last control plane; any removal while etcd has no quorum (etcd could not
+    even record it); a removal after which the healthy voting members are fewer than the new
+    quorum. The reason names the members that are down, which are the ones to restore first.
+    """
+    if control_planes_left < 1:
+        names = ", ".join(m.name or m.hex_id for m in removing) or "it"
+        return (f"{names} is the only control plane: a cluster needs at least one (etcd and the API server "
+                "run there); add another control plane first")
+    voters = [m for m in members if not m.is_learner]
+    healthy_ids = set(healthy)
+    down = [m.name or m.hex_id for m in voters if m.id not in healthy_ids]
+    restore = f" — restore {', '.join(down)} first" if down else ""
+    up_count = sum(1 for m in voters if m.id in healthy_ids)
+    if voters and up_count < quorum(len(voters)):
+        return (f"etcd has no quorum: {up_count} of {len(voters)} members healthy ({quorum(len(voters))} needed), "
+                f"so no member can be removed{restore}")
+    left = list(voters)
+    for m in removing:
+        if m.is_learner or m.id not in {x.id for x in left}:
+            continue  # a learner does not vote: removing it changes no quorum
+        before_total, before_up = len(left), sum(1 for x in left if x.id in healthy_ids)
+        left = [x for x in left if x.id != m.id]
+        after_up = sum(1 for x in left if x.id in healthy_ids)
+        if not left:
+            return f"{m.name or m.hex_id} is the only etcd member: removing it would leave no member"
+        if after_up < quorum(len(left)):
+            return (f"{before_up} of {before_total} members healthy: removing {m.name or m.hex_id} leaves "
+                    f"{after_up} of {len(left)} ({quorum(len(left))} needed for a quorum){restore}")
+    return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from kubeward.config import ClusterConfig, LoadedConfig
@@ -52,6 +52,9 @@ class RunContext:
     #: the audit phase also sweeps every TCP port from outside (`up --audit-sweep`)
     audit_sweep: bool = False
     audit_full: bool = False  # the audit's peer scan probes from every node, not a sample
+    #: asks the operator (the question in words) before something that cannot be undone, e.g. the
+    #: departures phase draining hosts gone from cluster.yml; None: nobody to ask (no terminal, no --yes)
+    confirm: Callable[[str], bool] | None = None
 
     @property
     def config(self) -> ClusterConfig:

@@ -29,6 +29,7 @@ from kubeward.firewall.paths import DIR, LISTED, NEW, PREV, RULESET, UNIT, sha  
 from kubeward.hostscripts.sections import parse_sections, render_sections
 from kubeward.ops.base import Change, HostOutcome, Unchanged
 from kubeward.ops.guard import Guard, Step, parse_guard_fact, render_guard_fact_script
+from kubeward.ops.ops import unified_diff
 from kubeward.phases.base import PerHostPhase, RunContext
 from kubeward.phases.guarded import GuardError, InvalidChange, Prove, apply_guarded, fresh_login, resolve_leftover
 from kubeward.remote.ssh import Session
@@ -130,8 +131,13 @@ class Firewall(PerHostPhase):
         if not reasons:
             return HostOutcome(host, found, [Unchanged("firewall", "table inet kubeward live as compiled")],
                                applied=done)
-        out = HostOutcome(host, [*found, Change("firewall", f"apply table inet kubeward ({'; '.join(reasons)})", "")],
-                          applied=done)
+        diff = ""
+        if not ctx.apply and persisted not in ("none", sha(ruleset)):
+            # the plan shows what changes (a node added: one more address in the `nodes` set)
+            old = await ctx.session.run(host, f"cat {RULESET}", label="read the persisted ruleset", reads_only=True)
+            diff = unified_diff(RULESET, old.stdout.encode(), ruleset.encode())
+        out = HostOutcome(host, [*found, Change("firewall", f"apply table inet kubeward ({'; '.join(reasons)})", "",
+                                                diff)], applied=done)
         if not ctx.apply:
             return out
         try:

@@ -14,7 +14,8 @@ facts of the node, see :mod:`kubeward.components.node`).
 4. once every node is registered: each node's pod CIDR is the one the controller-manager allocated
    (``Node.spec.podCIDR``: one owner, stable as nodes come and go), the CNI conflist and the
    pod-network script (routes to every other node's pod CIDR, one masquerade rule) on every node;
-   a node added or removed changes every node's script, which is re-run;
+   a node added or removed changes every node's script, which is re-run (a Node of a host gone
+   from cluster.yml was drained and deleted by the departures phase before);
 5. the tokens of nodes that joined are deleted (and their bootstrap kubeconfigs removed);
 6. pending ``kubernetes.io/kubelet-serving`` CSRs are approved or denied by the strict policy
    (:mod:`kubeward.kube.csr_policy`), waiting until every node has a serving certificate;
@@ -35,6 +36,7 @@ from lightkube import AsyncClient
 
 from kubeward.components.node import (
     KUBELET_BOOTSTRAP_KUBECONFIG,
+    POD_NETWORK_UNIT,
     TRAITS_FACT,
     NodeContext,
     NodeTraits,
@@ -181,6 +183,7 @@ class Nodes(_TraitsPhase):
                                              "bootstrap kubeconfig (0600)", ""))
             for h, f in facts.items():
                 self.record(out[h], [plan_work(c, f) for c in self.components(ctx, h)[:2]])
+            await self._plan_pod_network(ctx, facts, out)
             return out
         try:
             async with api_client(ctx.session, ctx.config, ctx.loaded.state_dir, cp, "cluster-admin") as client:
@@ -189,6 +192,31 @@ class Nodes(_TraitsPhase):
             log.exception("nodes phase")
             out[cp].error = out[cp].error or f"nodes: {exc}"
         return out
+
+    async def _plan_pod_network(self, ctx: RunContext, facts: dict[str, dict[str, str]],
+                                out: dict[str, HostOutcome]) -> None:
+        """Under plan: the pod network of the registered nodes as it would be (a Node gone from
+        cluster.yml drops its route, shown as a diff), and the route every node gets to a node that
+        joins (its pod CIDR is allocated when it registers). Without an API server yet, nothing."""
+        wanted = {h.name for h in ctx.config.hosts}
+        try:
+            async with api_client(ctx.session, ctx.config, ctx.loaded.state_dir, self.first_control_plane(ctx),
+                                  "cluster-admin") as client:
+                nodes = await api.read_nodes(client)
+        except Exception as exc:  # noqa: BLE001 - a new cluster has no API server: nothing registered yet
+            log.info("nodes (plan): no Nodes read: %s", exc)
+            return
+        self.pod_cidrs = {n.name: n.pod_cidr for n in nodes if n.name in wanted and n.pod_cidr}
+        new = sorted(wanted - set(self.pod_cidrs))
+        private = {h.name: str(h.private_address) for h in ctx.config.hosts}
+        for h, f in facts.items():
+            if h not in self.pod_cidrs:
+                out[h].changes.append(Change("pod-network", f"the CNI configuration for {h}'s pod CIDR (allocated when "
+                                             f"it registers) and routes to {len(self.pod_cidrs)} node(s)", ""))
+                continue
+            self.record(out[h], [plan_work(self.components(ctx, h)[2], f)])
+            out[h].changes += [Change("pod-network", f"add a route to {n}'s pod CIDR via {private[n]} once it "
+                                      f"registers (re-run {POD_NETWORK_UNIT})", "") for n in new if n != h]
 
     async def _converge(self, ctx: RunContext, client: AsyncClient, facts: dict[str, dict[str, str]], joining: list[str],
                         out: dict[str, HostOutcome]) -> None:
@@ -226,12 +254,13 @@ class Nodes(_TraitsPhase):
             if set(self.pod_cidrs) >= wanted or time.monotonic() > deadline:
                 break
             await asyncio.sleep(1)
-        # a host removed from cluster.yml: its Node goes too (its pod CIDR is freed, its routes
-        # disappear from every node's pod-network script below)
+        # a Node of a host gone from cluster.yml: the departures phase drains and deletes it (after a
+        # confirmation); one still here was not seen then (the API did not answer) or came back. Its
+        # route is left out of every node's pod-network script below either way.
         cp = self.first_control_plane(ctx)
         for gone in sorted(set(nodes) - wanted):
-            await api.delete_node(client, gone)
-            out[cp].changes.append(Change(f"node:{gone}", f"delete Node {gone} (not in cluster.yml)", ""))
+            ctx.notes.setdefault(cp, []).append(f"nodes: Node {gone} is not in cluster.yml: the next `kubeward up` "
+                                                "drains and deletes it (after a confirmation)")
         for h in sorted(wanted - set(self.pod_cidrs)):
             if h in out:
                 out[h].error = f"{h} did not register with a pod CIDR within {REGISTER_TIMEOUT:.0f} s (journalctl -u kubelet)"

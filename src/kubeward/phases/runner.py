@@ -18,6 +18,7 @@ from kubeward.phases.artifacts import Artifacts
 from kubeward.phases.audit import Audit
 from kubeward.phases.base import Phase, RunContext, prefetch
 from kubeward.phases.control_plane import ControlPlane
+from kubeward.phases.departures import Departures
 from kubeward.phases.etcd import Etcd
 from kubeward.phases.firewall import Firewall
 from kubeward.phases.harden_ssh import HardenSsh
@@ -76,16 +77,21 @@ class Preflight(Phase):
         return out
 
 
-PHASES: tuple[Phase, ...] = (Connect(), Preflight(), Provision(), HardenSsh(), Firewall(), Pki(), Containerd(),
-                              Artifacts(), Etcd(), ControlPlane(), Nodes(), Audit())
+PHASES: tuple[Phase, ...] = (Connect(), Preflight(), Departures(), Provision(), HardenSsh(), Firewall(), Pki(),
+                              Containerd(), Artifacts(), Etcd(), ControlPlane(), Nodes(), Audit())
 PHASE_NAMES = tuple(p.name for p in PHASES)
+#: phases that would cut a host gone from cluster.yml off, or act on the cluster without it: the
+#: departures phase (drain, etcd member removal while the member still runs) comes first, implied
+#: unless skipped by name
+NEEDS_DEPARTURES = frozenset({"firewall", "etcd", "control-plane", "nodes"})
 
 
 def select_phases(only: Sequence[str], skip: Sequence[str]) -> list[Phase]:
     for name in [*only, *skip]:
         if name not in PHASE_NAMES:
             raise KubewardError(f"unknown phase {name!r}; phases are: {', '.join(PHASE_NAMES)}")
-    chosen = [p for p in PHASES if (not only or p.name in only) and p.name not in skip]
+    implied = {"departures"} if NEEDS_DEPARTURES & (set(only) - set(skip)) and "departures" not in skip else set()
+    chosen = [p for p in PHASES if (not only or p.name in only or p.name in implied) and p.name not in skip]
     # every run needs connections; connect is implied
     if chosen and chosen[0].name != "connect":
         chosen.insert(0, PHASES[0])
