@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from kubeward.kube.csr_policy import CsrRecord, decide_pending, decide_serving_csr, host_identity
+from kubeward.kube.csr_policy import CsrRecord, csrs_of_node, decide_pending, decide_serving_csr, host_identity
 
 INVENTORY = {
     "node-a": host_identity("node-a", ["192.0.2.10", "10.0.0.10"]),
@@ -76,3 +76,17 @@ def test_only_pending_serving_csrs_are_decided() -> None:
                CsrRecord("done", "kubernetes.io/kubelet-serving", "system:node:node-a", ("system:nodes",),
                          GOOD_USAGES, pem, state="Approved")]
     assert [d.csr for d in decide_pending(records, INVENTORY)] == ["csr-x"]
+
+
+def test_the_csrs_of_a_departed_node_are_found_by_requester_and_by_the_name_they_ask_for() -> None:
+    from dataclasses import replace
+
+    records = [
+        replace(csr(request()), name="serving-a"),
+        replace(csr(request(dns=(), ips=()), user="system:bootstrap:abcdef",
+                    signer="kubernetes.io/kube-apiserver-client-kubelet"), name="client-a"),
+        replace(csr(request(cn="system:node:node-b", dns=("node-b",)), user="system:node:node-b"), name="serving-b"),
+        replace(csr(b"not a pem", user="system:bootstrap:123456"), name="garbage"),
+    ]
+    assert csrs_of_node(records, "node-a") == ["serving-a", "client-a"]
+    assert csrs_of_node(records, "node-c") == []

@@ -48,7 +48,7 @@ def test_a_worker_gone_from_cluster_yml_departs_with_its_pods() -> None:
     d = plan.departures[0]
     assert (d.node, d.member, d.evict, d.keep) == (True, None, ["default/web-1"], ["kube-system/agent"])
     assert plan.steps(d) == ["cordon and drain Node worker-1 (evict 1 pod(s); 1 stay (DaemonSet or static))",
-                             "delete Node worker-1"]
+                             "delete Node worker-1 and its kubelet's CSRs"]
 
 
 def test_a_control_plane_departs_with_its_member_removed_through_a_healthy_one() -> None:
@@ -62,7 +62,7 @@ def test_a_control_plane_departs_with_its_member_removed_through_a_healthy_one()
     steps = plan.steps(d, retire=full.config.host("cp-3"))
     assert steps[1].startswith("remove etcd member cp-3 (") and "through cp-1" in steps[1]
     assert steps[2].startswith("stop and disable on cp-3: kube-apiserver.service, kube-controller-manager.service")
-    assert steps[2].endswith("etcd (its data moved aside)") and steps[-1] == "delete Node cp-3"
+    assert steps[2].endswith("etcd (its data moved aside)") and steps[-1] == "delete Node cp-3 and its kubelet's CSRs"
     everything = removal_steps(plan, d, full, ["cp-1", "cp-2", "worker-1"])
     assert everything[-1].startswith("converge cp-1, cp-2, worker-1 without cp-3 (")
 

@@ -433,6 +433,29 @@ def test_private_network_failure_names_the_peer() -> None:
     assert r.status == "fail" and r.observed == "cannot reach worker-2 10.0.0.12"
 
 
+NFT_NODES = ("table inet kubeward {\n\tset nodes {\n\t\ttype ipv4_addr\n\t\telements = { 10.0.0.10, 10.0.0.11,\n"
+             "\t\t\t     10.0.0.13 }\n\t}\n}")
+
+
+def test_the_firewall_nodes_set_is_read() -> None:
+    assert facts("cp-1", fwnodes=NFT_NODES).firewall_nodes == {"10.0.0.10", "10.0.0.11", "10.0.0.13"}
+    assert facts("cp-1", fwnodes="absent").firewall_nodes is None
+    assert facts("cp-1").firewall_nodes is None  # no sudo part: not known
+
+
+def test_a_peer_whose_firewall_does_not_admit_a_new_host_yet_is_a_warning_not_a_failure() -> None:
+    """worker-2 is being added: cp-1's kubeward firewall drops it until the firewall phase runs."""
+    rs = results({"cp-1": {"fwnodes": NFT_NODES}},
+                 peers={"worker-2": {"10.0.0.10": False, "10.0.0.11": True}})
+    r = rs[("worker-2", "private-network")]
+    assert r.status == "warn", r
+    assert r.observed == ("reached 1 peer(s) (listener); cp-1 10.0.0.10 drop it: their kubeward firewall does not "
+                          "list worker-2 as a node yet (the firewall phase adds it)")
+    # a peer that admits it and still cannot be reached is a failure
+    rs = results({"cp-1": {"fwnodes": NFT_NODES}}, peers={"worker-1": {"10.0.0.10": False, "10.0.0.12": True}})
+    assert rs[("worker-1", "private-network")].status == "fail"
+
+
 def test_private_network_not_probed_is_skipped() -> None:
     inputs = host_inputs()
     inputs[0] = HostInput(inputs[0].host, inputs[0].facts, WINDOW, None)

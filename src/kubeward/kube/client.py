@@ -225,6 +225,15 @@ async def delete_node(client: AsyncClient, name: str) -> None:
     log.info("Node %s deleted (no longer in cluster.yml)", name)
 
 
+async def delete_csrs(client: AsyncClient, names: Sequence[str]) -> None:
+    for name in names:
+        try:
+            await client.delete(CertificateSigningRequest, name)
+        except ApiError as exc:
+            if exc.status.code != 404:
+                raise ApiAccessError(f"deleting CSR {name}: {exc.status.message}") from exc
+
+
 def _csr_state(obj: CertificateSigningRequest) -> tuple[CsrState, bool]:
     conds = (obj.status.conditions if obj.status else None) or []
     types = {c.type for c in conds if c.status == "True"}

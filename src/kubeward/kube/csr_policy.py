@@ -132,3 +132,21 @@ def decide_pending(csrs: Iterable[CsrRecord], inventory: Mapping[str, HostIdenti
     """Decisions for every pending kubelet-serving CSR (others are left alone)."""
     return [decide_serving_csr(c, inventory) for c in csrs
             if c.state == "Pending" and c.signer == SERVING_SIGNER]
+
+
+def csrs_of_node(csrs: Iterable[CsrRecord], node: str) -> list[str]:
+    """The CSRs made for ``node``: by its kubelet (requester ``system:node:NODE``) or for it (its
+    bootstrap client CSR, requested with a token, asks for the common name ``system:node:NODE``)."""
+    who = f"{NODE_PREFIX}{node}"
+    out = []
+    for c in csrs:
+        cn = ""
+        try:
+            req = x509.load_pem_x509_csr(c.request_pem)
+            cns = req.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+            cn = str(cns[0].value) if cns else ""
+        except ValueError:
+            pass
+        if c.username == who or cn == who:
+            out.append(c.name)
+    return out

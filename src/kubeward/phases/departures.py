@@ -42,6 +42,7 @@ from kubeward.etcd.config import peer_url
 from kubeward.etcd.membership import Member, removal_refusal
 from kubeward.hostscripts.sections import parse_sections, render_sections
 from kubeward.kube import client as api
+from kubeward.kube.csr_policy import csrs_of_node
 from kubeward.kube.drain import DrainReport, PodInfo, drain, eviction_plan, node_pods
 from kubeward.ops.base import FACT, Change, HostOutcome, Note, Unchanged
 from kubeward.phases.base import Phase, RunContext
@@ -101,7 +102,7 @@ class DeparturePlan:
             out.append(f"stop and disable on {d.name}: {', '.join(retired_units(retire))}"
                        + (", etcd (its data moved aside)" if retire.is_control_plane else ""))
         if d.node:
-            out.append(f"delete Node {d.name}")
+            out.append(f"delete Node {d.name} and its kubelet's CSRs")
         return out
 
 
@@ -192,22 +193,30 @@ def decide_departures(config: ClusterConfig, view: ClusterView, node_pods: Mappi
     return plan
 
 
-async def plan_departures(ctx: RunContext, client: AsyncClient | None, cps: Sequence[str], *,
+@dataclass
+class ApiView:
+    """A client of an API server that answered, and the Nodes it listed then."""
+
+    client: AsyncClient
+    nodes: list[api.NodeState]
+
+
+async def plan_departures(ctx: RunContext, view_api: ApiView | None, cps: Sequence[str], *,
                           only: HostConfig | None = None, force: bool = False) -> DeparturePlan:
-    """Read etcd's members (through ``cps``) and the Nodes and their pods (through ``client``), then
+    """Read etcd's members (through ``cps``) and the departing Nodes' pods (through the API), then
     :func:`decide_departures`."""
     view = await read_etcd_view(ctx, cps)
     pods: dict[str, list[PodInfo]] = {}
-    if client is not None:
-        names = departing_nodes(ctx.config, [n.name for n in await api.read_nodes(client)], only)
-        pods = {n: await node_pods(client, n) for n in names}
+    if view_api is not None:
+        names = departing_nodes(ctx.config, [n.name for n in view_api.nodes], only)
+        pods = {n: await node_pods(view_api.client, n) for n in names}
     return decide_departures(ctx.config, view, pods, cps, only=only, force=force)
 
 
 @contextlib.asynccontextmanager
-async def reach_api(ctx: RunContext, cps: Sequence[str]) -> AsyncIterator[AsyncClient | None]:
-    """A client of the first control plane of ``cps`` whose API server answers (listing Nodes), or
-    None when Kubernetes is off or none answers (a new cluster has no API server yet)."""
+async def reach_api(ctx: RunContext, cps: Sequence[str]) -> AsyncIterator[ApiView | None]:
+    """The first control plane of ``cps`` whose API server answers (its Nodes listed), or None when
+    Kubernetes is off or none answers (a new cluster has no API server yet)."""
     if not (ctx.config.kubernetes.enabled and ctx.config.kubernetes.version):
         yield None
         return
@@ -216,13 +225,13 @@ async def reach_api(ctx: RunContext, cps: Sequence[str]) -> AsyncIterator[AsyncC
         try:
             client = await stack.enter_async_context(
                 api.api_client(ctx.session, ctx.config, ctx.loaded.state_dir, cp, "cluster-admin"))
-            await api.read_nodes(client)
+            nodes = await api.read_nodes(client)
         except Exception as exc:  # noqa: BLE001 - an API server that does not answer: try the next
             log.info("departures: the API server of %s does not answer: %s", cp, exc)
             await stack.aclose()
             continue
         async with stack:
-            yield client
+            yield ApiView(client, nodes)
         return
     yield None
 
@@ -237,16 +246,18 @@ class DepartureReport:
     member_removed: str | None = None  # the member's hex id
     stopped: list[str] = field(default_factory=list)
     node_deleted: bool = False
+    csrs_deleted: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
         d = self.drain
         return {"name": self.name, "seconds": round(self.seconds, 2), "node_deleted": self.node_deleted,
+                "csrs_deleted": self.csrs_deleted,
                 "etcd_member_removed": self.member_removed, "stopped": self.stopped,
                 "drain": None if d is None else {"evicted": d.evicted, "kept": d.kept, "seconds": round(d.seconds, 2)}}
 
 
-async def carry_out(ctx: RunContext, plan: DeparturePlan, client: AsyncClient | None, *,
+async def carry_out(ctx: RunContext, plan: DeparturePlan, view_api: ApiView | None, *,
                     retire: Mapping[str, HostConfig] | None = None, force: bool = False,
                     timeout: float = DRAIN_TIMEOUT, progress: Progress = lambda _m: None,
                     reports: list[DepartureReport] | None = None) -> list[DepartureReport]:
@@ -261,7 +272,8 @@ async def carry_out(ctx: RunContext, plan: DeparturePlan, client: AsyncClient | 
         rep = DepartureReport(d.name)
         reports.append(rep)
         try:
-            await _depart(ctx, plan, d, rep, client, retire or {}, force, timeout, progress)
+            await _depart(ctx, plan, d, rep, view_api.client if view_api else None, retire or {}, force, timeout,
+                          progress)
         finally:
             rep.seconds = time.monotonic() - started
     return reports
@@ -315,9 +327,14 @@ async def _depart(ctx: RunContext, plan: DeparturePlan, d: Departure, rep: Depar
         progress(f"{d.name}: delete Node")
         try:
             await api.delete_node(client, d.name)
+            rep.node_deleted = True
+            # its CSRs are records of certificates a host outside cluster.yml holds: the audit judges
+            # every approved serving CSR against cluster.yml, so they go with the Node
+            rep.csrs_deleted = csrs_of_node(await api.list_csrs(client), d.name)
+            await api.delete_csrs(client, rep.csrs_deleted)
         except KubewardError as exc:
-            raise failed(f"deleting Node {d.name}", str(exc)) from exc
-        rep.node_deleted = True
+            raise failed(f"deleting Node {d.name}" + (" (deleted) and its CSRs" if rep.node_deleted else ""),
+                         str(exc)) from exc
 
 
 # ----- the phase of `up` ----------------------------------------------------------------------------
@@ -343,9 +360,9 @@ class Departures(Phase):
             return out
         row = out[cps[0]]
         try:
-            async with reach_api(ctx, cps) as client:
-                plan = await plan_departures(ctx, client, cps)
-                if client is None and ctx.config.kubernetes.enabled and plan.departures:
+            async with reach_api(ctx, cps) as view_api:
+                plan = await plan_departures(ctx, view_api, cps)
+                if view_api is None and ctx.config.kubernetes.enabled and plan.departures:
                     row.notes.append(Note("departures", "the API does not answer: Nodes of hosts gone from "
                                                         "cluster.yml are not drained or deleted in this run"))
                 if not plan.departures:
@@ -363,7 +380,7 @@ class Departures(Phase):
                     return out
                 if not self._confirmed(ctx, plan, row):
                     return out
-                reports = await carry_out(ctx, plan, client, progress=lambda m: log.info("departures: %s", m))
+                reports = await carry_out(ctx, plan, view_api, progress=lambda m: log.info("departures: %s", m))
                 row.applied = len(row.changes)
                 for r in reports:
                     ctx.notes.setdefault(cps[0], []).append(

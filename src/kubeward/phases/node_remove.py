@@ -107,12 +107,12 @@ async def remove_host(loaded: LoadedConfig, session: Session, name: str, *,
     cps = [h.name for h in rest.config.control_planes if h.name in others]
     ctx = RunContext(rest, session, apply=True)
     try:
-        async with reach_api(ctx, cps) as client:
-            if client is None and rest.config.kubernetes.enabled:
+        async with reach_api(ctx, cps) as view_api:
+            if view_api is None and rest.config.kubernetes.enabled:
                 raise KubewardError(f"no API server answers through {', '.join(cps) or 'a control plane'}: "
                                     f"{name} cannot be drained; fix the control plane first (`kubeward up`)")
             progress(f"planning: {name}'s Node, pods and etcd member")
-            plan = await plan_departures(ctx, client, cps, only=host, force=force)
+            plan = await plan_departures(ctx, view_api, cps, only=host, force=force)
             res.plan = plan
             if not plan.departures:
                 plan.departures.append(Departure(name))  # nothing in the cluster knows it: still stop its services
@@ -128,7 +128,7 @@ async def remove_host(loaded: LoadedConfig, session: Session, name: str, *,
                                     "pass --yes (it will: " + "; ".join(res.steps) + ")")
             if not confirm(question):
                 raise KubewardError(f"not confirmed: nothing was changed on {name} or in the cluster")
-            await carry_out(ctx, plan, client, retire={name: host}, force=force, timeout=timeout,
+            await carry_out(ctx, plan, view_api, retire={name: host}, force=force, timeout=timeout,
                             progress=progress, reports=res.departures)
         progress(f"converging {', '.join(others)} without {name}")
         phases = select_phases([], list(CONVERGE_SKIP))

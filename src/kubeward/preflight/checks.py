@@ -80,6 +80,9 @@ def evaluate(config: ClusterConfig, inputs: list[HostInput]) -> list[Result]:
         i.host.name: frozenset(key_body(k) for k in i.facts.authorized_keys)
         for i in reachable if i.facts and i.facts.admin_passwd is not None and i.facts.privileged
     }
+    #: private address -> what that node's kubeward firewall admits as nodes (when it has one)
+    admits = {str(i.host.private_address): fw for i in reachable
+              if i.facts and (fw := i.facts.firewall_nodes) is not None}
     for i in inputs:
         if i.facts is None:
             continue
@@ -96,7 +99,7 @@ def evaluate(config: ClusterConfig, inputs: list[HostInput]) -> list[Result]:
             _swap(h, f),
             _ip_forward(h, f),
             _modules(h, f),
-            _peers(config, i),
+            _peers(config, i, admits),
         ]
     return out
 
@@ -272,16 +275,29 @@ def _modules(h: HostConfig, f: Facts) -> Result:
     return _r(h, "kernel-modules", "pass", observed)
 
 
-def _peers(config: ClusterConfig, i: HostInput) -> Result:
+def _peers(config: ClusterConfig, i: HostInput, admits: Mapping[str, frozenset[str]] | None = None) -> Result:
+    """A peer that cannot be reached fails the check, unless the peer's kubeward firewall does not
+    admit this host yet (a host being added: the firewall phase puts it into every `nodes` set)."""
     h = i.host
     if len(config.hosts) == 1:
         return _r(h, "private-network", "pass", "single node")
     if i.peers is None:
         return _r(h, "private-network", "skip", "not probed")
+    me = str(h.private_address)
     failed = sorted(a for a, ok in i.peers.items() if not ok)
+    not_yet = [a for a in failed if (admitted := (admits or {}).get(a)) is not None and me not in admitted]
+    failed = [a for a in failed if a not in not_yet]
     via = "listener" if i.probe_via == "listener" else "sshd port"
+    names = {str(x.private_address): x.name for x in config.hosts}
+
+    def listed(addresses: list[str]) -> str:
+        return ", ".join(names.get(a, a) + " " + a for a in addresses)
+
     if failed:
-        names = {str(x.private_address): x.name for x in config.hosts}
-        return _r(h, "private-network", "fail", f"cannot reach {', '.join(names.get(a, a) + ' ' + a for a in failed)}",
+        return _r(h, "private-network", "fail", f"cannot reach {listed(failed)}",
                   "check the private network, routes and firewalls between nodes")
+    if not_yet:
+        return _r(h, "private-network", "warn", f"reached {len(i.peers) - len(not_yet)} peer(s) ({via}); "
+                  f"{listed(not_yet)} drop it: their kubeward firewall does not list {h.name} as a node yet "
+                  "(the firewall phase adds it)")
     return _r(h, "private-network", "pass", f"reached {len(i.peers)} peer(s) ({via})")

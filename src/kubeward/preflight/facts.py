@@ -39,6 +39,7 @@ pkill -x {PROBE_NAME} 2>/dev/null && for i in 1 2 3 4 5 6 7 8 9 10; do pgrep -x 
 {M('sshd')}; sshd -T 2>&1 | grep -Ei '^(allowtcpforwarding|permitrootlogin|passwordauthentication|pubkeyauthentication) '
 {M('authkeys')}; h=$(getent passwd {a} | cut -d: -f6); [ -n "$h" ] && [ -f "$h/.ssh/authorized_keys" ] && cat "$h/.ssh/authorized_keys"
 {M('ipforward')}; cat /proc/sys/net/ipv4/ip_forward; [ -w /proc/sys/net/ipv4/ip_forward ] && echo writable || echo readonly
+{M('fwnodes')}; nft list set inet kubeward nodes 2>/dev/null || echo absent
 """
     listener = shlex.quote(read_program("preflight_listener"))
     return f"""
@@ -118,6 +119,8 @@ class Facts:
     authorized_keys: list[str] = field(default_factory=list)
     ip_forward: str = ""
     ip_forward_writable: bool = False
+    #: the addresses kubeward's firewall admits as nodes (its live `nodes` set); None: no such table
+    firewall_nodes: frozenset[str] | None = None
     complete: bool = False
 
 
@@ -215,8 +218,17 @@ def parse_facts(text: str) -> Facts:
     ipf = s.get("ipforward", "").split()
     f.ip_forward = ipf[0] if ipf else ""
     f.ip_forward_writable = len(ipf) > 1 and ipf[1] == "writable"
+    f.firewall_nodes = parse_nft_set(s["fwnodes"]) if "fwnodes" in s else None
     f.complete = "finished" in s
     return f
+
+
+def parse_nft_set(text: str) -> frozenset[str] | None:
+    """The elements of ``nft list set`` output (None when the set does not exist)."""
+    if text.strip() in ("absent", ""):
+        return None
+    m = re.search(r"elements\s*=\s*\{([^}]*)\}", text)
+    return frozenset(e.strip() for e in m.group(1).replace("\n", " ").split(",") if e.strip()) if m else frozenset()
 
 
 def maps_127_0_1_1(etc_hosts: str, hostname: str) -> bool:

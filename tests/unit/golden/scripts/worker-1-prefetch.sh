@@ -1,5 +1,5 @@
 printf '\n@@kw phase %s\n' preflight
-sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_DA7EE578640BBE24'
+sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_E0172DBFF343060A'
 
 printf '\n@@kw preflight %s\n' os; cat /etc/os-release 2>/dev/null
 printf '\n@@kw preflight %s\n' arch; uname -m
@@ -16,25 +16,27 @@ printf '\n@@kw preflight %s\n' modules; for m in br_netfilter overlay; do if [ -
 printf '\n@@kw preflight %s\n' passwd; getent passwd kubeadmin
 printf '\n@@kw preflight %s\n' uid; getent passwd 1500
 if [ "$(id -u)" = 0 ]; then
-sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_CF4CBCADAA1F84F5'
+sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_1FAEC5AAB1DA1C63'
 
 pkill -x kubeward-probe 2>/dev/null && for i in 1 2 3 4 5 6 7 8 9 10; do pgrep -x kubeward-probe >/dev/null || break; sleep 0.05; done
 printf '\n@@kw preflight %s\n' ss; ss -Htlnp 2>&1
 printf '\n@@kw preflight %s\n' sshd; sshd -T 2>&1 | grep -Ei '^(allowtcpforwarding|permitrootlogin|passwordauthentication|pubkeyauthentication) '
 printf '\n@@kw preflight %s\n' authkeys; h=$(getent passwd kubeadmin | cut -d: -f6); [ -n "$h" ] && [ -f "$h/.ssh/authorized_keys" ] && cat "$h/.ssh/authorized_keys"
 printf '\n@@kw preflight %s\n' ipforward; cat /proc/sys/net/ipv4/ip_forward; [ -w /proc/sys/net/ipv4/ip_forward ] && echo writable || echo readonly
+printf '\n@@kw preflight %s\n' fwnodes; nft list set inet kubeward nodes 2>/dev/null || echo absent
 
-KUBEWARD_SCRIPT_CF4CBCADAA1F84F5
+KUBEWARD_SCRIPT_1FAEC5AAB1DA1C63
 elif sudo -n true 2>/dev/null; then
-sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_CF4CBCADAA1F84F5'
+sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_1FAEC5AAB1DA1C63'
 
 pkill -x kubeward-probe 2>/dev/null && for i in 1 2 3 4 5 6 7 8 9 10; do pgrep -x kubeward-probe >/dev/null || break; sleep 0.05; done
 printf '\n@@kw preflight %s\n' ss; ss -Htlnp 2>&1
 printf '\n@@kw preflight %s\n' sshd; sshd -T 2>&1 | grep -Ei '^(allowtcpforwarding|permitrootlogin|passwordauthentication|pubkeyauthentication) '
 printf '\n@@kw preflight %s\n' authkeys; h=$(getent passwd kubeadmin | cut -d: -f6); [ -n "$h" ] && [ -f "$h/.ssh/authorized_keys" ] && cat "$h/.ssh/authorized_keys"
 printf '\n@@kw preflight %s\n' ipforward; cat /proc/sys/net/ipv4/ip_forward; [ -w /proc/sys/net/ipv4/ip_forward ] && echo writable || echo readonly
+printf '\n@@kw preflight %s\n' fwnodes; nft list set inet kubeward nodes 2>/dev/null || echo absent
 
-KUBEWARD_SCRIPT_CF4CBCADAA1F84F5
+KUBEWARD_SCRIPT_1FAEC5AAB1DA1C63
 fi
 printf '\n@@kw preflight %s\n' listener; if command -v python3 >/dev/null 2>&1; then python3 -c '"""kubeward'"'"'s preflight probe listener (runs on a host as `python3 -c`, stdlib only).
 
@@ -94,7 +96,7 @@ if __name__ == "__main__":
 printf '\n@@kw preflight %s\n' finished
 printf '\n@@kw preflight %s\n' end
 
-KUBEWARD_SCRIPT_DA7EE578640BBE24
+KUBEWARD_SCRIPT_E0172DBFF343060A
 
 printf '\n@@kw phase %s\n' provision
 sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_5777C54AB9FC527F'
