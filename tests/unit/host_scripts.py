@@ -43,7 +43,7 @@ from kubeward.phases.base import OpsPhase, RunContext, render_prefetch_script
 from kubeward.phases.component import render_component_facts
 from kubeward.phases.firewall import GUARD as FIREWALL_GUARD
 from kubeward.phases.firewall import render_apply_step, render_persist_script
-from kubeward.phases.nodes import JOINED_FACT
+from kubeward.phases.nodes import JOINED_FACT, SERVING_FACT
 from kubeward.phases.preflight import preflight_facts_script
 from kubeward.phases.runner import PHASES
 from kubeward.preflight.facts import render_probe_script
@@ -169,7 +169,7 @@ def every_script(config: ClusterConfig, tmp: Path, payload: str = "snap") -> dic
                      kube_proxy_component(nctx, "apiVersion: v1\nkind: Config\n# <client certificate>\n"),
                      pod_network_component(str(config.network.pod_cidr), "10.244.0.0/24", routes)):
             out[f"{h.name} {comp.name} apply"] = render_apply(plan_work(comp, absent_facts(comp)))
-        out[f"{h.name} node facts"] = f"{TRAITS_FACT}\n{JOINED_FACT}\n"
+        out[f"{h.name} node facts"] = f"{TRAITS_FACT}\n{JOINED_FACT}\n{SERVING_FACT}\n"
         out[f"{h.name} node remove retire"] = render_retire_script(config, h, "s1")
     out.update(control_plane_scripts(config))
     out["sshd install"] = render_arm_script(SSHD_GUARD, render_install_step(f"# {payload}\n"), 60)

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from kubeward.kube.csr_policy import CsrRecord, csrs_of_node, decide_pending, decide_serving_csr, host_identity
+from kubeward.kube.csr_policy import CsrRecord, csrs_by_node, decide_pending, decide_serving_csr, host_identity
 
 INVENTORY = {
     "node-a": host_identity("node-a", ["192.0.2.10", "10.0.0.10"]),
@@ -88,5 +88,4 @@ def test_the_csrs_of_a_departed_node_are_found_by_requester_and_by_the_name_they
         replace(csr(request(cn="system:node:node-b", dns=("node-b",)), user="system:node:node-b"), name="serving-b"),
         replace(csr(b"not a pem", user="system:bootstrap:123456"), name="garbage"),
     ]
-    assert csrs_of_node(records, "node-a") == ["serving-a", "client-a"]
-    assert csrs_of_node(records, "node-c") == []
+    assert csrs_by_node(records) == {"node-a": ["serving-a", "client-a"], "node-b": ["serving-b"]}

@@ -43,12 +43,14 @@ def test_without_host_keeps_everything_else() -> None:
 def test_a_worker_gone_from_cluster_yml_departs_with_its_pods() -> None:
     rest = without_host(loaded(), "worker-1").config
     assert departing_nodes(rest, ["cp-1", "cp-2", "cp-3", "worker-1"]) == ["worker-1"]
-    plan = decide_departures(rest, ClusterView(MEMBERS, ALL, "cp-1"), {"worker-1": [WEB, DS]}, ["cp-1", "cp-2", "cp-3"])
+    plan = decide_departures(rest, ClusterView(MEMBERS, ALL, "cp-1"), {"worker-1": [WEB, DS]}, ["cp-1", "cp-2", "cp-3"],
+                             csrs={"worker-1": ["csr-1", "csr-2"], "cp-1": ["csr-0"]})
     assert plan.refusal is None and plan.names() == ["worker-1"]
     d = plan.departures[0]
-    assert (d.node, d.member, d.evict, d.keep) == (True, None, ["default/web-1"], ["kube-system/agent"])
+    assert (d.node, d.member, d.evict, d.keep, d.csrs) == (True, None, ["default/web-1"], ["kube-system/agent"],
+                                                           ["csr-1", "csr-2"])
     assert plan.steps(d) == ["cordon and drain Node worker-1 (evict 1 pod(s); 1 stay (DaemonSet or static))",
-                             "delete Node worker-1 and its kubelet's CSRs"]
+                             "delete Node worker-1 and its kubelet's 2 CSR(s)"]
 
 
 def test_a_control_plane_departs_with_its_member_removed_through_a_healthy_one() -> None:
@@ -62,7 +64,7 @@ def test_a_control_plane_departs_with_its_member_removed_through_a_healthy_one()
     steps = plan.steps(d, retire=full.config.host("cp-3"))
     assert steps[1].startswith("remove etcd member cp-3 (") and "through cp-1" in steps[1]
     assert steps[2].startswith("stop and disable on cp-3: kube-apiserver.service, kube-controller-manager.service")
-    assert steps[2].endswith("etcd (its data moved aside)") and steps[-1] == "delete Node cp-3 and its kubelet's CSRs"
+    assert steps[2].endswith("etcd (its data moved aside)") and steps[-1] == "delete Node cp-3"
     everything = removal_steps(plan, d, full, ["cp-1", "cp-2", "worker-1"])
     assert everything[-1].startswith("converge cp-1, cp-2, worker-1 without cp-3 (")
 
@@ -85,6 +87,14 @@ def test_only_limits_the_departures_to_that_host() -> None:
     assert departing_nodes(smaller, ["cp-3", "worker-1"], only) == ["worker-1"]
     plan = decide_departures(smaller, ClusterView(MEMBERS, ALL, "cp-1"), {"worker-1": []}, ["cp-1", "cp-2"], only=only)
     assert plan.names() == ["worker-1"] and plan.departures[0].member is None
+
+
+def test_csrs_of_a_host_whose_node_is_gone_already_depart_too() -> None:
+    rest = without_host(loaded(), "worker-1").config
+    plan = decide_departures(rest, ClusterView(MEMBERS, ALL, "cp-1"), {}, ["cp-1"], csrs={"worker-1": ["csr-9"]})
+    d = plan.departures[0]
+    assert (d.name, d.node, d.csrs) == ("worker-1", False, ["csr-9"])
+    assert plan.steps(d) == ["delete the 1 CSR(s) of worker-1's kubelet (its Node is gone already)"]
 
 
 def test_a_bare_pod_blocks_unless_forced() -> None:

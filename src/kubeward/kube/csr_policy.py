@@ -134,19 +134,24 @@ def decide_pending(csrs: Iterable[CsrRecord], inventory: Mapping[str, HostIdenti
             if c.state == "Pending" and c.signer == SERVING_SIGNER]
 
 
-def csrs_of_node(csrs: Iterable[CsrRecord], node: str) -> list[str]:
-    """The CSRs made for ``node``: by its kubelet (requester ``system:node:NODE``) or for it (its
+def csr_node(c: CsrRecord) -> str | None:
+    """The node a CSR was made for: by its kubelet (requester ``system:node:NODE``) or for it (its
     bootstrap client CSR, requested with a token, asks for the common name ``system:node:NODE``)."""
-    who = f"{NODE_PREFIX}{node}"
-    out = []
+    if c.username.startswith(NODE_PREFIX):
+        return c.username[len(NODE_PREFIX):]
+    try:
+        cns = x509.load_pem_x509_csr(c.request_pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError:
+        return None
+    cn = str(cns[0].value) if cns else ""
+    return cn[len(NODE_PREFIX):] if cn.startswith(NODE_PREFIX) else None
+
+
+def csrs_by_node(csrs: Iterable[CsrRecord]) -> dict[str, list[str]]:
+    """node -> the names of the CSRs made for it (see :func:`csr_node`)."""
+    out: dict[str, list[str]] = {}
     for c in csrs:
-        cn = ""
-        try:
-            req = x509.load_pem_x509_csr(c.request_pem)
-            cns = req.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-            cn = str(cns[0].value) if cns else ""
-        except ValueError:
-            pass
-        if c.username == who or cn == who:
-            out.append(c.name)
+        node = csr_node(c)
+        if node:
+            out.setdefault(node, []).append(c.name)
     return out

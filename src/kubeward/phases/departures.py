@@ -42,7 +42,7 @@ from kubeward.etcd.config import peer_url
 from kubeward.etcd.membership import Member, removal_refusal
 from kubeward.hostscripts.sections import parse_sections, render_sections
 from kubeward.kube import client as api
-from kubeward.kube.csr_policy import csrs_of_node
+from kubeward.kube.csr_policy import csrs_by_node
 from kubeward.kube.drain import DrainReport, PodInfo, drain, eviction_plan, node_pods
 from kubeward.ops.base import FACT, Change, HostOutcome, Note, Unchanged
 from kubeward.phases.base import Phase, RunContext
@@ -66,6 +66,7 @@ class Departure:
     name: str
     node: bool = False  # a Node object of this name exists
     member: Member | None = None  # its etcd member
+    csrs: list[str] = field(default_factory=list)  # CSRs made for its kubelet (records of its certificates)
     evict: list[str] = field(default_factory=list)  # pods the drain evicts
     keep: list[str] = field(default_factory=list)  # pods that stay (DaemonSet, mirror)
     blocked: list[str] = field(default_factory=list)  # pods that stop the drain (without force)
@@ -102,7 +103,9 @@ class DeparturePlan:
             out.append(f"stop and disable on {d.name}: {', '.join(retired_units(retire))}"
                        + (", etcd (its data moved aside)" if retire.is_control_plane else ""))
         if d.node:
-            out.append(f"delete Node {d.name} and its kubelet's CSRs")
+            out.append(f"delete Node {d.name}" + (f" and its kubelet's {len(d.csrs)} CSR(s)" if d.csrs else ""))
+        elif d.csrs:
+            out.append(f"delete the {len(d.csrs)} CSR(s) of {d.name}'s kubelet (its Node is gone already)")
         return out
 
 
@@ -152,9 +155,11 @@ def departing_nodes(config: ClusterConfig, node_names: Sequence[str], only: Host
 
 
 def decide_departures(config: ClusterConfig, view: ClusterView, node_pods: Mapping[str, Sequence[PodInfo]],
-                      cps: Sequence[str], *, only: HostConfig | None = None, force: bool = False) -> DeparturePlan:
+                      cps: Sequence[str], *, only: HostConfig | None = None, force: bool = False,
+                      csrs: Mapping[str, Sequence[str]] | None = None) -> DeparturePlan:
     """Who departs and whether that is refused (pure): the etcd members ``config``'s control planes
-    do not account for (only ``only``'s, when given) and the departing Nodes with their pods."""
+    do not account for (only ``only``'s, when given), the departing Nodes with their pods, and the
+    CSRs made for kubelets of hosts ``config`` does not list (``csrs``: node -> CSR names)."""
     plan = DeparturePlan()
     if view.error:
         plan.refusal = view.error
@@ -176,6 +181,8 @@ def decide_departures(config: ClusterConfig, view: ClusterView, node_pods: Mappi
         d.evict = [p.ref for p in ev.evict]
         d.keep = [p.ref for p, _ in ev.keep]
         d.blocked = [f"{p.ref} ({why})" for p, why in ev.blocked]
+    for name in departing_nodes(config, list(csrs or {}), only):
+        by_name.setdefault(name, Departure(name)).csrs = list((csrs or {})[name])
     plan.departures = [by_name[n] for n in sorted(by_name)]
     leaving = [d.member for d in plan.departures if d.member is not None]
     if leaving and view.members is not None:
@@ -207,10 +214,12 @@ async def plan_departures(ctx: RunContext, view_api: ApiView | None, cps: Sequen
     :func:`decide_departures`."""
     view = await read_etcd_view(ctx, cps)
     pods: dict[str, list[PodInfo]] = {}
+    csrs: dict[str, list[str]] = {}
     if view_api is not None:
         names = departing_nodes(ctx.config, [n.name for n in view_api.nodes], only)
         pods = {n: await node_pods(view_api.client, n) for n in names}
-    return decide_departures(ctx.config, view, pods, cps, only=only, force=force)
+        csrs = csrs_by_node(await api.list_csrs(view_api.client))
+    return decide_departures(ctx.config, view, pods, cps, only=only, force=force, csrs=csrs)
 
 
 @contextlib.asynccontextmanager
@@ -322,15 +331,17 @@ async def _depart(ctx: RunContext, plan: DeparturePlan, d: Departure, rep: Depar
         if still:
             raise failed(f"stopping kubeward's services on {d.name}", f"{', '.join(still)} still active")
         rep.stopped = units
-    if d.node:
+    if d.node or d.csrs:
         assert client is not None
-        progress(f"{d.name}: delete Node")
         try:
-            await api.delete_node(client, d.name)
-            rep.node_deleted = True
-            # its CSRs are records of certificates a host outside cluster.yml holds: the audit judges
-            # every approved serving CSR against cluster.yml, so they go with the Node
-            rep.csrs_deleted = csrs_of_node(await api.list_csrs(client), d.name)
+            if d.node:
+                progress(f"{d.name}: delete Node")
+                await api.delete_node(client, d.name)
+                rep.node_deleted = True
+            # its CSRs are the records of certificates a host outside cluster.yml holds (valid until
+            # they expire; the firewall keeps the host out): the audit judges every approved serving
+            # CSR against cluster.yml, so they go too (with any its kubelet made since the plan)
+            rep.csrs_deleted = csrs_by_node(await api.list_csrs(client)).get(d.name, [])
             await api.delete_csrs(client, rep.csrs_deleted)
         except KubewardError as exc:
             raise failed(f"deleting Node {d.name}" + (" (deleted) and its CSRs" if rep.node_deleted else ""),

@@ -36,6 +36,7 @@ from lightkube import AsyncClient
 
 from kubeward.components.node import (
     KUBELET_BOOTSTRAP_KUBECONFIG,
+    KUBELET_UNIT,
     POD_NETWORK_UNIT,
     TRAITS_FACT,
     NodeContext,
@@ -67,6 +68,10 @@ log = logging.getLogger("kubeward.phases")
 TRAITS = "node-traits"
 JOINED = "kubelet-joined"
 JOINED_FACT = f"[ -s {KUBELET_PKI_DIR}/kubelet-client-current.pem ] && echo yes || echo no"
+#: whether the kubelet already holds a serving certificate: only kubelets without one are waited for
+#: (approved CSRs are deleted by the controller-manager an hour later, so their absence means nothing)
+SERVING = "kubelet-serving"
+SERVING_FACT = f"[ -s {KUBELET_PKI_DIR}/kubelet-server-current.pem ] && echo yes || echo no"
 LOCAL_API = "https://127.0.0.1:6443"
 #: how long `up` waits for kubelets to register with a pod CIDR, and for serving CSRs
 REGISTER_TIMEOUT = 180.0
@@ -157,7 +162,7 @@ class Nodes(_TraitsPhase):
             return []
         nctx = self.ctx_for(ctx, host)
         kubelet = kubelet_component(nctx, self.bootstrap.get(host))
-        kubelet.extra_facts.update({TRAITS: TRAITS_FACT, JOINED: JOINED_FACT})
+        kubelet.extra_facts.update({TRAITS: TRAITS_FACT, JOINED: JOINED_FACT, SERVING: SERVING_FACT})
         routes = pod_routes(host, self.pod_cidrs, {h.name: str(h.private_address) for h in ctx.config.hosts})
         return [kubelet, kube_proxy_component(nctx, self.proxy_kubeconfig),
                 pod_network_component(str(ctx.config.network.pod_cidr), self.pod_cidrs.get(host, "0.0.0.0/32"),
@@ -209,7 +214,13 @@ class Nodes(_TraitsPhase):
         self.pod_cidrs = {n.name: n.pod_cidr for n in nodes if n.name in wanted and n.pod_cidr}
         new = sorted(wanted - set(self.pod_cidrs))
         private = {h.name: str(h.private_address) for h in ctx.config.hosts}
+        registered = {n.name for n in nodes}
         for h, f in facts.items():
+            kubelet = plan_work(self.components(ctx, h)[0], f)
+            if h not in registered and f.get(JOINED, "").strip() == "yes" and kubelet.state.running \
+                    and not kubelet.needs_restart:
+                out[h].changes.append(Change(f"service:{KUBELET_UNIT}", f"restart {KUBELET_UNIT}: it runs but its "
+                                             "Node is gone (deleted while it ran); a restart registers it again", ""))
             if h not in self.pod_cidrs:
                 out[h].changes.append(Change("pod-network", f"the CNI configuration for {h}'s pod CIDR (allocated when "
                                              f"it registers) and routes to {len(self.pod_cidrs)} node(s)", ""))
@@ -245,6 +256,17 @@ class Nodes(_TraitsPhase):
             due = {h: w.component for h, ws in works.items() for w in ws if w.component.name == name and w.needs_restart}
             if not await self.restart(ctx, due, out):
                 return
+        # a kubelet registers its Node when it starts, not again: one that kept running while its
+        # Node was deleted (its host left cluster.yml and came back) is restarted to register anew
+        registered = {n.name for n in await api.read_nodes(client)}
+        touched = {h for h, ws in works.items() for w in ws if w.component.name == "kubelet" and (w.start or w.needs_restart)}
+        lost = {h: w.component for h, ws in works.items() for w in ws if w.component.name == "kubelet"
+                and h not in registered and h not in touched and h not in joining and w.state.running}
+        for h, c in lost.items():
+            out[h].changes.append(Change(f"service:{c.unit}", f"restart {c.unit}: it runs but its Node is gone "
+                                         "(deleted while it ran); a restart registers it again", ""))
+        if not await self.restart(ctx, lost, out):
+            return
         # every node registered, with the pod CIDR the controller-manager gave it
         wanted = {h.name for h in ctx.config.hosts}
         deadline = time.monotonic() + REGISTER_TIMEOUT
@@ -276,7 +298,8 @@ class Nodes(_TraitsPhase):
         if not all(ok) or not await self.restart(ctx, due, out):
             return
         await self._delete_tokens(ctx, client, set(nodes), out)
-        await self._approve_serving(ctx, client, out)
+        serving = {h for h, f in facts.items() if f.get(SERVING, "").strip() == "yes" and h not in joining}
+        await self._approve_serving(ctx, client, out, serving)
         # the phase's health gate: every node Ready (the kubelet sees the CNI config within seconds)
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
@@ -301,10 +324,13 @@ class Nodes(_TraitsPhase):
         await asyncio.gather(*(ctx.session.run(h, f"rm -f {KUBELET_BOOTSTRAP_KUBECONFIG}",
                                                label="remove the used bootstrap kubeconfig") for h in joined))
 
-    async def _approve_serving(self, ctx: RunContext, client: AsyncClient, out: dict[str, HostOutcome]) -> None:
+    async def _approve_serving(self, ctx: RunContext, client: AsyncClient, out: dict[str, HostOutcome],
+                               serving: set[str]) -> None:
+        """Decide pending serving CSRs; wait for the kubelets of this run that hold no serving
+        certificate yet (``serving``: those that do) until one of theirs is approved."""
         inv = inventory(ctx.config)
         deadline = time.monotonic() + CSR_TIMEOUT
-        served: set[str] = set()
+        served: set[str] = set(serving) | (set(inv) - set(out))
         while True:
             csrs = await api.list_csrs(client)
             for d in decide_pending(csrs, inv):
