@@ -4,6 +4,7 @@ decisions, the HAProxy configuration and the unit files."""
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,9 +12,18 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import RoleRef, Subject
 from lightkube.resources.rbac_authorization_v1 import ClusterRoleBinding
 
-from kubeward.components.control_plane import render_haproxy_config, render_unit
+from kubeward.components.control_plane import (
+    HAPROXY_CONFIG,
+    HAPROXY_DROPIN,
+    api_proxy_component,
+    render_haproxy_config,
+    render_unit,
+)
+from kubeward.components.plan import plan_work, render_reload
+from kubeward.components.spec import Component
 from kubeward.config import parse_config
 from kubeward.kube.rbac import CLUSTER_ROLE_BINDINGS, binding_action, render_binding
+from kubeward.ops.ops import Directory, File, Packages
 from kubeward.pki.encryption import (
     KeyRing,
     new_key,
@@ -87,3 +97,38 @@ def test_units_restart_always_and_bound_the_stop() -> None:
     unit = render_unit("kube-scheduler", "Kubernetes scheduler", {"bind-address": "127.0.0.1"}, stop_timeout=20)
     assert "Restart=always" in unit and "TimeoutStopSec=20" in unit
     assert "ExecStart=/usr/local/bin/kube-scheduler \\\n    --bind-address=127.0.0.1" in unit
+
+
+def _converged_facts(comp: Component) -> dict[str, str]:
+    """The facts of a host where ``comp`` runs exactly as declared."""
+    facts: dict[str, str] = {}
+    for op in comp.ops():
+        if isinstance(op, File):
+            sha = hashlib.sha256(op.content).hexdigest()
+            facts[op.id] = (f"regular file|{op.owner}|{op.group}|{op.mode:o}\n{sha}\n"
+                            f"{base64.b64encode(op.content).decode()}")
+        elif isinstance(op, Directory):
+            facts[op.id] = f"directory|{op.owner}|{op.group}|{op.mode:o}\n"
+        elif isinstance(op, Packages):
+            facts[op.id] = "\n".join(f"{n} installed" for n in op.names)
+        else:
+            facts[op.id] = "enabled\nactive"
+    return facts
+
+
+def test_new_api_proxy_backends_reload_haproxy_and_a_changed_unit_restarts_it() -> None:
+    """A control plane added or removed changes every node's proxy configuration: HAProxy reloads
+    (its connections stay open), it is not restarted."""
+    config = parse_config(GOOD).config
+    before = api_proxy_component(config)
+    assert plan_work(before, _converged_facts(before)).idle
+    smaller = config.model_copy(update={"hosts": tuple(h for h in config.hosts if h.name != config.control_planes[-1].name)})
+    work = plan_work(api_proxy_component(smaller), _converged_facts(before))
+    assert (work.needs_reload, work.needs_restart) == (True, False)
+    assert [c.summary for c in work.shown()] == [f"update {HAPROXY_CONFIG}",
+                                                 "reload haproxy.service (its configuration changed; no restart)"]
+    assert render_reload(before).startswith("systemctl reload haproxy.service\n")
+    facts = _converged_facts(before)
+    facts[f"file:{HAPROXY_DROPIN}"] = "absent"
+    work = plan_work(before, facts)
+    assert (work.needs_reload, work.needs_restart) == (False, True)

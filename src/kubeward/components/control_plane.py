@@ -265,5 +265,9 @@ def api_proxy_component(config: ClusterConfig) -> Component:
         health=Health(f"curl -sf --max-time 3 http://{PROXY_ADDRESS}:{PROXY_HEALTH_PORT}/healthz >/dev/null",
                       60, "serving"),
         restart="rolling",
+        # new backends (a control plane added or removed) by a reload: the master process starts new
+        # workers with them and the old ones finish their connections (kubelets' watches stay open)
+        restart_on=(HAPROXY_DROPIN,),
+        reload_on=(HAPROXY_CONFIG,),
         ports=(),
     )

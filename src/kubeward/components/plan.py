@@ -34,6 +34,7 @@ class HostWork:
     wait: bool = False  # run the health probe after the round-trip's start
     daemon_reload: bool = False
     needs_restart: bool = False  # running, and a file it reads changed: the phase restarts it
+    needs_reload: bool = False  # running, and only files it reloads changed: the phase reloads it
     wait_for: Health | None = None  # another probe than the component's (a learner only "serves")
 
     @property
@@ -49,6 +50,8 @@ class HostWork:
         if self.needs_restart:
             how = "one host at a time" if self.component.restart == "rolling" else "all hosts at once"
             out.append(Change(f"service:{unit}", f"restart {unit} (its configuration changed; {how})", ""))
+        elif self.needs_reload:
+            out.append(Change(f"service:{unit}", f"reload {unit} (its configuration changed; no restart)", ""))
         return out
 
 
@@ -87,7 +90,8 @@ def plan_work(component: Component, facts: Mapping[str, str], *, start: bool = T
                                    f"systemctl enable --quiet {component.unit} 2>/dev/null"))
     if state.running:
         work.needs_restart = restart and any(component.restarts_on(c.op) for c in work.changes)
-        if not work.needs_restart:
+        work.needs_reload = not work.needs_restart and any(component.reloads_on(c.op) for c in work.changes)
+        if not work.needs_restart and not work.needs_reload:
             work.unchanged.append(Unchanged(service.id, f"{state.enabled}, {state.active}"))
     elif start:
         work.start = True
@@ -118,6 +122,12 @@ def render_apply(work: HostWork, offset: int = 0) -> str:
     if work.wait:
         lines.append(render_wait(work.component, work.wait_for))
     return "\n".join(lines) + "\n"
+
+
+def render_reload(component: Component) -> str:
+    """Reload the service (it takes its changed configuration without a restart), then wait until
+    its health probe passes."""
+    return f"systemctl reload {component.unit}\n{render_wait(component)}\n"
 
 
 def render_restart(component: Component) -> str:

@@ -42,6 +42,9 @@ class Component:
     health: Health | None = None
     restart: RestartPolicy = "rolling"
     restart_on: tuple[str, ...] | None = None  # paths; None: every file and unit file
+    #: paths whose change the running service takes by ``systemctl reload`` (no restart: HAProxy
+    #: keeps its connections); listed here, not in ``restart_on``
+    reload_on: tuple[str, ...] = ()
     ports: tuple[str, ...] = ()  # port-matrix row ids this component serves
     enabled: bool = True
     extra_facts: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
@@ -66,6 +69,10 @@ class Component:
         """Whether a change of operation ``op_id`` needs the running service restarted."""
         paths = [f.path for f in (*self.files, *self.unit_files)] if self.restart_on is None else self.restart_on
         return any(op_id == f"file:{p}" for p in paths)
+
+    def reloads_on(self, op_id: str) -> bool:
+        """Whether a change of operation ``op_id`` is taken by reloading the running service."""
+        return any(op_id == f"file:{p}" for p in self.reload_on)
 
     def reloads_units(self, op_id: str) -> bool:
         return any(op_id == f"file:{f.path}" for f in self.unit_files) or op_id.startswith("packages:")

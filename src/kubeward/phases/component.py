@@ -20,7 +20,7 @@ import logging
 from abc import abstractmethod
 from collections.abc import Sequence
 
-from kubeward.components.plan import HostWork, plan_work, render_apply, render_restart
+from kubeward.components.plan import HostWork, plan_work, render_apply, render_reload, render_restart
 from kubeward.components.spec import Component
 from kubeward.errors import RemoteError
 from kubeward.hostscripts.sections import parse_sections, render_sections, strip_markers
@@ -163,7 +163,28 @@ class ComponentPhase(Phase):
                    if w.component.name == name and w.needs_restart}
             if not await self.restart(ctx, due, out):
                 return out
+        await reload_components(ctx, {(h, w.component.name): w.component for h, ws in works.items() for w in ws
+                                      if w.needs_reload}, out)
         return out
+
+
+async def reload_components(ctx: RunContext, due: dict[tuple[str, str], Component], out: dict[str, HostOutcome]) -> bool:
+    """Reload ``(host, component name) -> component`` on every host at once (a reload drops nothing),
+    each followed by its health probe; False when one failed (that host's error)."""
+    if not ctx.apply or not due:
+        return True
+
+    async def one(h: str, c: Component) -> bool:
+        ctx.changed_hosts.add(h)
+        try:
+            await ctx.session.run(h, render_reload(c), label=f"reload {c.unit}", timeout=300)
+            log.info("%s: reloaded %s", h, c.unit)
+            return True
+        except RemoteError as exc:
+            out[h].error = f"reloading {c.unit}: {error_tail(exc)}"
+            return False
+
+    return all(await asyncio.gather(*(one(h, c) for (h, _), c in due.items())))
 
 
 async def restart_components(ctx: RunContext, component_of: dict[str, Component], out: dict[str, HostOutcome],

@@ -40,8 +40,8 @@ from kubeward.remote.ssh import Session
 
 #: the phases that converge the other hosts (preflight and the audit only read; `kubeward audit` proves)
 CONVERGE_SKIP = ("preflight", "audit")
-FOLLOWS = ("firewall sets", "pod routes", "the node-local API proxies' backends",
-           "the API servers' --etcd-servers and certificate")
+FOLLOWS = ("firewall sets", "pod routes")
+FOLLOWS_CONTROL_PLANE = ("the node-local API proxies' backends", "the API servers' --etcd-servers and certificate")
 
 
 def without_host(loaded: LoadedConfig, name: str) -> LoadedConfig:
@@ -73,7 +73,8 @@ class Removal:
 def removal_steps(plan: DeparturePlan, d: Departure, loaded: LoadedConfig, others: list[str]) -> list[str]:
     host = loaded.config.host(d.name)
     steps = plan.steps(d, retire=host)
-    steps.append(f"converge {', '.join(others)} without {d.name} (`up`'s phases: {', '.join(FOLLOWS)})")
+    follows = [*FOLLOWS, *(FOLLOWS_CONTROL_PLANE if host.is_control_plane else ())]
+    steps.append(f"converge {', '.join(others)} without {d.name} (`up`'s phases: {', '.join(follows)})")
     return steps
 
 
