@@ -179,6 +179,9 @@ def test_one_of_two_healthy_members_may_go_but_not_when_the_other_is_down() -> N
     why = removal_refusal(members(1, 2), ids(1), [member(1)], control_planes_left=1)
     assert why is not None and why.startswith("etcd has no quorum: 1 of 2 members healthy (2 needed)")
     assert why.endswith("restore cp-2 first")
+    # without a quorum no member passes a health check: the one that answers is not the one to restore
+    why = removal_refusal(members(1, 2), (), [member(1)], control_planes_left=1, running=ids(1))
+    assert why == "etcd has no quorum: 0 of 2 members healthy (2 needed), so no member can be removed — restore cp-2 first"
 
 
 def test_the_last_control_plane_or_member_is_never_removed() -> None:

@@ -238,12 +238,13 @@ def plan_membership(
 
 
 def removal_refusal(members: Sequence[Member], healthy: Collection[int], removing: Sequence[Member],
-                    control_planes_left: int) -> str | None:
+                    control_planes_left: int, running: Collection[int] | None = None) -> str | None:
     """Why removing ``removing`` (one after the other) would break etcd, or None when it is safe.
 
     Refused: removing the last control plane; any removal while etcd has no quorum (etcd could not
     even record it); a removal after which the healthy voting members are fewer than the new
-    quorum. The reason names the members that are down, which are the ones to restore first.
+    quorum. The reason names the members to restore first: those that are down (not ``running``:
+    without a quorum no member is healthy, but those that answer are not the ones to restore).
     """
     if control_planes_left < 1:
         names = ", ".join(m.name or m.hex_id for m in removing) or "it"
@@ -251,7 +252,8 @@ def removal_refusal(members: Sequence[Member], healthy: Collection[int], removin
                 "run there); add another control plane first")
     voters = [m for m in members if not m.is_learner]
     healthy_ids = set(healthy)
-    down = [m.name or m.hex_id for m in voters if m.id not in healthy_ids]
+    up_ids = healthy_ids | set(running or ())
+    down = [m.name or m.hex_id for m in voters if m.id not in up_ids]
     restore = f" — restore {', '.join(down)} first" if down else ""
     up_count = sum(1 for m in voters if m.id in healthy_ids)
     if voters and up_count < quorum(len(voters)):

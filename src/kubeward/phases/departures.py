@@ -33,12 +33,13 @@ from dataclasses import dataclass, field
 
 from lightkube import AsyncClient
 
-from kubeward.components.etcd import HEALTH, MEMBERS, extra_facts
+from kubeward.components.etcd import HEALTH, MEMBERS, etcd_component, extra_facts
 from kubeward.components.retire import parse_still_active, render_retire_script, retired_units
+from kubeward.components.spec import Component
 from kubeward.config import ClusterConfig, HostConfig
 from kubeward.errors import KubewardError, RemoteError
 from kubeward.etcd import scripts as etcd_scripts
-from kubeward.etcd.config import peer_url
+from kubeward.etcd.config import new_cluster_bootstrap, peer_url
 from kubeward.etcd.membership import Member, removal_refusal
 from kubeward.hostscripts.sections import parse_sections, render_sections
 from kubeward.kube import client as api
@@ -118,22 +119,24 @@ def etcd_facts_script(config: ClusterConfig) -> str:
     return render_sections(FACT, {k: facts[k] for k in (MEMBERS, HEALTH)}, merge_stderr=False)
 
 
-async def read_etcd_view(ctx: RunContext, cps: Sequence[str]) -> ClusterView:
-    """etcd's members and which are healthy, from every control plane in ``cps``: the etcd phase's
-    prefetched facts when this run has them (read, not taken: the etcd phase still wants them),
-    else one read per control plane."""
-    config = ctx.config
+async def read_etcd_view(ctx: RunContext, cps: Sequence[str], config: ClusterConfig | None = None) -> ClusterView:
+    """etcd's members and which are healthy, from every control plane in ``cps`` (hosts of
+    ``config``, by default the run's): the etcd phase's prefetched facts when this run has them
+    (read, not taken: the etcd phase still wants them), else one read per control plane."""
+    config = config or ctx.config
     if config.etcd.source != "apt":
         return ClusterView(None, set(), None)
     script = etcd_facts_script(config)
-    etcd = Etcd()
+    bootstrap = new_cluster_bootstrap(config)
+
+    def component(h: str) -> Component:
+        return etcd_component(config, config.host(h), bootstrap)
 
     async def one(h: str) -> dict[str, str]:
-        comps = etcd.components(ctx, h)
-        text = None if h in ctx.changed_hosts else ctx.prefetched.get(h, {}).get(etcd.name)
-        if text is not None and comps:
+        text = None if h in ctx.changed_hosts else ctx.prefetched.get(h, {}).get(Etcd.name)
+        if text is not None:
             with contextlib.suppress(ValueError):
-                return parse_component_facts(text, comps)
+                return parse_component_facts(text, [component(h)])
         text = ctx.prefetched.get(h, {}).get(Departures.name) if h not in ctx.changed_hosts else None
         if text is None:
             text = (await ctx.session.run(h, script, label="read etcd's members and health", reads_only=True)).stdout
@@ -142,7 +145,7 @@ async def read_etcd_view(ctx: RunContext, cps: Sequence[str]) -> ClusterView:
     facts = {}
     for h, r in (await ctx.session.each(one, list(cps))).items():
         if isinstance(r, dict):
-            facts[h] = node_facts(h, r, etcd.components(ctx, h)[0])
+            facts[h] = node_facts(h, r, component(h))
         elif not isinstance(r, RemoteError):
             raise r
     return cluster_view(facts)
@@ -186,7 +189,8 @@ def decide_departures(config: ClusterConfig, view: ClusterView, node_pods: Mappi
     plan.departures = [by_name[n] for n in sorted(by_name)]
     leaving = [d.member for d in plan.departures if d.member is not None]
     if leaving and view.members is not None:
-        plan.refusal = removal_refusal(view.members, view.healthy, leaving, len(config.control_planes))
+        plan.refusal = removal_refusal(view.members, view.healthy, leaving, len(config.control_planes),
+                                       view.answering)
         kept = {peer_url(config, h): h.name for h in config.control_planes if h.name in cps}
         plan.operator = next((kept[u] for m in view.members if m.id in view.healthy and not m.is_learner
                               for u in m.peer_urls if u in kept), None)
@@ -210,9 +214,14 @@ class ApiView:
 
 async def plan_departures(ctx: RunContext, view_api: ApiView | None, cps: Sequence[str], *,
                           only: HostConfig | None = None, force: bool = False) -> DeparturePlan:
-    """Read etcd's members (through ``cps``) and the departing Nodes' pods (through the API), then
-    :func:`decide_departures`."""
-    view = await read_etcd_view(ctx, cps)
+    """Read etcd's members (through ``cps``, and ``only`` when it is a control plane: its member
+    sees what the others cannot say when they are down) and the departing Nodes' pods (through the
+    API), then :func:`decide_departures`."""
+    if only is not None and only.is_control_plane:
+        full = ctx.config.model_copy(update={"hosts": (*ctx.config.hosts, only)})
+        view = await read_etcd_view(ctx, [*cps, only.name], full)
+    else:
+        view = await read_etcd_view(ctx, cps)
     pods: dict[str, list[PodInfo]] = {}
     csrs: dict[str, list[str]] = {}
     if view_api is not None:

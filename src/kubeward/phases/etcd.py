@@ -107,6 +107,9 @@ class ClusterView:
     healthy: set[int]
     asked: str | None  # a host whose member list this is
     error: str | None = None
+    #: members whose own node answered with the member list: running, healthy or not (without a
+    #: quorum no member passes a health check)
+    answering: set[int] = field(default_factory=set)
 
 
 def cluster_view(facts: dict[str, NodeFacts]) -> ClusterView:
@@ -127,7 +130,8 @@ def cluster_view(facts: dict[str, NodeFacts]) -> ClusterView:
         for m in members:
             if any(f.health.get(u) for u in m.client_urls):
                 healthy.add(m.id)
-    return ClusterView(members, healthy, asked)
+    answering = {m.id for m in members if m.name in with_list}
+    return ClusterView(members, healthy, asked, answering=answering)
 
 
 def desired_members(config: ClusterConfig) -> list[Desired]:

@@ -109,9 +109,6 @@ async def remove_host(loaded: LoadedConfig, session: Session, name: str, *,
     ctx = RunContext(rest, session, apply=True)
     try:
         async with reach_api(ctx, cps) as view_api:
-            if view_api is None and rest.config.kubernetes.enabled:
-                raise KubewardError(f"no API server answers through {', '.join(cps) or 'a control plane'}: "
-                                    f"{name} cannot be drained; fix the control plane first (`kubeward up`)")
             progress(f"planning: {name}'s Node, pods and etcd member")
             plan = await plan_departures(ctx, view_api, cps, only=host, force=force)
             res.plan = plan
@@ -119,8 +116,12 @@ async def remove_host(loaded: LoadedConfig, session: Session, name: str, *,
                 plan.departures.append(Departure(name))  # nothing in the cluster knows it: still stop its services
             d = plan.departures[0]
             res.steps = removal_steps(plan, d, loaded, others)
+            # etcd's verdict first: without a quorum there is no API server to drain through either
             if plan.refusal:
                 raise DepartureError(f"refusing to remove {name}: {plan.refusal}")
+            if view_api is None and rest.config.kubernetes.enabled:
+                raise KubewardError(f"no API server answers through {', '.join(cps) or 'a control plane'}: "
+                                    f"{name} cannot be drained; fix the control plane first (`kubeward up`)")
             question = (f"Remove {name} ({host.role}) from cluster {loaded.config.name}?\n"
                         + "".join(f"  {i}. {s}\n" for i, s in enumerate(res.steps, 1))
                         + f"{name} keeps its files; remove it from {loaded.filename} afterwards. Continue?")
