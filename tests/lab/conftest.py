@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kubeward.lab.lab import Lab, LabState
+from kubeward.lab.lab import Lab, LabState, NodeState
 
 pytestmark = pytest.mark.lab
 
@@ -87,6 +87,18 @@ def lab_config(lab: Lab, tmp: Path, *, pins: bool = True) -> Path:
     return path
 
 
+def without_hosts(text: str, names: list[str]) -> str:
+    """cluster.yml text (as the lab writes it) without the given hosts' entries."""
+    for name in names:
+        text = re.sub(rf"\n  - name: {re.escape(name)}\n(?:    .*\n|      .*\n)*", "\n", text, count=1)
+    return text
+
+
+def config_hosts(config: Path) -> list[str]:
+    """The host names a cluster.yml lists."""
+    return re.findall(r"^  - name: (\S+)$", config.read_text(), flags=re.M)
+
+
 def kubeward(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "kubeward", *args], capture_output=True, text=True,
                           timeout=timeout)
@@ -124,25 +136,40 @@ def kube_build() -> Path:
 @dataclass
 class KubeCluster:
     lab: Lab
-    config: Path
+    config: Path  # 1 control plane, 2 workers
     up: dict  # type: ignore[type-arg]
+    #: a booted lab node that config leaves out (test_nodes_day2 adds it and removes it again)
+    spare: str = ""
+    #: config with the spare node too (same state directory)
+    config_all: Path | None = None
+
+    def nodes(self) -> list[NodeState]:
+        """The lab nodes that config lists (the spare one is not a node of the cluster)."""
+        names = set(config_hosts(self.config))
+        return [n for n in self.lab.load().nodes if n.name in names]
 
 
 @pytest.fixture(scope="session")
 def kube_cluster(kube_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
-    """One Kubernetes lab (1 control plane, 2 workers) converged once and shared by test_nodes and
-    test_up_kube_audit (which weakens it, so it runs last); torn down even when tests fail."""
+    """One Kubernetes lab (1 control plane, 2 workers, and a spare booted node that cluster.yml leaves
+    out) converged once and shared by test_nodes, test_nodes_day2 (which adds the spare node and
+    removes it again) and test_up_kube_audit (which weakens it, so it runs last); torn down even
+    when tests fail."""
     from kubeward.lab.lab import render_kubernetes_yml
 
     _require_root()
     lb = Lab(new_lab_name("k"))
     try:
-        lb.up(3, 1)
+        lb.up(4, 1)
+        spare = lb.load().nodes[-1].name
         path = lab_config(lb, tmp_path_factory.mktemp("kube"))
-        path.write_text(path.read_text() + render_kubernetes_yml("1.20.2", kube_build))
+        text = path.read_text() + render_kubernetes_yml("1.20.2", kube_build)
+        everything = path.with_name("cluster-with-spare.yml")
+        everything.write_text(text)
+        path.write_text(without_hosts(text, [spare]))
         rc, report = up_json(path)
         assert rc == 0, json.dumps(report, indent=1)[-4000:]
-        yield KubeCluster(lb, path, report)
+        yield KubeCluster(lb, path, report, spare, everything)
     finally:
         if lb.exists() or lb.dir.exists():
             lb.down()

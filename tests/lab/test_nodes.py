@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from kubeward.lab.lab import Lab, LabState
+from kubeward.lab.lab import Lab, NodeState
 from tests.lab.conftest import KubeCluster, up_json
 
 
@@ -57,16 +57,22 @@ def sh(lab: Lab, node: str, script: str) -> subprocess.CompletedProcess[str]:
     return lab.exec(node, ["sh", "-c", script], timeout=60)
 
 
-def test_kubelets_joined_by_tls_bootstrap_and_no_token_remains(kube_lab: Lab, config: Path, up: dict) -> None:  # type: ignore[type-arg]
-    st = kube_lab.load()
+@pytest.fixture(scope="module")
+def members(kube_cluster: KubeCluster) -> list[NodeState]:
+    """The lab nodes of the cluster (the lab boots a spare one that cluster.yml leaves out)."""
+    return kube_cluster.nodes()
+
+
+def test_kubelets_joined_by_tls_bootstrap_and_no_token_remains(kube_lab: Lab, config: Path, up: dict,  # type: ignore[type-arg]
+                                                               members: list[NodeState]) -> None:
     nodes = kubectl_json(config, "get", "nodes")["items"]
     ready = {n["metadata"]["name"]: any(c["type"] == "Ready" and c["status"] == "True"
                                         for c in n["status"]["conditions"]) for n in nodes}
-    assert ready == {n.name: True for n in st.nodes}
+    assert ready == {n.name: True for n in members} and len(members) == 3
     assert all(n["spec"].get("podCIDR") for n in nodes)
     secrets = kubectl_json(config, "get", "secrets", "-n", "kube-system")["items"]
     assert [s["metadata"]["name"] for s in secrets if s["type"] == "bootstrap.kubernetes.io/token"] == []
-    for n in st.nodes:
+    for n in members:
         r = sh(kube_lab, n.name, "ls /var/lib/kubelet/pki /etc/kubernetes; stat -L -c %a /var/lib/kubelet/pki/kubelet-client-current.pem")
         files = r.stdout.split()
         assert "kubelet-client-current.pem" in files and "kubelet-server-current.pem" in files, (n.name, files)
@@ -74,7 +80,7 @@ def test_kubelets_joined_by_tls_bootstrap_and_no_token_remains(kube_lab: Lab, co
         assert files[-1] == "600"
     csrs = kubectl_json(config, "get", "csr")["items"]
     serving = [c for c in csrs if c["spec"]["signerName"] == "kubernetes.io/kubelet-serving"]
-    assert {c["spec"]["username"] for c in serving} >= {f"system:node:{n.name}" for n in st.nodes}
+    assert {c["spec"]["username"] for c in serving} >= {f"system:node:{n.name}" for n in members}
     assert all(any(cond["type"] == "Approved" for cond in c["status"]["conditions"]) for c in serving)
 
 
@@ -91,10 +97,10 @@ def test_check_runs_pods_on_every_node(config: Path, up: dict) -> None:  # type:
                 if n["metadata"]["name"].startswith("kubeward-check-")]
 
 
-def test_kubelet_api_refuses_anonymous_and_read_only_port_is_closed(kube_lab: Lab, up: dict) -> None:  # type: ignore[type-arg]
-    st = kube_lab.load()
-    cp = next(n for n in st.nodes if n.role == "control-plane")
-    for n in st.nodes:
+def test_kubelet_api_refuses_anonymous_and_read_only_port_is_closed(kube_lab: Lab, up: dict,  # type: ignore[type-arg]
+                                                                   members: list[NodeState]) -> None:
+    cp = next(n for n in members if n.role == "control-plane")
+    for n in members:
         code = sh(kube_lab, cp.name, f"curl -sk -o /dev/null -w '%{{http_code}}' --max-time 5 https://{n.private_address}:10250/pods")
         assert code.stdout == "401", (n.name, code.stdout, code.stderr)
         closed = sh(kube_lab, cp.name, "python3 -c 'import socket,sys\ntry:\n socket.create_connection("
@@ -114,9 +120,8 @@ def _csr_pem(cn: str, dns: list[str], ips: list[str]) -> bytes:
 
 
 def test_serving_csr_for_another_nodes_address_or_an_extra_name_is_denied(
-        kube_lab: Lab, config: Path, up: dict) -> None:  # type: ignore[type-arg]
-    st: LabState = kube_lab.load()
-    a, b = [n for n in st.nodes if n.role == "worker"][:2]
+        kube_lab: Lab, config: Path, up: dict, members: list[NodeState]) -> None:  # type: ignore[type-arg]
+    a, b = [n for n in members if n.role == "worker"][:2]
     wanted = {
         "kw-test-steal": _csr_pem(f"system:node:{a.name}", [a.name], [a.private_address, b.private_address]),
         "kw-test-extra": _csr_pem(f"system:node:{a.name}", [a.name, "api.example.com"], [a.private_address]),

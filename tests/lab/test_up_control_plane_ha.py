@@ -1,6 +1,8 @@
 """Three control planes behind every node's local API proxy: with one control plane stopped, a
 worker still reaches a ready API server through 127.0.0.1:6443, and `kubeward kubectl` still works
-(through another control plane)."""
+(through another control plane). Last: `kubeward node remove` of a control plane while a worker
+polls the API (no failure longer than a few seconds), etcd left with two members, the proxies
+without its backend, and a second removal that would break etcd's quorum refused with the reason."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from kubeward.lab.lab import Lab, render_kubernetes_yml
-from tests.lab.conftest import lab_config, new_lab_name, up_json
+from tests.lab.conftest import lab_config, new_lab_name, up_json, without_hosts
 
 #: the worker's kubelet client certificate from its TLS bootstrap (certificate and key in one file)
 READYZ = ("curl -s --max-time 5 --cacert /etc/kubernetes/pki/ca.crt "
@@ -71,3 +73,87 @@ def test_a_stopped_control_plane_leaves_the_api_reachable_through_the_local_prox
         assert r.returncode == 0 and "namespace/kube-system" in r.stdout, r
     finally:
         ha_lab.start_node(first_cp)
+
+
+#: the worker asks the API through its local proxy every 0.2 s until /run/stop-poll exists
+POLL = ("rm -f /run/stop-poll; while [ ! -e /run/stop-poll ]; do t=$(date +%s.%N); "
+        "c=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert /etc/kubernetes/pki/ca.crt "
+        "--cert /var/lib/kubelet/pki/kubelet-client-current.pem https://127.0.0.1:6443/readyz); "
+        "echo \"$t $c\"; sleep 0.2; done")
+
+
+def longest_failure(lines: str) -> tuple[float, int, int]:
+    """(longest time from a failed poll to the next success, failed polls, polls)."""
+    rows = [(float(t), code) for t, code in (line.split() for line in lines.splitlines() if len(line.split()) == 2)]
+    worst, since, failed = 0.0, None, 0
+    for t, code in rows:
+        if code != "200":
+            failed += 1
+            since = t if since is None else since
+        elif since is not None:
+            worst, since = max(worst, t - since), None
+    if since is not None:
+        worst = max(worst, rows[-1][0] - since)
+    return worst, failed, len(rows)
+
+
+def kubeward_json(*args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    r = subprocess.run([sys.executable, "-m", "kubeward", *args, "-o", "json"], capture_output=True, text=True,
+                       timeout=900)
+    assert r.stdout, r.stderr[-3000:]
+    return r.returncode, json.loads(r.stdout)
+
+
+def test_removing_a_control_plane_keeps_the_api_available_and_a_removal_that_breaks_quorum_is_refused(
+        ha_lab: Lab, config: Path) -> None:
+    st = ha_lab.load()
+    worker = next(n.name for n in st.nodes if n.role == "worker")
+    cp1, cp2, cp3 = [n.name for n in st.nodes if n.role == "control-plane"]
+    # the test before stopped and started a control plane: every member healthy first
+    deadline = time.monotonic() + 180
+    while True:
+        rc, status = kubeward_json("etcd", "status", "-c", str(config))
+        if rc == 0 and status["healthy"] or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert status["healthy"], status
+    poller = subprocess.Popen(ha_lab.exec_argv(worker, ["sh", "-c", POLL]), stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)
+        started = time.monotonic()
+        rc, doc = kubeward_json("node", "remove", "-c", str(config), cp3, "--yes")
+        took = time.monotonic() - started
+        time.sleep(2)
+    finally:
+        ha_lab.exec(worker, ["touch", "/run/stop-poll"])
+        polled = poller.communicate(timeout=60)[0]
+    worst, failed, polls = longest_failure(polled)
+    print(f"node remove of a control plane: {took:.1f} s; the API through {worker}'s proxy: {failed} of {polls} "
+          f"polls failed, longest failure {worst:.2f} s")
+    assert rc == 0 and doc["ok"], json.dumps(doc, indent=1)[-4000:]
+    assert doc["departure"]["etcd_member_removed"] and polls > 20
+    assert worst <= 5.0, polled
+    # as the operator is told: cluster.yml without it
+    smaller = config.with_name("cluster-without-cp3.yml")
+    smaller.write_text(without_hosts(config.read_text(), [cp3]))
+    rc, status = kubeward_json("etcd", "status", "-c", str(smaller))
+    assert rc == 0 and status["healthy"] and sorted(m["name"] for m in status["members"]) == [cp1, cp2], status
+    assert status["unknown_members"] == []
+    stats = ha_lab.exec(worker, ["sh", "-c", "curl -s 'http://127.0.0.1:8404/stats;csv'"]).stdout
+    backends = {line.split(",")[1] for line in stats.splitlines()
+                if line.startswith("kube-apiservers,") and "BACKEND" not in line}
+    assert backends == {cp1, cp2}, stats
+    state = ha_lab.exec(cp3, ["sh", "-c", "for u in etcd kube-apiserver kubelet; do echo $(systemctl is-active $u) "
+                                          "$(systemctl is-enabled $u); done"]).stdout.split("\n")[:3]
+    assert all(s.startswith("inactive") and s.endswith("disabled") for s in state), state
+
+    # one of the two left stopped: removing the other would leave no quorum, refused with the reason
+    ha_lab.exec(cp2, ["systemctl", "stop", "etcd"])
+    try:
+        rc, doc = kubeward_json("node", "remove", "-c", str(smaller), cp1, "--yes")
+        assert rc == 1 and not doc["ok"], doc
+        assert doc["error"].startswith(f"refusing to remove {cp1}: etcd has no quorum") and \
+            doc["error"].endswith(f"restore {cp2} first"), doc["error"]
+        assert ha_lab.exec(cp1, ["systemctl", "is-active", "etcd", "kube-apiserver"]).stdout.split() == ["active"] * 2
+    finally:
+        ha_lab.exec(cp2, ["systemctl", "start", "etcd"])

@@ -247,7 +247,10 @@ def test_membership_follows_cluster_yml_and_a_second_up_restarts_nothing(
     leaving = names[-1]
     smaller = _without(etcd, leaving)
     assert f"name: {leaving}\n" not in smaller.read_text() and f"name: {names[0]}\n" in smaller.read_text()
+    # a host gone from cluster.yml leaves only when confirmed (the departures phase, implied by etcd)
     rc, report = up_json(smaller, "--only", "etcd")
+    assert rc == 1 and "only when confirmed" in json.dumps(report["hosts"]), json.dumps(report["hosts"], indent=1)
+    rc, report = up_json(smaller, "--only", "etcd", "--yes")
     assert rc == 0, json.dumps(report["hosts"], indent=1)[-3000:]
     changes = [c["summary"] for h in report["hosts"].values() for c in h["changes"]]
     assert any(s.startswith(f"remove etcd member {leaving}") for s in changes), changes

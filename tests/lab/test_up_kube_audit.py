@@ -70,12 +70,13 @@ def names(lab: Lab) -> tuple[str, str]:
             next(n.name for n in st.nodes if n.role != "control-plane"))
 
 
-def test_a_clean_cluster_is_proven_from_what_runs_the_api_and_etcd(kube_lab: Lab, config: Path) -> None:
+def test_a_clean_cluster_is_proven_from_what_runs_the_api_and_etcd(kube_lab: Lab, config: Path,
+                                                                   kube_cluster: KubeCluster) -> None:
     rc, doc = audit(config, "--full")
     assert (rc, doc["findings"], doc["incomplete"]) == (0, [], []), json.dumps(doc["findings"], indent=1)
     cp, w = names(kube_lab)
     running = {n: sorted(c["name"] for c in cs) for n, cs in doc["probes"]["components"].items()}
-    workers = [n.name for n in kube_lab.load().nodes if n.role != "control-plane"]
+    workers = [n.name for n in kube_cluster.nodes() if n.role != "control-plane"]
     assert running == {cp: sorted(["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
                                    "kubelet", "kube-proxy"]), **{x: ["kube-proxy", "kubelet"] for x in workers}}
     # checks for other versions are listed as skipped, with the running version
@@ -120,13 +121,13 @@ def test_html_report_maps_every_path_and_renders_in_chromium(config: Path, tmp_p
     shutil.copy(shot, "bench/out/audit-paths.png")
 
 
-def test_kube_hunter_finds_nothing_the_audit_does_not(kube_lab: Lab, config: Path, tmp_path: Path) -> None:
+def test_kube_hunter_finds_nothing_the_audit_does_not(kube_lab: Lab, config: Path, tmp_path: Path,
+                                                      kube_cluster: KubeCluster) -> None:
     if not KUBE_HUNTER.exists():
         if os.environ.get("CI"):  # `make test` installs it first: its absence in CI is a failure
             pytest.fail("kube-hunter is missing although `make test` runs `make kube-hunter` first")
         pytest.skip("kube-hunter is not installed (make kube-hunter)")
-    st = kube_lab.load()
-    addresses = [n.public_address for n in st.nodes]
+    addresses = [n.public_address for n in kube_cluster.nodes()]  # not the lab's spare node
     r = subprocess.run([str(KUBE_HUNTER), "--remote", *addresses, "--report", "json", "--log", "none"],
                        capture_output=True, text=True, timeout=600)
     start = r.stdout.find("{")
