@@ -105,8 +105,9 @@ def kubeward(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[st
 
 
 def up_json(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
+    # no terminal: `up` must not wait for an answer (a host leaving cluster.yml needs --yes then)
     r = subprocess.run([sys.executable, "-m", "kubeward", "up", "-c", str(config), "-o", "json", *args],
-                       capture_output=True, text=True, timeout=600, env=env)
+                       capture_output=True, text=True, timeout=600, env=env, stdin=subprocess.DEVNULL)
     assert r.stdout, r.stderr
     return r.returncode, json.loads(r.stdout)
 

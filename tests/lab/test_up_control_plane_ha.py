@@ -99,7 +99,7 @@ def longest_failure(lines: str) -> tuple[float, int, int]:
 
 def kubeward_json(*args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
     r = subprocess.run([sys.executable, "-m", "kubeward", *args, "-o", "json"], capture_output=True, text=True,
-                       timeout=900)
+                       timeout=900, stdin=subprocess.DEVNULL)
     assert r.stdout, r.stderr[-3000:]
     return r.returncode, json.loads(r.stdout)
 
