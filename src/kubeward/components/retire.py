@@ -42,8 +42,9 @@ def retired_units(host: HostConfig) -> list[str]:
 
 
 def _stop(unit: str) -> str:
+    # reset-failed: a unit that had failed (etcd exits once its member is removed) shows as stopped
     return (f"if systemctl cat {unit} >/dev/null 2>&1; then systemctl disable --now --quiet {unit} 2>/dev/null "
-            f"|| systemctl stop {unit}; fi")
+            f"|| systemctl stop {unit}; systemctl reset-failed {unit} 2>/dev/null; fi")
 
 
 def render_retire_script(config: ClusterConfig, host: HostConfig, stamp: str) -> str:
@@ -54,7 +55,8 @@ def render_retire_script(config: ClusterConfig, host: HostConfig, stamp: str) ->
     lines = ["set -u", f"# kubeward node remove {host.name}: stop what kubeward runs here"]
     if host.is_control_plane:
         lines += [_stop(u) for u in CONTROL_PLANE_UNITS]
-        lines.append(etcd_scripts.decommission_script(str(config.etcd.data_dir), stamp))
+        lines += [etcd_scripts.decommission_script(str(config.etcd.data_dir), stamp),
+                  f"systemctl reset-failed {ETCD_UNIT} 2>/dev/null"]
     lines += [_stop(u) for u in NODE_UNITS]
     # the kubelet left its pods' containers running (DaemonSet pods survive a drain)
     lines.append("if command -v ctr >/dev/null 2>&1 && systemctl is-active -q containerd; then\n"
