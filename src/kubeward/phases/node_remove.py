@@ -108,6 +108,12 @@ async def remove_host(loaded: LoadedConfig, session: Session, name: str, *,
     cps = [h.name for h in rest.config.control_planes if h.name in others]
     ctx = RunContext(rest, session, apply=True)
     try:
+        if host.is_control_plane:
+            # etcd's verdict first: without a quorum the API servers do not answer either (a request
+            # waits for etcd's timeout), and the reason to give is etcd's
+            early = await plan_departures(ctx, None, cps, only=host)
+            if early.refusal:
+                raise DepartureError(f"refusing to remove {name}: {early.refusal}")
         async with reach_api(ctx, cps) as view_api:
             progress(f"planning: {name}'s Node, pods and etcd member")
             plan = await plan_departures(ctx, view_api, cps, only=host, force=force)
