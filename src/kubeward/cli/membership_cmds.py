@@ -15,6 +15,7 @@ from rich.console import Console
 from kubeward.cli.common import RemoteOptions, ensure_state_dir, remote_options, run_lock
 from kubeward.cli.up_cmds import _start_log, _summary_json
 from kubeward.config import LoadedConfig
+from kubeward.config.edit import EditError, write_without_host
 from kubeward.errors import KubewardError
 from kubeward.phases.departures import DRAIN_TIMEOUT
 from kubeward.phases.node_remove import Removal, remove_host, without_host
@@ -51,13 +52,14 @@ API servers' --etcd-servers and certificate).
 Refused, with the reason, when removing a control plane would break etcd's quorum
 or leave no control plane. Asks first, naming every step (--yes for scripts; without
 a terminal and without --yes it refuses). NAME keeps its files, firewall and sshd
-hardening. Afterwards remove NAME from cluster.yml: until then `up` adds it back.
+hardening. Afterwards remove NAME from cluster.yml (or pass --edit-config): until
+then `up` adds it back.
 Exit 0 when done, 1 on a refusal or failure (the message says what was done).
 
 \b
 Example:
   kubeward node remove -c cluster.yml kd-w3
-  kubeward node remove -c cluster.yml kd-cp3 --yes --timeout 600 -o json
+  kubeward node remove -c cluster.yml kd-cp3 --yes --timeout 600 --edit-config -o json
 """
 
 
@@ -69,8 +71,12 @@ Example:
               help="Let the drain delete pods that no controller would recreate (their data is lost).")
 @click.option("--timeout", type=click.FloatRange(10, 86400), default=DRAIN_TIMEOUT, show_default=True,
               help="Seconds the drain may take (evictions a PodDisruptionBudget refuses are retried until then).")
+@click.option("--edit-config", is_flag=True,
+              help="Once NAME is out, take its entry out of cluster.yml too (only its lines; the file is checked "
+                   "first and left alone when that is not clean).")
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def node_remove(opts: RemoteOptions, name: str, yes: bool, force: bool, timeout: float, output: str) -> None:
+def node_remove(opts: RemoteOptions, name: str, yes: bool, force: bool, timeout: float, edit_config: bool,
+                output: str) -> None:
     loaded = opts.load()
     ensure_state_dir(loaded.state_dir)
     log_path = _start_log(loaded, "node-remove")
@@ -108,6 +114,12 @@ def node_remove(opts: RemoteOptions, name: str, yes: bool, force: bool, timeout:
     except KubewardError as exc:
         error = str(exc)
     doc = _removal_json(loaded, result, error, str(log_path))
+    if edit_config and doc["ok"]:
+        try:
+            doc["config_removed_lines"] = write_without_host(opts.config_path, name)
+            doc["next"] = None
+        except (EditError, OSError) as exc:
+            doc["next"] = f"{doc['next']} (not edited: {exc})"
     if output == "json":
         click.echo(json.dumps(doc, indent=2))
     else:
@@ -162,7 +174,11 @@ def _print_removal(doc: dict[str, object]) -> None:
     for h, why in dict(doc["not_converged"]).items():  # type: ignore[call-overload]
         out.print(f"[yellow]not converged[/] {h} (unreachable: {why}): run `kubeward up` once it is back")
     if doc["ok"]:
-        out.print(f"[green]{host} removed[/] in {doc['seconds']} s. Now {doc['next']}.")
+        out.print(f"[green]{host} removed[/] in {doc['seconds']} s.")
+        if doc.get("config_removed_lines"):
+            out.print(f"its entry is out of cluster.yml:\n{doc['config_removed_lines']}".rstrip("\n"))
+        if doc["next"]:
+            out.print(f"Now {doc['next']}.")
     out.print(f"log: {doc['log']}")
 
 
