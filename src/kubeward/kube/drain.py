@@ -6,7 +6,7 @@ kubelet's mirror pods come back on the node whatever happens, so they stay, as w
 recreate elsewhere is deleted only with ``force``, as with ``kubectl drain --force``; its data is
 gone with it). :func:`drain` does the I/O: cordon, evict through the Eviction API (so
 PodDisruptionBudgets are honoured: a 429 is retried until the deadline), wait until the evicted
-pods are gone.
+pods are gone (not on a node that is not Ready: no kubelet would confirm it).
 
 The Eviction API is ``policy/v1beta1`` in the lightkube models kubeward pins (v1.20, the lab's
 version); Kubernetes serves it up to v1.25 and ``policy/v1`` from v1.22.
@@ -99,12 +99,26 @@ async def set_unschedulable(client: AsyncClient, node: str, value: bool) -> bool
         raise DrainError(f"{'cordoning' if value else 'uncordoning'} Node {node}: {exc.status.message}") from exc
 
 
+async def node_ready(client: AsyncClient, node: str) -> bool:
+    """Whether the node's kubelet reports it Ready (a node that is gone is not)."""
+    try:
+        obj = await client.get(Node, node)
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return False
+        raise DrainError(f"reading Node {node}: {exc.status.message}") from exc
+    conds = (obj.status.conditions if obj.status else None) or []
+    return any(c.type == "Ready" and c.status == "True" for c in conds)
+
+
 @dataclass
 class DrainReport:
     node: str
     cordoned: bool
     evicted: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
+    #: evicted pods whose end no kubelet confirmed (the node is not Ready)
+    unconfirmed: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -148,6 +162,12 @@ async def drain(client: AsyncClient, node: str, *, force: bool = False, timeout:
     while True:
         left = sorted(p.ref for p in await node_pods(client, node) if p.ref in evicted)
         if not left:
+            break
+        if not await node_ready(client, node):
+            # no kubelet confirms their end (the node is down): their controllers have replaced them
+            # already; deleting the Node lets the pod garbage collector remove them
+            report.unconfirmed = left
+            progress(f"{node} is not Ready: {len(left)} evicted pod(s) stay Terminating until its Node is deleted")
             break
         if time.monotonic() > deadline:
             raise DrainError(f"draining {node}: {', '.join(left)} still terminating after {timeout:.0f} s "

@@ -272,7 +272,8 @@ class DepartureReport:
         return {"name": self.name, "seconds": round(self.seconds, 2), "node_deleted": self.node_deleted,
                 "csrs_deleted": self.csrs_deleted,
                 "etcd_member_removed": self.member_removed, "stopped": self.stopped,
-                "drain": None if d is None else {"evicted": d.evicted, "kept": d.kept, "seconds": round(d.seconds, 2)}}
+                "drain": None if d is None else {"evicted": d.evicted, "kept": d.kept, "unconfirmed": d.unconfirmed,
+                                                 "seconds": round(d.seconds, 2)}}
 
 
 async def carry_out(ctx: RunContext, plan: DeparturePlan, view_api: ApiView | None, *,
