@@ -1,7 +1,7 @@
 """Hosts leaving the cluster: drained, out of etcd, stopped, their Node deleted (`up` and `kubeward node remove`).
 
-A host *departs* when the cluster still knows it (a Node, an etcd member) but the cluster.yml being
-converged does not list it: removed from the file before `up`, or left out by `kubeward node remove`,
+A host *departs* when the cluster still knows it (a Node, an etcd member, its kubelet's CSRs) but
+the cluster.yml being converged does not list it: removed from the file before `up`, or left out by `kubeward node remove`,
 which converges the cluster.yml without the host. Per departing host, in this order:
 
 1. cordon and drain its Node (:mod:`kubeward.kube.drain`: the Eviction API, PodDisruptionBudgets
@@ -11,7 +11,8 @@ which converges the cluster.yml without the host. Per departing host, in this or
    the quorum until it is removed);
 3. only when the host is reachable (`node remove`): stop and disable kubeward's services there
    (:mod:`kubeward.components.retire`);
-4. delete its Node.
+4. delete its Node and its kubelet's CSRs (records of certificates a host outside cluster.yml
+   holds: the audit judges every approved serving CSR against cluster.yml).
 
 Refused before any step, with the reason: removing a control plane that would break etcd's quorum
 or leave none (:func:`kubeward.etcd.membership.removal_refusal`). Everything else that follows from
@@ -71,10 +72,6 @@ class Departure:
     evict: list[str] = field(default_factory=list)  # pods the drain evicts
     keep: list[str] = field(default_factory=list)  # pods that stay (DaemonSet, mirror)
     blocked: list[str] = field(default_factory=list)  # pods that stop the drain (without force)
-
-    @property
-    def control_plane(self) -> bool:
-        return self.member is not None
 
 
 @dataclass
