@@ -74,7 +74,8 @@ def summary_json(report: ResetReport, everything: bool, notes: list[str], log_pa
         "all": everything,
         "ok": report.ok,
         "confirmed": report.confirmed,
-        "changed": sum(len(r.items) for h, r in report.done.items()),
+        "changed": sum(len(r.items) for r in report.done.values()),
+        "found": sum(len(r.items) for r in report.checked.values()),
         "seconds": round(report.seconds, 3),
         "log": str(log_path),
         "round_trips": report.round_trips,
@@ -202,8 +203,14 @@ def reset(opts: RemoteOptions, host: tuple[str, ...], everything: bool, dry_run:
             session.read_only = dry_run
             return await reset_hosts(ctx, plans, dry_run=dry_run, confirm=confirm, progress=progress)
 
-    with run_lock(loaded):
-        report = asyncio.run(go())
+    try:
+        with run_lock(loaded):
+            report = asyncio.run(go())
+    except KeyboardInterrupt:
+        logging.getLogger("kubeward.reset").warning("interrupted (Ctrl-C)")
+        err.print("[red]interrupted[/] (Ctrl-C): hosts being reset may be half-reset; run `kubeward reset` again to "
+                  f"finish (every step only removes what is still there). log: {log_path}")
+        sys.exit(130)
     declined = not dry_run and not report.confirmed and any(r.items and not r.error for r in report.checked.values())
     if output == "json":
         click.echo(json.dumps(summary_json(report, everything, notes, log_path), indent=2))

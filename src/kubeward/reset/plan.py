@@ -295,6 +295,6 @@ def partial_reset_notes(config: ClusterConfig, hosts: Sequence[str]) -> list[str
     others = [h.name for h in config.hosts if h.name not in hosts]
     if not others:
         return []
-    return [f"{', '.join(n for n in hosts)}: the Node object stays in the API (NotReady) and "
-            f"{', '.join(others)} keep their routes to its pod CIDR until it is removed from cluster.yml and "
+    return [f"the Node object of each host reset ({', '.join(hosts)}) stays in the API (NotReady), and the other "
+            f"hosts ({', '.join(others)}) keep their routes to its pod CIDR, until it is removed from cluster.yml and "
             "`kubeward up` runs (or `kubeward node remove NAME`)"]

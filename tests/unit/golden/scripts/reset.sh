@@ -41,12 +41,12 @@ kw_tree() {
 kw_ctr_up() {  # containerd answers on socket $1 (a stopped containerd removes its socket)
   command -v ctr >/dev/null 2>&1 && [ -S "$1" ] && ctr -a "$1" --connect-timeout 3s version >/dev/null 2>&1
 }
-kw_stop() {
-  case "$(systemctl is-active "$1" 2>/dev/null)" in
-    active|activating|reloading|deactivating)
-      echo "stop $1"
-      if kw_do; then systemctl stop "$1" || kw_fail "systemctl stop $1 failed"; kw_units=yes; fi;;
-  esac
+kw_running=''
+kw_stop() {  # "stop" names units that ran when the script started (stopping one stops those requiring it)
+  if printf '%s\n' "$kw_running" | grep -qxF -- "$1"; then
+    echo "stop $1"
+    if kw_do; then systemctl stop "$1" || kw_fail "systemctl stop $1 failed"; kw_units=yes; fi
+  fi
   case "$(systemctl is-enabled "$1" 2>/dev/null)" in
     enabled|enabled-runtime|linked|linked-runtime)
       echo "disable $1"
@@ -206,6 +206,11 @@ kw_group() {
   echo "group $1"
   if kw_do; then groupdel "$1" || kw_fail "groupdel $1 failed"; fi
 }
+for u in $(printf '%s\n' "$kw_in" | awk -F "$kw_tab" '$1 == "stop" {print $2}'); do
+  case "$(systemctl is-active "$u" 2>/dev/null)" in
+    active|activating|reloading|deactivating) kw_running="$kw_running$kw_nl$u";;
+  esac
+done
 kw_i=0
 while IFS="$kw_tab" read -r kw_action kw_a kw_b <&3; do
   [ -n "$kw_action" ] || continue
