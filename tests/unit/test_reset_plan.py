@@ -218,12 +218,14 @@ def test_some_control_planes_but_not_all_is_refused(tmp_path: Path) -> None:
     assert partial_reset_notes(config, [h.name for h in config.hosts]) == []
 
 
-def test_the_etcd_data_moved_aside_is_what_the_glob_names(tmp_path: Path) -> None:
-    plan = plan_reset(kube_config(tmp_path, "etcd: {data_dir: /srv/etcd/data}\n"), "cp-1")
-    assert "/srv/etcd/data" in plan.paths("tree")
-    d, prefix = plan.args_of("prefixed")[[a[1] for a in plan.args_of("prefixed")].index("data.kubeward-")]
-    assert f"{d}/{prefix}s1" in move_aside_script("/srv/etcd/data", "s1")
-    assert "/srv/etcd" not in plan.paths("dir")  # the operator's directory around the data
+@pytest.mark.parametrize(("data_dir", "around"), [("/srv/etcd/data", "/srv/etcd"), ("/data", "/")])
+def test_the_etcd_data_moved_aside_is_what_the_glob_names(tmp_path: Path, data_dir: str, around: str) -> None:
+    plan = plan_reset(kube_config(tmp_path, f"etcd: {{data_dir: {data_dir}}}\n"), "cp-1")
+    assert data_dir in plan.paths("tree")
+    prefix = posixpath.basename(data_dir) + ".kubeward-"
+    (d,) = [a[0] for a in plan.args_of("prefixed") if a[1] == prefix]
+    assert posixpath.join(d, f"{prefix}s1") in move_aside_script(data_dir, "s1")
+    assert around not in plan.paths("dir")  # the operator's directory around the data
 
 
 def test_steps_are_rendered_one_a_line_and_refuse_tabs_and_newlines(tmp_path: Path) -> None:

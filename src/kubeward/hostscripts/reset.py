@@ -18,7 +18,7 @@ first step that fails stops the script (exit 1, the reason on stderr): its secti
 before it say what was removed until then, so a failed run says how far it got, and the next run
 continues. ``check`` mode predicts which directories the removals before would leave empty.
 
-Actions (paths must be absolute and at least two levels deep; see :func:`parse_reset_output`):
+Actions (paths must be absolute and normalized, and never one of :data:`KEEP_DIRS`):
 
 ``stop UNIT``              stop it if it ran when the script started, disable it if enabled
 ``pods NS SOCKET``         every container (and its task) of containerd's namespace NS, containerd
@@ -61,7 +61,16 @@ KINDS = ("stop", "disable", "container", "netns", "image", "iptables", "unmount"
 ACTIONS = ("stop", "pods", "images", "netns", "iptables", "umount", "file", "link", "tree", "prefixed", "dir",
            "nft", "routes", "netdev", "user", "group", "sshd-dropin", "reload", "forget")
 
-RESET_SCRIPT = r"""# kubeward reset: does the steps on stdin in order (see kubeward.hostscripts.reset).
+#: directories the script never removes, even when empty (the system's and other software's)
+KEEP_DIRS = frozenset({
+    "/", "/bin", "/boot", "/dev", "/etc", "/etc/default", "/etc/ssh", "/etc/ssh/sshd_config.d", "/etc/sudoers.d",
+    "/etc/systemd", "/etc/systemd/system", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt", "/proc", "/root",
+    "/run", "/run/containerd", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib", "/usr/local",
+    "/usr/local/bin", "/usr/local/lib", "/usr/local/sbin", "/usr/sbin", "/var", "/var/lib", "/var/lib/containerd",
+    "/var/log", "/var/tmp",
+})
+
+_SCRIPT = r"""# kubeward reset: does the steps on stdin in order (see kubeward.hostscripts.reset).
 export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 kw_tab=$(printf '\t')
 kw_nl='
@@ -73,9 +82,10 @@ kw_in=$(cat)
 kw_fail() { echo "kubeward reset: $*" >&2; exit 1; }
 kw_do() { [ "$kw_mode" = apply ]; }
 kw_mark() { kw_gone="$kw_gone$kw_nl$1"; }
-kw_path() {  # only absolute, normalized paths at least two levels below /
-  case "$1" in /*/?*) ;; *) kw_fail "refusing $1: not a path two levels below /";; esac
+kw_path() {  # only absolute, normalized paths, never a directory of the system's
+  case "$1" in /?*) ;; *) kw_fail "refusing $1: not an absolute path";; esac
   case "$1" in *//*|*/./*|*/../*|*/.|*/..|*/) kw_fail "refusing $1: not a normalized path";; esac
+  case "$1" in @KEEP_DIRS@) kw_fail "refusing $1: a directory of the system's";; esac
 }
 kw_mounted() { awk -v p="$1" '$5 == p {f = 1} END {exit !f}' /proc/self/mountinfo; }
 kw_exists() { [ -e "$1" ] || [ -L "$1" ]; }
@@ -214,8 +224,8 @@ kw_link() {
   esac
 }
 kw_prefixed() {
-  kw_path "$1/$2"
-  for e in "$1/$2"*; do kw_exists "$e" && kw_tree "$e"; done
+  kw_path "${1%/}/$2"
+  for e in "${1%/}/$2"*; do kw_exists "$e" && kw_tree "$e"; done
   return 0
 }
 kw_dir() {
@@ -308,6 +318,8 @@ KW_STEPS
 printf '\n@@kw reset end\n'
 """
 
+#: the script itself (the patterns are plain paths: no glob characters)
+RESET_SCRIPT = _SCRIPT.replace("@KEEP_DIRS@", "|".join(sorted(KEEP_DIRS)))
 assert f"{MARK} {SCOPE} " in RESET_SCRIPT
 
 

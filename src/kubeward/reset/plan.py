@@ -62,6 +62,7 @@ from kubeward.firewall.guard import GUARD as FIREWALL_GUARD
 from kubeward.firewall.paths import DIR as FIREWALL_DIR
 from kubeward.firewall.paths import LISTED, NEW, PREV, RULESET, UNIT_PATH
 from kubeward.firewall.paths import UNIT as FIREWALL_UNIT
+from kubeward.hostscripts.reset import KEEP_DIRS
 from kubeward.ops.guard import LIB as GUARD_LIB
 from kubeward.ops.guard import STATE as GUARD_STATE
 from kubeward.ops.ops import Directory, sudoers_path
@@ -75,13 +76,6 @@ STOP_FIRST = "kubelet"
 #: newest the flag tables know (a file only some versions have, such as the admission
 #: configuration from 1.25, is covered either way)
 RENDERED_VERSIONS = ("1.20.2", "1.33.0")
-#: directories reset never removes, even when they end up empty (the system's and other software's)
-KEEP_DIRS = frozenset({
-    "/", "/etc", "/etc/systemd", "/etc/systemd/system", "/etc/ssh", "/etc/ssh/sshd_config.d", "/etc/sudoers.d",
-    "/etc/default", "/home", "/opt", "/root", "/run", "/run/containerd", "/srv", "/tmp", "/usr", "/usr/lib",
-    "/usr/local", "/usr/local/bin", "/usr/local/lib", "/usr/local/sbin", "/var", "/var/lib", "/var/lib/containerd",
-    "/var/log", "/var/tmp", "/mnt", "/media",
-})
 #: stand-ins for the bytes control-plane files embed: reset needs their paths only
 _NO_INPUTS = ControlPlaneInputs(b"", b"", (b"", b""), (b"", b""), (("reset", ""),))
 
@@ -178,7 +172,7 @@ def admin_removable(config: ClusterConfig, host: HostConfig) -> str | None:
 
 
 def _check_path(path: str) -> str:
-    if not path.startswith("/") or posixpath.normpath(path) != path or path in KEEP_DIRS or path.count("/") < 2:
+    if not path.startswith("/") or posixpath.normpath(path) != path or path in KEEP_DIRS:
         raise ValueError(f"reset would remove {path!r}: not a normalized path of kubeward's")
     return path
 

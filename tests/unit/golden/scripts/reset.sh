@@ -10,9 +10,10 @@ kw_in=$(cat)
 kw_fail() { echo "kubeward reset: $*" >&2; exit 1; }
 kw_do() { [ "$kw_mode" = apply ]; }
 kw_mark() { kw_gone="$kw_gone$kw_nl$1"; }
-kw_path() {  # only absolute, normalized paths at least two levels below /
-  case "$1" in /*/?*) ;; *) kw_fail "refusing $1: not a path two levels below /";; esac
+kw_path() {  # only absolute, normalized paths, never a directory of the system's
+  case "$1" in /?*) ;; *) kw_fail "refusing $1: not an absolute path";; esac
   case "$1" in *//*|*/./*|*/../*|*/.|*/..|*/) kw_fail "refusing $1: not a normalized path";; esac
+  case "$1" in /|/bin|/boot|/dev|/etc|/etc/default|/etc/ssh|/etc/ssh/sshd_config.d|/etc/sudoers.d|/etc/systemd|/etc/systemd/system|/home|/lib|/lib64|/media|/mnt|/opt|/proc|/root|/run|/run/containerd|/sbin|/srv|/sys|/tmp|/usr|/usr/bin|/usr/lib|/usr/local|/usr/local/bin|/usr/local/lib|/usr/local/sbin|/usr/sbin|/var|/var/lib|/var/lib/containerd|/var/log|/var/tmp) kw_fail "refusing $1: a directory of the system's";; esac
 }
 kw_mounted() { awk -v p="$1" '$5 == p {f = 1} END {exit !f}' /proc/self/mountinfo; }
 kw_exists() { [ -e "$1" ] || [ -L "$1" ]; }
@@ -151,8 +152,8 @@ kw_link() {
   esac
 }
 kw_prefixed() {
-  kw_path "$1/$2"
-  for e in "$1/$2"*; do kw_exists "$e" && kw_tree "$e"; done
+  kw_path "${1%/}/$2"
+  for e in "${1%/}/$2"*; do kw_exists "$e" && kw_tree "$e"; done
   return 0
 }
 kw_dir() {
