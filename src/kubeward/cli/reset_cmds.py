@@ -110,8 +110,13 @@ def _print_report(report: ResetReport, notes: list[str], verbose: int) -> None:
             out.print(f"[bold]{h}[/]: removed {len(r.items)} in {r.seconds:.1f} s ({_counts(r)})")
             if verbose:
                 _print_items(r)
-    kept = {k for r in results.values() for k in r.kept}
-    for k in sorted(kept):
+    # what every host keeps once; what one host kept (an account in use, say) under its name
+    common = set.intersection(*(set(r.kept) for r in results.values())) if results else set()
+    for h, r in results.items():
+        for k in r.kept:
+            if k not in common:
+                out.print(f"[yellow]kept[/] {h}: {k}")
+    for k in sorted(common):
         out.print(f"[dim]kept: {k}[/]")
     for n in notes:
         out.print(f"[yellow]note[/] {n}")
