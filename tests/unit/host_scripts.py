@@ -27,6 +27,7 @@ from kubeward.config.loader import LoadedConfig
 from kubeward.etcd import scripts as etcd_scripts
 from kubeward.etcd.config import new_cluster_bootstrap
 from kubeward.firewall.compile import render_ruleset
+from kubeward.hostscripts.reset import RESET_SCRIPT
 from kubeward.ops.base import Change, render_apply_script
 from kubeward.ops.guard import (
     render_arm_script,
@@ -37,7 +38,7 @@ from kubeward.ops.guard import (
     render_restore_script,
 )
 from kubeward.ops.sshd import GUARD as SSHD_GUARD
-from kubeward.ops.sshd import render_install_step
+from kubeward.ops.sshd import render_install_step, render_remove_step
 from kubeward.phases.base import OpsPhase, RunContext, render_prefetch_script
 from kubeward.phases.component import render_component_facts
 from kubeward.phases.firewall import GUARD as FIREWALL_GUARD
@@ -171,7 +172,9 @@ def every_script(config: ClusterConfig, tmp: Path, payload: str = "snap") -> dic
         out[f"{h.name} node facts"] = f"{TRAITS_FACT}\n{JOINED_FACT}\n"
     out.update(control_plane_scripts(config))
     out["sshd install"] = render_arm_script(SSHD_GUARD, render_install_step(f"# {payload}\n"), 60)
+    out["sshd remove"] = render_arm_script(SSHD_GUARD, render_remove_step(), 60)
     out["firewall persist"] = render_persist_script()
+    out["reset"] = RESET_SCRIPT  # its steps are data on stdin: golden in tests/unit/golden/reset/
     for name, guard in (("sshd", SSHD_GUARD), ("firewall", FIREWALL_GUARD)):
         out[f"{name} guard commit"] = render_commit_script(guard)
         out[f"{name} guard disarm"] = render_disarm_script(guard)

@@ -29,6 +29,7 @@ COMMAND_MODULES = {
     "artifacts": "artifacts_cmds", "bundle": "artifacts_cmds",
     "kubeconfig": "kube_cmds", "kubectl": "kube_cmds", "secrets": "kube_cmds",
     "check": "node_cmds", "csr": "node_cmds",
+    "reset": "reset_cmds",
 }
 
 

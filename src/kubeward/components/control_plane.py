@@ -154,6 +154,7 @@ def apiserver_component(config: ClusterConfig, host: HostConfig, inputs: Control
         health=Health(apiserver_probe(ctx), HEALTH_TIMEOUT, "ready (/readyz)"),
         restart="rolling",
         ports=("kube-apiserver",),
+        state=(AUDIT_DIR,),  # the audit log
     )
 
 

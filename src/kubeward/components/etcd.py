@@ -39,6 +39,8 @@ def etcd_component(config: ClusterConfig, host: HostConfig, bootstrap: Bootstrap
         restart="rolling",
         ports=("etcd-client", "etcd-peer", "etcd-metrics"),
         extra_facts=extra_facts(config),
+        # the member's data, and data kubeward moved aside (a stale member, a snapshot restore)
+        state=(data_dir, f"{data_dir}.kubeward-*"),
     )
 
 

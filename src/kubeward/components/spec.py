@@ -44,6 +44,11 @@ class Component:
     restart_on: tuple[str, ...] | None = None  # paths; None: every file and unit file
     ports: tuple[str, ...] = ()  # port-matrix row ids this component serves
     enabled: bool = True
+    #: what the running service creates by itself (its data, files it writes, caches): never written
+    #: by `up`, removed with the component by `kubeward reset`. A directory goes with its content (a
+    #: mount point is emptied, not removed); a trailing ``*`` stands for every name in that directory
+    #: starting with what precedes it.
+    state: tuple[str, ...] = ()
     extra_facts: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     def ops(self) -> list[Op]:

@@ -236,3 +236,9 @@ def render_install_step(content: str) -> Step:
         undo=_REVERT,
         apply="systemctl reload ssh",
     )
+
+
+def render_remove_step() -> Step:
+    """Remove the drop-in (``kubeward reset --all``): sshd's own configuration must pass ``sshd -t``
+    without it, else the drop-in is put back; then reload."""
+    return Step(stage=f"rm -f {shlex.quote(DROPIN)}", check="sshd -t", undo=_REVERT, apply="systemctl reload ssh")
