@@ -93,6 +93,12 @@ def control_plane_context(config: ClusterConfig, host: HostConfig) -> ControlPla
     )
 
 
+def files_read(args: Mapping[str, str]) -> tuple[str, ...]:
+    """The certificates and keys a component's flags name (under /etc/kubernetes/pki): the pki phase
+    places them, and a change to one restarts the component (``Component.reads``)."""
+    return tuple(dict.fromkeys(value for value in args.values() if value.startswith(f"{PKI}/")))
+
+
 def render_unit(component: str, description: str, args: Mapping[str, str], *, after: str = "",
                 stop_timeout: int = 30) -> str:
     """A systemd unit kubeward owns for a Kubernetes binary: its flags one per line, always restarted."""
@@ -153,6 +159,7 @@ def apiserver_component(config: ClusterConfig, host: HostConfig, inputs: Control
         packages=("curl",),  # the health probe
         health=Health(apiserver_probe(ctx), HEALTH_TIMEOUT, "ready (/readyz)"),
         restart="rolling",
+        reads=files_read(args),
         ports=("kube-apiserver",),
     )
 
@@ -177,6 +184,7 @@ def controller_manager_component(config: ClusterConfig, host: HostConfig, inputs
         unit_files=(File(f"{UNIT_DIR}/kube-controller-manager.service", unit.encode()),),
         health=Health(_https_probe("https://127.0.0.1:10257/healthz"), HEALTH_TIMEOUT, "healthy (/healthz)"),
         restart="rolling",
+        reads=files_read(args),
         ports=("kube-controller-manager",),
     )
 
@@ -193,8 +201,16 @@ def scheduler_component(config: ClusterConfig, host: HostConfig, inputs: Control
         unit_files=(File(f"{UNIT_DIR}/kube-scheduler.service", unit.encode()),),
         health=Health(_https_probe("https://127.0.0.1:10259/healthz"), HEALTH_TIMEOUT, "healthy (/healthz)"),
         restart="rolling",
+        reads=files_read(args),
         ports=("kube-scheduler",),
     )
+
+
+def control_plane_reads(config: ClusterConfig, host: HostConfig) -> dict[str, tuple[str, ...]]:
+    """unit -> the certificates and keys it reads, for each control-plane component of ``host``
+    (what ``Component.reads`` says, without the inputs the components embed)."""
+    ctx = control_plane_context(config, host)
+    return {f"{name}.service": files_read(control_plane_args(name, ctx)) for name in CONFIG_KEYS}
 
 
 def control_plane_components(config: ClusterConfig, host: HostConfig, inputs: ControlPlaneInputs) -> list[Component]:

@@ -20,7 +20,7 @@ import logging
 from abc import abstractmethod
 from collections.abc import Sequence
 
-from kubeward.components.plan import HostWork, plan_work, render_apply, render_restart
+from kubeward.components.plan import HostWork, plan_work, render_apply, render_restart, restart_for_files
 from kubeward.components.spec import Component
 from kubeward.errors import RemoteError
 from kubeward.hostscripts.sections import parse_sections, render_sections, strip_markers
@@ -149,6 +149,8 @@ class ComponentPhase(Phase):
         works: dict[str, list[HostWork]] = {}
         for h, f in facts.items():
             works[h] = [plan_work(c, f) for c in self.components(ctx, h)]
+            for w in works[h]:
+                restart_for_files(w, ctx.changed_files.get(h, ()))
             self.record(out[h], works[h])
         if any(o.error for o in out.values()) or not ctx.apply:
             return out
