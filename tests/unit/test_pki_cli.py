@@ -46,7 +46,7 @@ def test_issue_status_renew(tmp_path: Path) -> None:
 
     status = run(tmp_path, "status", "--local")
     assert status.exit_code == 0, status.output
-    assert "etcd-server-cp-1" in status.output and "all 20 ok" in status.output
+    assert "etcd-server-cp-1" in status.output and "all 22 ok" in status.output
 
     renewed = run(tmp_path, "renew", "apiserver", "etcd-server", "--output", "json")
     assert renewed.exit_code == 0, renewed.output

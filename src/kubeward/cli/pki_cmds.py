@@ -137,13 +137,18 @@ def _print_hosts(hosts: list[HostCerts]) -> None:
     out.print(table)
     table = Table(title="kubelet certificates (made on each node, renewed by the kubelet)", title_justify="left")
     for col in ("host", "certificate", "subject", "SANs", "issuer", "not after", "days left", "state", "renewal"):
-        table.add_column(col, justify="right" if col == "days left" else "left")
+        table.add_column(col, justify="right" if col == "days left" else "left",
+                         overflow="fold" if col in ("subject", "issuer") else "ellipsis")
+    renewed_by: dict[str, str] = {}
     for h in hosts:
         for k in h.kubelet:
+            renewed_by[k.name] = k.renewed_by
             table.add_row(h.host, k.name, k.subject, ", ".join(k.sans), k.issuer,
                           f"{k.not_after:%Y-%m-%d}" if k.not_after else "-",
                           "-" if k.days_left is None else str(k.days_left), KUBELET_STYLE[k.state], k.renewal)
     out.print(table)
+    for name, who in renewed_by.items():
+        out.print(f"[dim]{name}: renewed by {who}[/]")
     for h in hosts:
         if h.error:
             out.print(f"[red]{h.host}[/]: not read: {h.error}")

@@ -9,7 +9,7 @@ flags name), so they cannot drift from what is restarted when a certificate chan
 
 from __future__ import annotations
 
-from kubeward.components.control_plane import control_plane_reads
+from kubeward.components.control_plane import API_PROXY_READS, API_PROXY_UNIT, control_plane_reads
 from kubeward.components.kube import CONTROLLER_MANAGER_CONF, SCHEDULER_CONF
 from kubeward.components.node import KUBE_PROXY_KUBECONFIG, KUBE_PROXY_UNIT
 from kubeward.config import ClusterConfig, HostConfig
@@ -38,8 +38,10 @@ def installed_certs(config: ClusterConfig, host: HostConfig) -> list[InstalledCe
         for path in ETCD_FILES:
             readers.setdefault(path, []).append(ETCD_UNIT)
     kube = config.kubernetes.enabled and config.kubernetes.version is not None
-    if kube and host.is_control_plane:
-        for unit, paths in control_plane_reads(config, host).items():
+    if kube:
+        reads = dict(control_plane_reads(config, host)) if host.is_control_plane else {}
+        reads[API_PROXY_UNIT] = API_PROXY_READS
+        for unit, paths in reads.items():
             for path in paths:
                 readers.setdefault(path, []).append(unit)
     out = [InstalledCert(f.remote_path, names[f.local_path], f.local_path, "file", tuple(readers.get(f.remote_path, ())))

@@ -30,6 +30,7 @@ from kubeward.components.kube import (
     ENCRYPTION_CONFIG,
     PKI,
     SCHEDULER_CONF,
+    SHUTDOWN_DELAY,
     ControlPlaneContext,
     control_plane_args,
     render_admission_config,
@@ -41,18 +42,24 @@ from kubeward.components.version import Version, v
 from kubeward.config import ClusterConfig, HostConfig
 from kubeward.ops.ops import Directory, File
 from kubeward.pki.kubeconfig import api_server_url, render_cert_kubeconfig
+from kubeward.pki.nodes import API_PROXY_CLIENT
 
 BIN_DIR = "/usr/local/bin"
 UNIT_DIR = "/etc/systemd/system"
 AUDIT_DIR = AUDIT_LOG.rsplit("/", 1)[0]
 #: the node-local API proxy
 PROXY_ADDRESS = "127.0.0.1"
+CA_CERT = f"{PKI}/ca.crt"
+#: what HAProxy reads when it starts: the CA that API servers' certificates chain to, its client pair
+API_PROXY_UNIT = "haproxy.service"
+API_PROXY_READS = (CA_CERT, f"{API_PROXY_CLIENT}.crt", f"{API_PROXY_CLIENT}.key")
 PROXY_HEALTH_PORT = 8404
 HAPROXY_CONFIG = "/etc/haproxy/kubeward.cfg"
 HAPROXY_DROPIN = f"{UNIT_DIR}/haproxy.service.d/kubeward.conf"
 #: the apiserver may hold long watches open for a minute when asked to stop; etcd has the state,
-#: so a stop (and so a rolling restart) is not allowed to take longer than this
-APISERVER_STOP_TIMEOUT = 20
+#: so a stop (and so a rolling restart) is not allowed to take longer than this: its shutdown delay
+#: (serving while every API proxy takes it out), then a few seconds for requests in flight
+APISERVER_STOP_TIMEOUT = SHUTDOWN_DELAY + 5
 HEALTH_TIMEOUT = 180
 #: the cluster.yml key of each component's settings
 CONFIG_KEYS = {"kube-apiserver": "apiserver", "kube-controller-manager": "controller_manager",
@@ -223,9 +230,13 @@ def control_plane_components(config: ClusterConfig, host: HostConfig, inputs: Co
 
 
 def render_haproxy_config(config: ClusterConfig) -> str:
-    """TCP on 127.0.0.1:api_port to every API server's private address, each health-checked by a TCP
-    connect (the API servers refuse anonymous HTTP, so an HTTP check would need a client key on every
-    node); health (``/healthz``) and statistics on 127.0.0.1 only."""
+    """TCP on 127.0.0.1:api_port to every API server's private address, each in the pool only while
+    its ``/readyz`` answers 200 over TLS (checked every 2 s with this node's ``api-proxy`` client
+    certificate, the key found beside it; the API servers refuse anonymous requests). A starting
+    API server joins once ready (not when its port opens, which is seconds earlier); a stopping one
+    fails /readyz at once and keeps serving ``--shutdown-delay-duration``, so it is taken out before
+    it stops. A refused connection is retried on another server after the one-second turn-around
+    (``redispatch 1``). Health (``/healthz``) and statistics on 127.0.0.1 only."""
     port = config.network.api_port
     servers = "\n".join(f"    server {cp.name} {cp.private_address}:{port} check inter 2s fall 2 rise 2"
                         for cp in config.control_planes)
@@ -233,6 +244,8 @@ def render_haproxy_config(config: ClusterConfig) -> str:
 global
     log /dev/log local0 warning
     maxconn 4096
+    # the checks' client key is {API_PROXY_CLIENT}.key, beside its .crt (not .crt.key)
+    ssl-load-extra-del-ext
 
 defaults
     mode tcp
@@ -248,8 +261,11 @@ frontend kube-apiserver
     default_backend kube-apiservers
 
 backend kube-apiservers
-    option redispatch
+    option httpchk GET /readyz
+    http-check expect status 200
+    option redispatch 1
     retries 2
+    default-server check-ssl verify required ca-file {CA_CERT} crt {API_PROXY_CLIENT}.crt
 {servers}
 
 listen health
@@ -273,7 +289,7 @@ def render_haproxy_dropin() -> str:
 def api_proxy_component(config: ClusterConfig) -> Component:
     return Component(
         name="api-proxy",
-        unit="haproxy.service",
+        unit=API_PROXY_UNIT,
         directories=(Directory("/etc/haproxy", "root", "root", 0o755),),
         files=(File(HAPROXY_CONFIG, render_haproxy_config(config).encode()),),
         unit_files=(File(HAPROXY_DROPIN, render_haproxy_dropin().encode()),),
@@ -281,5 +297,6 @@ def api_proxy_component(config: ClusterConfig) -> Component:
         health=Health(f"curl -sf --max-time 3 http://{PROXY_ADDRESS}:{PROXY_HEALTH_PORT}/healthz >/dev/null",
                       60, "serving"),
         restart="rolling",
+        reads=API_PROXY_READS,
         ports=(),
     )

@@ -6,7 +6,8 @@ replaces, so old and new are both valid while the services pick them up. Each fi
 recorded in ``RunContext.changed_files``; a running component that reads one (``Component.reads``:
 etcd, kube-apiserver, kube-controller-manager, kube-scheduler) is restarted by its own restart policy
 (one node at a time, each healthy before the next): by its phase later in the run, or here when that
-phase is not part of the run. A CA certificate is never replaced on a host whose services trust the
+phase is not part of the run. The API servers' restarts keep the API available: every node's API
+proxy takes an API server out while it fails /readyz (see ``render_haproxy_config``). A CA certificate is never replaced on a host whose services trust the
 one it has: that would be a CA rotation, which kubeward does not do (see :class:`CaCertificate`).
 CA keys stay on the operator's machine unless pki.ca_keys_on_nodes is set."""
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from kubeward.components.certificates import installed_certs
-from kubeward.components.control_plane import ControlPlaneInputs, control_plane_components
+from kubeward.components.control_plane import ControlPlaneInputs, api_proxy_component, control_plane_components
 from kubeward.components.etcd import etcd_component
 from kubeward.components.spec import Component
 from kubeward.config import ClusterConfig
@@ -127,13 +128,13 @@ class Pki(OpsPhase):
         """Components that read this phase's files and whose own phase is not part of this run, in
         start order (etcd first: the API servers need it)."""
         h = ctx.config.host(host)
-        if not h.is_control_plane:
-            return []
         comps = []
-        if "etcd" not in ctx.phase_names and ctx.config.etcd.source == "apt":
+        if h.is_control_plane and "etcd" not in ctx.phase_names and ctx.config.etcd.source == "apt":
             comps.append(etcd_component(ctx.config, h, new_cluster_bootstrap(ctx.config)))
         if self.inputs is not None:
-            comps += control_plane_components(ctx.config, h, self.inputs)
+            comps.append(api_proxy_component(ctx.config))
+            if h.is_control_plane:
+                comps += control_plane_components(ctx.config, h, self.inputs)
         return comps
 
     async def restart_readers(self, ctx: RunContext, hosts: Sequence[str], out: dict[str, HostOutcome]) -> None:
@@ -186,7 +187,7 @@ async def read_installed(session: Session, config: ClusterConfig, hosts: Sequenc
 
 
 #: the phase that runs (and restarts) each unit that reads a certificate
-UNIT_PHASES = {"etcd": "etcd", "kube-apiserver.service": "control-plane",
+UNIT_PHASES = {"etcd": "etcd", "haproxy.service": "control-plane", "kube-apiserver.service": "control-plane",
                "kube-controller-manager.service": "control-plane", "kube-scheduler.service": "control-plane",
                "kube-proxy.service": "nodes"}
 

@@ -37,6 +37,8 @@ NodeState = Literal["in sync", "pending rollout", "restart pending", "missing", 
 KubeletState = Literal["ok", "rotation due", "overdue", "expiring", "expired", "missing", "mismatch", "unreadable"]
 #: the kubelet's certificate manager rotates at a random point between 70 % and 90 % of the lifetime
 ROTATE_FROM, ROTATE_BY = 0.7, 0.9
+CLIENT_RENEWAL = "the kubelet, by a CSR the controller-manager approves"
+SERVING_RENEWAL = "the kubelet, by a CSR `kubeward up` or `kubeward csr approve` approves (kubeward's serving policy)"
 _PEM = "sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p'"
 
 
@@ -194,6 +196,7 @@ class KubeletCert:
     path: str
     state: KubeletState
     renewal: str  # where the kubelet's rotation stands, in words
+    renewed_by: str  # who renews it
     subject: str = ""
     issuer: str = ""
     sans: tuple[str, ...] = ()
@@ -206,7 +209,7 @@ class KubeletCert:
 
     def to_dict(self) -> dict[str, object]:
         return {"host": self.host, "name": self.name, "path": self.path, "state": self.state,
-                "renewal": self.renewal, "subject": self.subject, "issuer": self.issuer, "sans": list(self.sans),
+                "renewal": self.renewal, "renewed_by": self.renewed_by, "subject": self.subject, "issuer": self.issuer, "sans": list(self.sans),
                 "not_after": self.not_after.isoformat() if self.not_after else None, "days_left": self.days_left}
 
 
@@ -217,35 +220,34 @@ def assess_kubelet_cert(host: str, cert: InstalledCert, seen: Observed, signer_p
     certificates are approved by the controller-manager; serving ones by `kubeward up` or `kubeward
     csr approve`)."""
     serving = cert.name == "kubelet-serving"
+    how = (SERVING_RENEWAL if serving else CLIENT_RENEWAL)
     if not seen.exists:
         return KubeletCert(host, cert.name, cert.path, "missing", "the kubelet has not joined yet: `kubeward up`"
-                           if not serving else "no approved serving CSR yet: `kubeward csr approve` or `kubeward up`")
+                           if not serving else "no approved serving CSR yet: `kubeward csr approve` or `kubeward up`",
+                           how)
     got = _first_cert(seen.pem)
     if got is None:
-        return KubeletCert(host, cert.name, cert.path, "unreadable", "no PEM certificate in it")
+        return KubeletCert(host, cert.name, cert.path, "unreadable", "no PEM certificate in it", how)
     start, end = got.not_valid_before_utc, got.not_valid_after_utc
     life = end - start
     rotate_from, rotate_by = start + life * ROTATE_FROM, start + life * ROTATE_BY
-    how = ("the kubelet asks for a new one by CSR, approved by `kubeward up` or `kubeward csr approve`" if serving
-           else "the kubelet renews it by CSR, approved by the controller-manager")
     signer = _first_cert(signer_pem or b"")
     why_not = verifies_against(got, signer) if signer is not None else "the state directory has no kubelet-signer"
     state: KubeletState
     if why_not:
         state, renewal = "mismatch", f"not signed by the state directory's kubelet-signer ({why_not})"
     elif now >= end:
-        state, renewal = "expired", f"expired on {end:%Y-%m-%d}; {how}, but an expired client certificate " \
-                                    "cannot ask: the node must join again"
+        state, renewal = "expired", "expired: an expired client certificate cannot ask for a new one; join again"
     elif end - now <= renew_before and now < rotate_from:
-        state, renewal = "expiring", f"expires on {end:%Y-%m-%d}; {how} from {rotate_from:%Y-%m-%d}"
+        state, renewal = "expiring", f"rotates from {rotate_from:%Y-%m-%d}"
     elif now < rotate_from:
-        state, renewal = "ok", f"rotates from {rotate_from:%Y-%m-%d %H:%M}; {how}"
+        state, renewal = "ok", f"rotates from {rotate_from:%Y-%m-%d}"
     elif now < rotate_by:
-        state, renewal = "rotation due", f"due since {rotate_from:%Y-%m-%d %H:%M}; {how}"
+        state, renewal = "rotation due", f"due since {rotate_from:%Y-%m-%d}"
     else:
-        state, renewal = "overdue", (f"the kubelet should have rotated it by {rotate_by:%Y-%m-%d %H:%M}: "
-                                     "see `kubeward csr list` and the kubelet's journal")
-    return KubeletCert(host, cert.name, cert.path, state, renewal, got.subject.rfc4514_string(),
+        state, renewal = "overdue", (f"not rotated by {rotate_by:%Y-%m-%d}: see `kubeward csr list` and the "
+                                     "kubelet's journal")
+    return KubeletCert(host, cert.name, cert.path, state, renewal, how, got.subject.rfc4514_string(),
                        got.issuer.rfc4514_string(), tuple(str(s) for s in cert_sans(got)), end,
                        (end - now).days)
 
