@@ -227,8 +227,10 @@ def status(opts: RemoteOptions, local: bool, host: tuple[str, ...], output: str)
     sys.exit(1 if not st.ok or bad_hosts else 3 if unread else 0)
 
 
-def _refuse_for_apply(wanted: frozenset[str]) -> None:
-    guarded = sorted(wanted & ({*CA_NAMES, SA_KEY.name}))
+def _refuse_for_apply(names: tuple[str, ...], include_cas: bool) -> None:
+    guarded = sorted({n for n in names if n in CA_NAMES or n == SA_KEY.name})
+    if include_cas and not guarded:
+        guarded = [*CA_NAMES, SA_KEY.name]
     if not guarded:
         return
     cas = [n for n in guarded if n in CA_NAMES]
@@ -285,12 +287,12 @@ def renew(opts: RemoteOptions, names: tuple[str, ...], all_leaves: bool, include
 
     if not names and not all_leaves:
         raise click.UsageError("name the certificates to renew, or pass --all")
+    if apply:
+        _refuse_for_apply(names, include_cas)
     loaded = opts.load()
     store = PkiStore.for_config(loaded.config)
     wanted = resolve_renew(loaded.config, names, all_leaves=all_leaves, include_cas=include_cas)
     rollout = plan_rollout(loaded.config, wanted)
-    if apply:
-        _refuse_for_apply(wanted)
     renewed: list[PkiReport] = []
 
     def do_renew(cfg: LoadedConfig) -> None:

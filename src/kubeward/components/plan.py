@@ -9,6 +9,7 @@ service needs a restart (done later by the phase, by the component's restart pol
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -135,7 +136,19 @@ def render_apply(work: HostWork, offset: int = 0) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: how long a restart may take until the new process starts (the old one's stop included)
+RESTART_START_TIMEOUT = 120
+
+
 def render_restart(component: Component) -> str:
-    """Restart the service and wait until its health probe passes."""
+    """Restart the service and wait until its health probe passes, against the new process: the
+    probe waits until systemd started a new invocation (the old process may still answer while it
+    stops, and would pass a probe that ran at once)."""
+    u = shlex.quote(component.unit)
     wait = render_wait(component)
-    return f"systemctl restart --no-block {component.unit}\n{wait}\n"
+    return (f"kw_old=$(systemctl show -p InvocationID --value {u})\n"
+            f"systemctl restart --no-block {u}\n"
+            f"kw_n=0\n"
+            f"while [ \"$(systemctl show -p InvocationID --value {u})\" = \"$kw_old\" ] && "
+            f"[ $kw_n -lt {RESTART_START_TIMEOUT * 5} ]; do sleep 0.2; kw_n=$((kw_n + 1)); done\n"
+            f"{wait}\n")

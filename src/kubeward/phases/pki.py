@@ -67,8 +67,8 @@ class CaCertificate:
             st.sha256 != hashlib.sha256(self.file.content).hexdigest()
         if other and active:
             return [Refusal(self.id, (
-                f"{self.file.path} is another {self.ca} than the state directory's, and {', '.join(active)} "
-                "trust the one on the host; kubeward does not rotate a CA on a running cluster (every "
+                f"{self.file.path} is another {self.ca} than the state directory's, and the services running "
+                f"there ({', '.join(active)}) trust the one on the host; kubeward does not rotate a CA on a running cluster (every "
                 f"certificate it signed would stop verifying at once). If `kubeward pki renew {self.ca} "
                 "--include-cas` made a new one, put the previous CA (its .crt and .key) back into the state "
                 "directory's pki/ from a backup; if this cluster.yml points at another cluster's hosts, fix "
