@@ -254,7 +254,7 @@ defaults
     timeout connect 5s
     timeout client 1h
     timeout server 1h
-    timeout check 3s
+    timeout check 5s
 
 frontend kube-apiserver
     bind {PROXY_ADDRESS}:{port}
