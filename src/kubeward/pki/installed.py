@@ -172,8 +172,8 @@ def compare_installed(host: str, cert: InstalledCert, seen: Observed, store_pem:
     if fingerprint(got) != fingerprint(want):
         newer = want.not_valid_before_utc > got.not_valid_before_utc
         return verdict("pending rollout", (
-            f"the host has serial {_serial(got)} (issued {got.not_valid_before_utc:%Y-%m-%d %H:%M}), the state "
-            f"directory {'a newer one' if newer else 'another one'}, serial {_serial(want)} (issued "
+            f"the host has serial {_serial(got)} (valid from {got.not_valid_before_utc:%Y-%m-%d %H:%M}), the state "
+            f"directory {'a newer one' if newer else 'another one'}, serial {_serial(want)} (valid from "
             f"{want.not_valid_before_utc:%Y-%m-%d %H:%M}): `kubeward up` (or `kubeward pki renew --apply`) "
             "rolls it out"))
     stale = [u for u in cert.readers
