@@ -112,7 +112,7 @@ def test_a_deleted_firewall_table_is_reported(lab: Lab, converged: Path, lab_sta
 
 
 def test_the_cluster_ca_key_on_a_worker_is_reported(converged: Path, worker: str, lab: Lab, weakened: Any) -> None:
-    r = kubeward("pki", "status", "-c", str(converged))  # `up` issued the PKI
+    r = kubeward("pki", "status", "--local", "-c", str(converged))  # `up` issued the PKI
     assert r.returncode == 0, r.stdout + r.stderr
     state = Path(re.search(r"state_dir: (\S+)", converged.read_text()).group(1))  # type: ignore[union-attr]
     ca_key = (state / "pki" / "ca.key").read_bytes()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kubeward.audit.probe import render_peer_script
+from kubeward.components.certificates import installed_certs
 from kubeward.components.control_plane import ControlPlaneInputs, api_proxy_component, control_plane_components
 from kubeward.components.etcd import etcd_component
 from kubeward.components.node import (
@@ -46,6 +47,7 @@ from kubeward.phases.firewall import render_apply_step, render_persist_script
 from kubeward.phases.nodes import JOINED_FACT
 from kubeward.phases.preflight import preflight_facts_script
 from kubeward.phases.runner import PHASES
+from kubeward.pki.installed import render_installed_script
 from kubeward.preflight.facts import render_probe_script
 from kubeward.remote.ssh import Session, Trust
 from kubeward.remote.targets import targets_for
@@ -110,6 +112,7 @@ def control_plane_scripts(config: ClusterConfig) -> dict[str, str]:
                     facts[op.id] = ""
             out[f"{h.name} {comp.name} apply"] = render_apply(plan_work(comp, facts))
             out[f"{h.name} {comp.name} restart"] = render_restart(comp)
+        out[f"{h.name} pki installed certificates"] = render_installed_script(installed_certs(kube, h))
     return out
 
 

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -42,7 +43,10 @@ def _start_log(loaded: LoadedConfig, command: str) -> Path:
 
 def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], apply: bool,
              output: str, host: tuple[str, ...] = (), audit_sweep: bool = False,
-             audit_full: bool = False) -> tuple[LoadedConfig, RunReport]:
+             audit_full: bool = False, before: Callable[[LoadedConfig], None] | None = None,
+             ) -> tuple[LoadedConfig, RunReport]:
+    """Run the phases under the state directory's lock; ``before`` runs first under the same lock
+    (`pki renew --apply` renews there)."""
     loaded = opts.load()
     ensure_state_dir(loaded.state_dir)
     phases = select_phases(_split(only), _split(skip))
@@ -74,6 +78,8 @@ def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], 
 
     try:
         with run_lock(loaded):
+            if before is not None:
+                before(loaded)
             asyncio.run(go())
     except KeyboardInterrupt:
         logging.getLogger("kubeward").warning("interrupted (Ctrl-C) during phase %s", report.running or "-")

@@ -167,12 +167,19 @@ printf '\n@@kw firewall %s\n' end
 KUBEWARD_SCRIPT_DDBB00C484D18163
 
 printf '\n@@kw phase %s\n' pki
-sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_FD94DB3389884F6F'
+sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_761E645895F6DC35'
 printf '\n@@kw fact %s\n' dir:/etc/kubernetes/pki
 ( if [ -e /etc/kubernetes/pki ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki; sha256sum /etc/kubernetes/pki | cut -d' ' -f1; echo; else echo absent; fi
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/ca.crt
-( if [ -e /etc/kubernetes/pki/ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/ca.crt; sha256sum /etc/kubernetes/pki/ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/ca.crt; echo; else echo big; fi; else echo absent; fi
+( printf 'active:'; for u in etcd kube-apiserver kubelet; do systemctl is-active -q "$u" 2>/dev/null && printf ' %s' "$u"; done; echo
+if [ -e /etc/kubernetes/pki/ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/ca.crt; sha256sum /etc/kubernetes/pki/ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/ca.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/api-proxy.crt
+( if [ -e /etc/kubernetes/pki/api-proxy.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/api-proxy.crt; sha256sum /etc/kubernetes/pki/api-proxy.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/api-proxy.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/api-proxy.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/api-proxy.key
+( if [ -e /etc/kubernetes/pki/api-proxy.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/api-proxy.key; sha256sum /etc/kubernetes/pki/api-proxy.key | cut -d' ' -f1; echo; else echo absent; fi
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' absent:/var/lib/kubelet/pki/kubelet-client.crt
 ( [ -e /var/lib/kubelet/pki/kubelet-client.crt ] && echo present || echo absent
@@ -188,10 +195,10 @@ printf '\n@@kw fact %s\n' absent:/var/lib/kubelet/pki/kubelet.key
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' end
 
-KUBEWARD_SCRIPT_FD94DB3389884F6F
+KUBEWARD_SCRIPT_761E645895F6DC35
 
 printf '\n@@kw phase %s\n' audit
-sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_2C87D234346BBE03'
+sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_FF0004F48EEC3475'
 echo @@ss; ss -Htlnup 2>/dev/null
 echo @@sshd
 t=$(mktemp); sshd -T -dd 2>"$t"; echo "@@sshd-rc $?"
@@ -199,7 +206,7 @@ sed -n 's/.*load_server_config: filename //p' "$t" | tr -d '\r' | while IFS= rea
   echo "@@file $f"; head -c 262144 "$f" | sed 's/^/ /'; echo; done; rm -f "$t"
 
 echo @@files
-for f in '/etc/ssh/sshd_config.d/!kubeward-hardening.conf' /etc/kubeward/firewall.nft /etc/sudoers.d/kubeward-kubeadmin /home/kubeadmin/.ssh/authorized_keys /etc/ssh/ssh_host_ed25519_key /etc/kubernetes/pki/ca.crt $(find /etc/kubernetes /etc/etcd /etc/kubeward /var/lib/kubeward /etc/ssl/private /root /home /tmp /srv -xdev -type f \( -name '*.key' -o -name '*.pem' -o -name '*kubeconfig*' \
+for f in '/etc/ssh/sshd_config.d/!kubeward-hardening.conf' /etc/kubeward/firewall.nft /etc/sudoers.d/kubeward-kubeadmin /home/kubeadmin/.ssh/authorized_keys /etc/ssh/ssh_host_ed25519_key /etc/kubernetes/pki/ca.crt /etc/kubernetes/pki/api-proxy.crt /etc/kubernetes/pki/api-proxy.key $(find /etc/kubernetes /etc/etcd /etc/kubeward /var/lib/kubeward /etc/ssl/private /root /home /tmp /srv -xdev -type f \( -name '*.key' -o -name '*.pem' -o -name '*kubeconfig*' \
     -o -name '*.conf' -path '*/kubernetes/*' -o -name 'authorized_keys' \) -size -256k 2>/dev/null); do
   [ -f "$f" ] && echo "$(stat -c '%U|%G|%a' "$f")|$(sha256sum < "$f" | cut -d' ' -f1)|$f"
 done
@@ -282,6 +289,6 @@ cat /etc/kubeward/firewall.listed.sha256 2>/dev/null || echo
 [ -f /etc/kubeward/firewall.nft ] && sha256sum < /etc/kubeward/firewall.nft | cut -d' ' -f1 || echo
 echo @@end
 
-KUBEWARD_SCRIPT_2C87D234346BBE03
+KUBEWARD_SCRIPT_FF0004F48EEC3475
 
 printf '\n@@kw phase %s\n' end
