@@ -219,3 +219,23 @@ def test_sshd_config_words_split_as_shlex_does() -> None:
         except ValueError:
             want = line.split()
         assert _config_words(line) == want, repr(line)
+
+
+def test_the_path_map_and_the_page_say_which_proofs_were_reused() -> None:
+    from kubeward.audit.model import AuditReport
+    from kubeward.audit.paths import path_status
+    from kubeward.audit.report import render_html, render_path_map
+
+    obs = observations()
+    live = {p.spec.name: p.evidence for p in path_status(AuditReport([], obs, []))}
+    assert "reused" not in live["operator -> sshd"]
+    obs.reused_from, obs.reuse = "2026-11-30T11:00:00+00:00", "live probes reused from 2026-11-30 11:00:00 UTC"
+    report = AuditReport([], obs, [])
+    reused = {p.spec.name: (p.status, p.evidence) for p in path_status(report)}
+    assert reused["operator -> sshd"] == ("proven", live["operator -> sshd"] + " (ssh-auth probe of "
+                                          "2026-11-30T11:00:00+00:00, reused: every node's ruleset, sockets, "
+                                          "routes and sshd unchanged since)")
+    assert "reused" not in reused["API server -> etcd"][1]  # TLS through SSH: live every run
+    assert "peer probe of 2026-11-30T11:00:00+00:00, reused" in render_path_map(report)
+    assert '<p id="reuse">live probes reused from 2026-11-30 11:00:00 UTC</p>' in render_html(report, [], "c")
+    assert 'id="reuse"' not in render_html(AuditReport([], observations(), []), [], "c")
