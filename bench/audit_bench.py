@@ -3,10 +3,10 @@ live from sampled peer sources, and the full mesh.
 
 Run as root::
 
-    .venv/bin/python -m bench.audit_bench [--sizes 10,30] [--reps 2] [--out bench/out/audit.json]
+    .venv/bin/python -m bench.audit_bench [--sizes 10,30] [--reps 2] [--kubernetes] [--out bench/out/audit.json]
 
-For each size, one fresh lab (``ba`` + 6 hex digits, 1 control plane, the rest workers, no
-Kubernetes) is converged once with ``kubeward up`` (its audit probes live and records its proof);
+For each size, one fresh lab (``ba`` + 6 hex digits, 1 control plane, the rest workers; with
+``--kubernetes`` Kubernetes on, from the local build) is converged once with ``kubeward up`` (its audit probes live and records its proof);
 then ``--reps`` rounds of three no-op ``kubeward up`` runs: ``reuse`` (the default: the last live
 proof's outside, peer and SSH probes reused while every node reports the same state), ``live``
 (the record removed first, so the probes run, from sampled peer sources) and ``full``
@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.__main__ import OUT_DIR, kubeward, load1, new_lab, phase_seconds, snapshot_source
+from kubeward.artifacts.build import find_entry
 from kubeward.lab.image import build_image
+from kubeward.lab.lab import render_kubernetes_yml
 
-UP_MODES = (("reuse", [], False), ("live", [], True), ("full", ["--audit-full"], False))
+UP_MODES: tuple[tuple[str, list[str], bool], ...] = (("reuse", [], False), ("live", [], True), ("full", ["--audit-full"], False))
 
 
 def _peer_probes(data: dict[str, Any]) -> int:
@@ -53,16 +55,21 @@ def _reuse_note(data: dict[str, Any]) -> str:
     return ""
 
 
-def one_size(size: int, reps: int, say: Any) -> dict[str, Any]:
+def one_size(size: int, reps: int, say: Any, kubernetes: bool = False) -> dict[str, Any]:
     lab = new_lab()
-    out: dict[str, Any] = {"size": size, "up_audit": {m: [] for m, _, _ in UP_MODES},
+    out: dict[str, Any] = {"size": size, "kubernetes": kubernetes, "up_audit": {m: [] for m, _, _ in UP_MODES},
                            "up_connect": {m: [] for m, _, _ in UP_MODES}, "up_notes": {},
                            "audit": {"sample": [], "full": []}, "peer_probes": {}, "sources": {}, "load1": []}
     try:
         t0 = time.monotonic()
         lab.up(size, 1)
         say(f"lab {lab.name}: {size} nodes up in {time.monotonic() - t0:.1f} s")
-        seconds, rc, data, err = kubeward(["up"], lab.cluster_yml)
+        if kubernetes:
+            entry = find_entry("1.20.2")
+            if entry is None:
+                raise SystemExit("no local Kubernetes build: run `make kube-bin` first")
+            lab.cluster_yml.write_text(lab.cluster_yml.read_text() + render_kubernetes_yml("1.20.2", entry))
+        seconds, rc, data, err = kubeward(["up"], lab.cluster_yml, timeout=3600)
         say(f"  first up: {seconds:.1f} s rc={rc} {err[-200:] if rc else ''}")
         proof = _state_dir(lab.cluster_yml) / "audit-proof.json"
         for _ in range(reps):
@@ -104,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10,30")
     ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--kubernetes", action="store_true", help="Kubernetes on (the local v1.20.2 build)")
     ap.add_argument("--out", type=Path, default=OUT_DIR / "audit.json")
     args = ap.parse_args(argv)
 
@@ -112,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
     build_image(progress=say)
     say(f"kubeward under test: a copy of src/kubeward, digest {snapshot_source()}")
-    results = [one_size(int(s), args.reps, say) for s in args.sizes.split(",")]
+    results = [one_size(int(s), args.reps, say, args.kubernetes) for s in args.sizes.split(",")]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print("| nodes | no-op `up`, audit phase: reused / live (sampled) / live (`--audit-full`) | connect phase "
