@@ -5,7 +5,7 @@ Run as root::
 
     .venv/bin/python -m bench.audit_bench [--sizes 10,30] [--reps 2] [--kubernetes] [--out bench/out/audit.json]
 
-For each size, one fresh lab (``ba`` + 6 hex digits, 1 control plane, the rest workers; with
+For each size, one fresh lab (``bn`` + 6 hex digits, 1 control plane, the rest workers; with
 ``--kubernetes`` Kubernetes on, from the local build) is converged once with ``kubeward up`` (its audit probes live and records its proof);
 then ``--reps`` rounds of three no-op ``kubeward up`` runs: ``reuse`` (the default: the last live
 proof's outside, peer and SSH probes reused while every node reports the same state), ``live``

@@ -786,12 +786,12 @@ def _sans(cert: x509.Certificate) -> tuple[str, ...]:
 HTTP_PATHS = {"kube-apiserver": "/api", "kubelet": "/pods", "etcd-client": "/version", "etcd-peer": "/version"}
 
 
-async def tls_probe(local_port: int, node: str, node_names: set[str], row: MatrixRow, port: int,
-                    ca_name: str, ca: x509.Certificate | None) -> TlsProbe:
+async def _served(local_port: int, node: str, path: str) -> tuple[str, bytes, bool | None, int | None]:
+    """One anonymous TLS handshake and HTTP GET: (handshake, certificate DER, client certificate
+    required, HTTP status)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    path = HTTP_PATHS.get(row.key, "/")
     handshake, der, required, status = "ok", b"", None, None
     try:
         reader, writer = await asyncio.wait_for(
@@ -815,7 +815,16 @@ async def tls_probe(local_port: int, node: str, node_names: set[str], row: Matri
         required = "certificate" in str(exc).lower() or None
     except (TimeoutError, OSError) as exc:
         handshake = f"no TLS service: {exc or 'timeout'}"
-    legacy = await _legacy_tls(local_port, node)
+    return handshake, der, required, status
+
+
+async def tls_probe(local_port: int, node: str, node_names: set[str], row: MatrixRow, port: int,
+                    ca_name: str, ca: x509.Certificate | None) -> TlsProbe:
+    """The served certificate, client-certificate enforcement and an anonymous request, with the
+    TLS 1.1 and 1.0 attempts at the same time (each is a connection through SSH to the node)."""
+    path = HTTP_PATHS.get(row.key, "/")
+    (handshake, der, required, status), legacy = await asyncio.gather(_served(local_port, node, path),
+                                                                      _legacy_tls(local_port, node))
     chain_ok, chain_error, san_ok = False, "no certificate", False
     sans: tuple[str, ...] = ()
     if der:
@@ -837,7 +846,9 @@ async def tls_probe(local_port: int, node: str, node_names: set[str], row: Matri
 
 
 async def _legacy_tls(local_port: int, node: str) -> str:
-    for version, name in ((ssl.TLSVersion.TLSv1_1, "TLS 1.1"), (ssl.TLSVersion.TLSv1, "TLS 1.0")):
+    """"TLS 1.1" or "TLS 1.0" when a handshake with only that version succeeds, else ""."""
+
+    async def accepted(version: ssl.TLSVersion) -> bool:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -846,15 +857,18 @@ async def _legacy_tls(local_port: int, node: str) -> str:
             ctx.minimum_version = version
             ctx.maximum_version = version
         except (ValueError, ssl.SSLError):
-            continue
+            return False
         try:
             _, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", local_port, ssl=ctx,
                                                                   server_hostname=node), 5)
             w.close()
-            return name
+            return True
         except (TimeoutError, ssl.SSLError, OSError):
-            continue
-    return ""
+            return False
+
+    versions = ((ssl.TLSVersion.TLSv1_1, "TLS 1.1"), (ssl.TLSVersion.TLSv1, "TLS 1.0"))
+    results = await asyncio.gather(*(accepted(v) for v, _ in versions))
+    return next((name for (_, name), ok in zip(versions, results, strict=True) if ok), "")
 
 
 #: rows served with certificates of another signer than the cluster CA: kubelets serve what the
@@ -887,11 +901,13 @@ async def probe_tls(config: ClusterConfig, matrix: list[MatrixRow], session: Ses
         await tun.start()
         try:
             names = {name, str(h.private_address), str(h.address)}
-            out = []
-            for (row, port, _), f in zip(wanted, forwards, strict=True):
-                ca_name = SIGNER_OF_ROW.get(row.key, "etcd-ca" if row.key.startswith("etcd") else "ca")
-                out.append(await tls_probe(f.local_port, name, names, row, port, ca_name, cas.get(ca_name)))
-            return out
+
+            def ca_of(row: MatrixRow) -> str:
+                return SIGNER_OF_ROW.get(row.key, "etcd-ca" if row.key.startswith("etcd") else "ca")
+
+            return list(await asyncio.gather(*(
+                tls_probe(f.local_port, name, names, row, port, ca_of(row), cas.get(ca_of(row)))
+                for (row, port, _), f in zip(wanted, forwards, strict=True))))
         finally:
             await tun.close()
 
