@@ -211,7 +211,7 @@ def test_sshd_config_words_split_as_shlex_does() -> None:
     """The fast path of ``_config_words`` (plain lines without shlex) splits as shlex would."""
     rng = random.Random(7)
     chars = [chr(i) for i in range(128) if len(f"a{chr(i)}a".splitlines()) == 1] + ["é", "\u00a0"]
-    for _ in range(20000):
+    for _ in range(5000):
         line = "".join(rng.choice(chars) if rng.random() < 0.15 else rng.choice(" \tab=,*/\"#\\'")
                        for _ in range(rng.randint(0, 12)))
         try:
@@ -239,3 +239,62 @@ def test_the_path_map_and_the_page_say_which_proofs_were_reused() -> None:
     assert "peer probe of 2026-11-30T11:00:00+00:00, reused" in render_path_map(report)
     assert '<p id="reuse">live probes reused from 2026-11-30 11:00:00 UTC</p>' in render_html(report, [], "c")
     assert 'id="reuse"' not in render_html(AuditReport([], observations(), []), [], "c")
+
+
+def test_a_tls_probe_reads_the_certificate_status_and_refused_legacy_versions(tmp_path: Path) -> None:
+    """``tls_probe`` (the served handshake and the TLS 1.1/1.0 attempts run at once) against a real
+    TLS 1.2+ server on loopback that answers 401, with a certificate of a test CA."""
+    import asyncio
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from kubeward.audit.model import TlsProbe
+    from kubeward.audit.probe import tls_probe
+    from kubeward.catalog.matrix import MatrixRow
+
+    def cert(cn: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer: ec.EllipticCurvePrivateKey,
+             ca: bool) -> x509.Certificate:
+        b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+             .issuer_name(issuer).public_key(key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(NOW - DAY).not_valid_after(NOW + 400 * DAY)
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName("cp-1"),
+                                                             x509.IPAddress(ipaddress.ip_address("10.0.0.10"))]),
+                                critical=False)
+        return b.sign(signer, hashes.SHA256())
+
+    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = cert("test-ca", ca_key, x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-ca")]), ca_key, True)
+    leaf = cert("cp-1", leaf_key, ca.subject, ca_key, False)
+    (tmp_path / "crt").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key").write_bytes(leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                          serialization.NoEncryption()))
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    server_ctx.load_cert_chain(tmp_path / "crt", tmp_path / "key")
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def go() -> TlsProbe:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx)
+        port = server.sockets[0].getsockname()[1]
+        row = MatrixRow("kube-apiserver", "kube-apiserver", None, "tcp", ("control-plane",), "private", (), "TLS+token",
+                        True, True, "test")
+        try:
+            return await tls_probe(port, "cp-1", {"cp-1", "10.0.0.10"}, row, 6443, "ca", ca)
+        finally:
+            server.close()
+
+    probe = asyncio.run(go())
+    assert (probe.handshake, probe.legacy_tls_accepted, probe.chain_ok, probe.san_ok, probe.http_status,
+            probe.client_cert_required, probe.sans) == ("ok", "", True, True, 401, False, ("cp-1", "10.0.0.10"))

@@ -25,6 +25,7 @@ import ssl
 import subprocess
 import tempfile
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -854,8 +855,10 @@ async def _legacy_tls(local_port: int, node: str) -> str:
         ctx.verify_mode = ssl.CERT_NONE
         try:
             ctx.set_ciphers("ALL:@SECLEVEL=0")
-            ctx.minimum_version = version
-            ctx.maximum_version = version
+            with warnings.catch_warnings():  # deprecated: that is what is probed
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.minimum_version = version
+                ctx.maximum_version = version
         except (ValueError, ssl.SSLError):
             return False
         try:
