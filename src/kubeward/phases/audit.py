@@ -356,8 +356,10 @@ class Audit(Phase):
         "proven"); the reason says what to re-run."""
         # a no-op `up` may reuse the last live proof of the outside, peer and SSH probes; a run that
         # changed a host, or asked for the full mesh or the sweep, probes live
-        live_because = ("this run changed " + ", ".join(sorted(ctx.changed_hosts)) if ctx.changed_hosts else
-                        "--audit-full" if ctx.audit_full else "--audit-sweep" if ctx.audit_sweep else "")
+        changed = sorted(ctx.changed_hosts)
+        live_because = (f"this run changed {', '.join(changed) if len(changed) <= 3 else f'{len(changed)} hosts'}"
+                        if changed else "--audit-full" if ctx.audit_full else "--audit-sweep" if ctx.audit_sweep
+                        else "")
         report = await run_audit(ctx.loaded, ctx.session, hosts, lambda h: ctx.prefetched_facts(h, self.name),
                                  sweep=ctx.audit_sweep, full=ctx.audit_full, reuse=not live_because)
         obs = report.observations
