@@ -138,15 +138,18 @@ class _Matrix:
         self._nets: dict[int, list[ipaddress.IPv4Network | ipaddress.IPv6Network]] = {}
         self._ips: dict[str, ipaddress.IPv4Address | ipaddress.IPv6Address | None] = {}
         self._allowed: dict[tuple[int, str], bool] = {}
+        self._row: dict[tuple[str, int, str], MatrixRow | None] = {}
 
     def row(self, node: str, port: int, protocol: str) -> MatrixRow | None:
-        rows = self._rows.get(node)
-        if rows is None:
-            rows = self._rows[node] = rows_for_host(self.inp.matrix, self.inp.config.host(node))
-        for row in rows:
-            if row.protocol == protocol and row.ports is not None and row.ports.lo <= port <= row.ports.hi:
-                return row
-        return None
+        """The first of the node's rows that names the port (as ``_row_for``), looked up once."""
+        key = (node, port, protocol)
+        if key not in self._row:
+            rows = self._rows.get(node)
+            if rows is None:
+                rows = self._rows[node] = rows_for_host(self.inp.matrix, self.inp.config.host(node))
+            self._row[key] = next((r for r in rows if r.protocol == protocol and r.ports is not None
+                                   and r.ports.lo <= port <= r.ports.hi), None)
+        return self._row[key]
 
     def allowed(self, row: MatrixRow | None, source_address: str) -> bool:
         if row is None or row.closed:

@@ -321,7 +321,7 @@ def parse_local(text: str) -> LocalObservation:
     sections: dict[str, list[str]] = {}
     cur = None
     for line in text.splitlines():
-        if re.fullmatch(r"@@[a-z]+", line):
+        if line.startswith("@@") and re.fullmatch(r"@@[a-z]+", line):
             cur = line[2:]
             sections[cur] = []
         elif cur:
