@@ -151,6 +151,11 @@ class MatchBlock:
 
 
 def _config_words(line: str) -> list[str]:
+    stripped = line.lstrip(" \t")
+    if not stripped or stripped.startswith("#"):  # most of sshd_config; shlex is slow
+        return []
+    if line.isascii() and line.replace("\t", " ").isprintable() and not any(c in line for c in "\"'\\#"):
+        return line.split()  # no quote, escape, comment or control character: words as shlex splits them
     try:
         return shlex.split(line, comments=True)
     except ValueError:
