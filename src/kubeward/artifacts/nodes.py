@@ -8,6 +8,7 @@ A node gets only the binaries its role needs, in a versioned directory with a st
     /opt/kubeward/kubernetes/images/<name>.tar        staged, then imported into containerd (k8s.io)
 
 Facts are one shell script printing one line per thing (``file PATH SHA|-``, ``staged PATH SHA|-``,
+``previous PATH SHA|-`` (from its stamp only: never hashed),
 ``link PATH TARGET|-``, ``present PATH``, ``unit BINARY STATE EXE|-``, ``mark VALUE``, ``ctr yes|no|down``,
 ``image REF``); ``parse_node_facts`` reads them back and ``plan_node_changes`` compares them with
 ``render_node_plan``.
@@ -15,7 +16,8 @@ Facts are one shell script printing one line per thing (``file PATH SHA|-``, ``s
 On a node that runs Kubernetes services, a binary already in place is never overwritten here: its new
 build is *staged* beside it (``<binary>.kubeward-staged``, verified like any upload) and the ``current``
 link is left alone, so nothing a restart could pick up changes; the roll-out
-(:mod:`kubeward.artifacts.rollout`, phase ``rollout``) installs them one node at a time.
+(:mod:`kubeward.artifacts.rollout`, phase ``rollout``) installs them one node at a time. A build the
+node still keeps as ``<binary>.kubeward-previous`` (a rollback) is staged by a hard link, not uploaded.
 """
 
 from __future__ import annotations
@@ -89,6 +91,10 @@ class NodePlan:
         return f"{INSTALL_ROOT}/current"
 
 
+def previous_file(f: NodeFile) -> str:
+    return f.remote + PREVIOUS_SUFFIX
+
+
 def staged_file(f: NodeFile) -> NodeFile:
     """Where the new build of ``f`` waits for the roll-out (same directory: the install is a rename)."""
     return NodeFile(f.remote + STAGED_SUFFIX, f.local, f.sha256, f.size, f.mode)
@@ -106,6 +112,7 @@ class NodeFacts:
     containerd: str = "no"  # yes | no | down
     images: set[str] = field(default_factory=set)
     staged: dict[str, str | None] = field(default_factory=dict)  # staged path -> SHA-256
+    previous: dict[str, str | None] = field(default_factory=dict)  # previous path -> SHA-256 (its stamp's)
     #: binary -> (`systemctl is-active` state, the running process's executable or "-")
     units: dict[str, tuple[str, str]] = field(default_factory=dict)
     mark: str | None = None  # ROLLOUT_MARK's content: an unfinished roll-out left this node cordoned
@@ -127,10 +134,12 @@ class NodeChanges:
     staged: tuple[NodeFile, ...] = ()
     #: the version the `current` link should point at, left to the roll-out (services run here)
     deferred_link: str | None = None
+    #: staged by a hard link from the previous build the node kept (a rollback: nothing to upload)
+    restaged: tuple[NodeFile, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not (self.uploads or self.links or self.removals or self.imports or self.staged)
+        return not (self.uploads or self.links or self.removals or self.imports or self.staged or self.restaged)
 
     @property
     def transfers(self) -> tuple[NodeFile, ...]:
@@ -166,14 +175,18 @@ def render_node_plan(manifest: Manifest, role: str) -> NodePlan:
 def render_node_facts_script(plan: NodePlan) -> str:
     # a stamp written right after a verified upload saves hashing ~400 MB on every no-op run;
     # it only counts while size, mtime and inode are unchanged (the idea of git's index)
+    # (``previous`` files only by their stamp: a rollback is worth no hashing on every run)
     lines = ["kw_sum() { if [ -f \"$2\" ]; then st=$(stat -c '%s %Y %i' \"$2\"); "
              "if read -r a b c h < \"$3\" 2>/dev/null && [ \"$a $b $c\" = \"$st\" ]; then echo \"$1 $2 $h\"; "
+             "elif [ \"$1\" = previous ]; then echo \"$1 $2 -\"; "
              "else echo \"$1 $2 $(sha256sum < \"$2\" | cut -d' ' -f1)\"; fi; else echo \"$1 $2 -\"; fi; }"]
     for f in plan.files:
         lines.append(f"kw_sum file {shlex.quote(f.remote)} {shlex.quote(stamp_path(f.remote))}")
     for f in plan.binaries:
         staged = staged_file(f).remote
         lines.append(f"kw_sum staged {shlex.quote(staged)} {shlex.quote(stamp_path(staged))}")
+        previous = previous_file(f)
+        lines.append(f"kw_sum previous {shlex.quote(previous)} {shlex.quote(stamp_path(previous))}")
     for path, _ in plan.links:
         q = shlex.quote(path)
         lines.append(f"echo \"link {path} $(readlink {q} || echo -)\"")
@@ -200,9 +213,10 @@ def parse_node_facts(text: str) -> NodeFacts:
     facts = NodeFacts()
     for line in text.splitlines():
         kind, _, rest = line.partition(" ")
-        if kind in ("file", "staged"):
+        if kind in ("file", "staged", "previous"):
             path, _, value = rest.partition(" ")
-            (facts.sums if kind == "file" else facts.staged)[path] = None if value in ("-", "") else value
+            {"file": facts.sums, "staged": facts.staged, "previous": facts.previous}[kind][path] = (
+                None if value in ("-", "") else value)
         elif kind == "link":
             path, _, value = rest.partition(" ")
             facts.links[path] = None if value in ("-", "") else value
@@ -224,6 +238,7 @@ def parse_node_facts(text: str) -> NodeFacts:
 def plan_node_changes(plan: NodePlan, facts: NodeFacts) -> NodeChanges:
     uploads: list[NodeFile] = []
     staged: list[NodeFile] = []
+    restaged: list[NodeFile] = []
     binaries = {f.remote for f in plan.binaries}
     for f in plan.files:
         have = facts.sums.get(f.remote)
@@ -231,7 +246,11 @@ def plan_node_changes(plan: NodePlan, facts: NodeFacts) -> NodeChanges:
             continue
         if f.remote in binaries and have is not None and facts.running:
             # a service here may execute it: staged for the roll-out, which installs it in turn
-            if facts.staged.get(staged_file(f).remote) != f.sha256:
+            if facts.staged.get(staged_file(f).remote) == f.sha256:
+                continue
+            if facts.previous.get(previous_file(f)) == f.sha256:
+                restaged.append(staged_file(f))
+            else:
                 staged.append(staged_file(f))
         else:
             uploads.append(f)
@@ -256,7 +275,8 @@ def plan_node_changes(plan: NodePlan, facts: NodeFacts) -> NodeChanges:
         else:
             why = "is not installed" if facts.containerd == "no" else "is not running"
             notes.append(f"containerd {why}: images staged in {IMAGE_DIR}, not imported")
-    return NodeChanges(tuple(uploads), links, removals, imports, tuple(notes), tuple(staged), deferred)
+    return NodeChanges(tuple(uploads), links, removals, imports, tuple(notes), tuple(staged), deferred,
+                       tuple(restaged))
 
 
 def stamp_path(remote: str) -> str:
@@ -267,11 +287,15 @@ def render_finish_script(changes: NodeChanges) -> str:
     """Stamps of the uploaded files, links, removals and image imports, after the uploads (run as
     root, one round-trip)."""
     lines = ["set -e"]
-    if changes.transfers:
+    if changes.transfers or changes.restaged:
         lines.append(f"mkdir -p -m 0700 {STAMP_DIR}")
     for f in changes.transfers:
         lines.append(f"printf '%s %s\\n' \"$(stat -c '%s %Y %i' {shlex.quote(f.remote)})\" {f.sha256} "
                      f"> {shlex.quote(stamp_path(f.remote))}")
+    for f in changes.restaged:
+        previous = f.remote.removesuffix(STAGED_SUFFIX) + PREVIOUS_SUFFIX
+        lines.append(f"ln -f {shlex.quote(previous)} {shlex.quote(f.remote)}")
+        lines.append(f"cp {shlex.quote(stamp_path(previous))} {shlex.quote(stamp_path(f.remote))}")
     for path, target in changes.links:
         q = shlex.quote(path)
         lines.append(f"mkdir -p {shlex.quote(path.rsplit('/', 1)[0])}; "

@@ -39,6 +39,7 @@ from kubeward.artifacts.nodes import (
     staged_file,
     stamp_path,
 )
+from kubeward.hostscripts.service import wait_until
 
 #: services restarted on a node in this order: the API server first (the others talk to it)
 RESTART_ORDER = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
@@ -61,6 +62,11 @@ class HostRollout:
     drain: bool = False
     resume: str | None = None  # the mark an unfinished roll-out left on this node
     unstaged: tuple[str, ...] = ()  # changed binaries without a verified staged build
+    #: (binary, path) of what each restarted service must run afterwards
+    executables: tuple[tuple[str, str], ...] = ()
+
+    def executable(self, binary: str) -> str:
+        return dict(self.executables)[binary]
 
     @property
     def empty(self) -> bool:
@@ -100,16 +106,17 @@ def plan_host_rollout(host: str, role: str, plan: NodePlan, facts: NodeFacts) ->
     current = facts.links.get(plan.current_link)
     switch = plan.version if facts.running and current is not None and current != f"v{plan.version}" else None
     changed = {binary_name(f) for f in installs}
-    restarts = []
+    restarts: list[tuple[str, str]] = []
     for b in RESTART_ORDER:
         target = next((f.remote for f in plan.binaries if binary_name(f) == b), None)
         state, exe = facts.units.get(b, ("inactive", "-"))
         if target is None or state not in RUNNING_STATES:
             continue
         if b in changed or switch or exe not in ("-", target):
-            restarts.append(b)
-    drain = facts.mark is not None or any(b in NODE_SERVICES for b in restarts)
-    return HostRollout(host, role, tuple(installs), switch, tuple(restarts), drain, facts.mark, tuple(unstaged))
+            restarts.append((b, target))
+    drain = facts.mark is not None or any(b in NODE_SERVICES for b, _ in restarts)
+    return HostRollout(host, role, tuple(installs), switch, tuple(b for b, _ in restarts), drain, facts.mark,
+                       tuple(unstaged), tuple(restarts))
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,16 @@ def render_order(batches: Sequence[Batch], snapshot: str) -> str:
     return f"roll-out order: etcd snapshot to {snapshot}; then " + "; ".join(parts)
 
 
+def render_restart_script(unit: str, executable: str, timeout: int = 120) -> str:
+    """Restart ``unit`` and wait until a new process runs ``executable`` (the health probe follows):
+    a probe alone could be answered by the old process while it stops."""
+    u = shlex.quote(unit)
+    new_process = (f"p=$(systemctl show -p MainPID --value {u}); [ \"$p\" != 0 ] && [ \"$p\" != \"$kw_old\" ] && "
+                   f"[ \"$(readlink /proc/$p/exe)\" = {shlex.quote(executable)} ]")
+    return (f"kw_old=$(systemctl show -p MainPID --value {u})\nsystemctl restart --no-block {u}\n"
+            + wait_until(unit, new_process, timeout, f"running {executable}") + "\n")
+
+
 def render_mark_script(value: str) -> str:
     """Mark the node before it is cordoned; an existing mark (an earlier, unfinished roll-out) stays."""
     mark = shlex.quote(ROLLOUT_MARK)
@@ -163,9 +180,15 @@ def render_install_script(rollout: HostRollout) -> str:
         t, s = shlex.quote(f.remote), shlex.quote(staged_file(f).remote)
         lines += [
             f"got=$(sha256sum < {s} | cut -d' ' -f1)",
-            f"if [ \"$got\" != {f.sha256} ]; then echo \"{staged_file(f).remote}: SHA-256 $got, expected {f.sha256} "
-            "(changed since it was staged: run kubeward up again to stage it anew)\" >&2; exit 3; fi",
-            f"if [ -e {t} ]; then ln -f {t} {shlex.quote(f.remote + PREVIOUS_SUFFIX)}; fi",
+            # a staged file that changed is removed with its stamp, so the next run stages it anew
+            f"if [ \"$got\" != {f.sha256} ]; then rm -f {s} {shlex.quote(stamp_path(staged_file(f).remote))}; "
+            f"echo \"{staged_file(f).remote}: SHA-256 $got, expected {f.sha256} (it changed since it was staged; "
+            "removed: run kubeward up again to stage it anew)\" >&2; exit 3; fi",
+            # the binary in place stays as the previous build, with its stamp (a rollback stages it
+            # by a hard link, no upload); no stamp, no record of its sum
+            f"if [ -e {t} ]; then ln -f {t} {shlex.quote(f.remote + PREVIOUS_SUFFIX)}; "
+            f"cp {shlex.quote(stamp_path(f.remote))} {shlex.quote(stamp_path(f.remote + PREVIOUS_SUFFIX))} 2>/dev/null "
+            f"|| rm -f {shlex.quote(stamp_path(f.remote + PREVIOUS_SUFFIX))}; fi",
             f"mv -f {s} {t}",
             # the stamp of the staged file is true of the renamed one (same inode, size and mtime)
             f"mv -f {shlex.quote(stamp_path(staged_file(f).remote))} {shlex.quote(stamp_path(f.remote))} 2>/dev/null"

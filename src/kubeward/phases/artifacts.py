@@ -49,6 +49,9 @@ def render_outcome(host: str, plan: NodePlan, changes: NodeChanges) -> HostOutco
     for f in changes.staged:
         out.changes.append(Change(f"artifact:{f.remote}", f"stage {f.remote} ({f.size / 1e6:.1f} MB, "
                                   f"sha256 {f.sha256[:12]}...): a new build, installed by the roll-out", ""))
+    for f in changes.restaged:
+        out.changes.append(Change(f"artifact:{f.remote}", f"stage {f.remote} (sha256 {f.sha256[:12]}...) from the "
+                                  "previous build kept on the node (no upload): installed by the roll-out", ""))
     if changes.deferred_link:
         out.notes.append(Note("artifacts:version", f"v{changes.deferred_link} is installed beside the running "
                                                    "version; the roll-out switches to it node by node"))
@@ -58,7 +61,8 @@ def render_outcome(host: str, plan: NodePlan, changes: NodeChanges) -> HostOutco
         out.changes.append(Change(f"remove:{path}", f"remove {path} (not for this node's role)", ""))
     for img in changes.imports:
         out.changes.append(Change(f"image:{img.ref}", f"import image {img.ref} into containerd (k8s.io)", ""))
-    uploaded = {f.remote for f in changes.uploads} | {f.remote.removesuffix(STAGED_SUFFIX) for f in changes.staged}
+    uploaded = {f.remote for f in changes.uploads} | {f.remote.removesuffix(STAGED_SUFFIX)
+                                                      for f in changes.staged + changes.restaged}
     out.unchanged += [Unchanged(f"artifact:{f.remote}", "SHA-256 matches") for f in plan.files
                       if f.remote not in uploaded]
     return out

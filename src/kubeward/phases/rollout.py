@@ -51,11 +51,12 @@ from kubeward.artifacts.rollout import (
     render_install_script,
     render_mark_script,
     render_order,
+    render_restart_script,
     render_unmark_script,
 )
 from kubeward.artifacts.skew import SkewVerdict, check_version_change
 from kubeward.components.node import NodeTraits, kube_proxy_component, kubelet_component
-from kubeward.components.plan import render_restart
+from kubeward.components.plan import render_wait
 from kubeward.components.spec import Component
 from kubeward.components.version import Version
 from kubeward.errors import KubewardError, RemoteError
@@ -294,8 +295,9 @@ class Rollout(Phase):
                 units = ", ".join(BINARY_UNITS[b] for b in r.restarts)
                 step = f"restarting {units}"
                 comps = self.components(ctx, host, r.restarts)
-                await ctx.session.run(host, "".join(render_restart(c) for c in comps),
-                                      label=f"restart {units}, each healthy before the next", timeout=900)
+                script = "".join(render_restart_script(c.unit, r.executable(b)) + render_wait(c) + "\n"
+                                 for b, c in zip(r.restarts, comps, strict=True))
+                await ctx.session.run(host, script, label=f"restart {units}, each healthy before the next", timeout=900)
                 out.changes.append(Change("rollout:restart", f"{label}: restarted {units} at {utc_stamp(restarted)}, "
                                           f"healthy at {utc_stamp()}", ""))
             if drain_it:

@@ -1,0 +1,1 @@
+rm -f /var/lib/kubeward/rollout/node
