@@ -226,7 +226,7 @@ class Rollout(Phase):
             untouched = [h for b in batches[i + 1:] for h in b.hosts]
             for h in batch.hosts:
                 if out[h].error:
-                    out[h].error = (f"the roll-out stopped at {h} ({self.label(batch, len(batches))}): "
+                    out[h].error = (f"the roll-out stopped at {h} in {self.label(batch, len(batches))}: "
                                     f"{out[h].error}. Done: {', '.join(done) or 'none'}; untouched: "
                                     f"{', '.join(untouched) or 'none'}. Fix the cause and run `kubeward up` "
                                     f"again: the roll-out continues with {h}")
