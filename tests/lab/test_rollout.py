@@ -254,6 +254,11 @@ def test_a_failed_node_stops_the_roll_out_and_the_next_run_continues_there(clust
 
     rc, report = up_json(config, *ONLY)
     assert rc == 0, json.dumps(report, indent=1)[-3000:]
+    # the failed install removed the changed file and the stamp that vouched for the (hard-linked)
+    # previous build: worker 1 gets the original build uploaded again
+    assert [c["summary"].split(" (")[0] for c in report["hosts"][w1]["changes"] if c["phase"] == "artifacts"] == [
+        f"stage {staged}"]
+    assert "MB, sha256 " + cluster["old_sum"][:12] in report["hosts"][w1]["changes"][0]["summary"]
     assert rollout_changes(report, cp) == [] or all(c.startswith("etcd snapshot") for c in rollout_changes(report, cp))
     assert all(c.startswith("batch 1/2 (workers)") for c in rollout_changes(report, w1) if not c.startswith("etcd"))
     assert all(c.startswith("batch 2/2 (workers)") for c in rollout_changes(report, w2))

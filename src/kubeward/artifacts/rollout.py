@@ -180,8 +180,10 @@ def render_install_script(rollout: HostRollout) -> str:
         t, s = shlex.quote(f.remote), shlex.quote(staged_file(f).remote)
         lines += [
             f"got=$(sha256sum < {s} | cut -d' ' -f1)",
-            # a staged file that changed is removed with its stamp, so the next run stages it anew
-            f"if [ \"$got\" != {f.sha256} ]; then rm -f {s} {shlex.quote(stamp_path(staged_file(f).remote))}; "
+            # a staged file that changed is removed with its stamp, so the next run stages it anew; so is
+            # the previous build's stamp (a rollback stages by a hard link: the same file may have changed)
+            f"if [ \"$got\" != {f.sha256} ]; then rm -f {s} {shlex.quote(stamp_path(staged_file(f).remote))} "
+            f"{shlex.quote(stamp_path(f.remote + PREVIOUS_SUFFIX))}; "
             f"echo \"{staged_file(f).remote}: SHA-256 $got, expected {f.sha256} (it changed since it was staged; "
             "removed: run kubeward up again to stage it anew)\" >&2; exit 3; fi",
             # the binary in place stays as the previous build, with its stamp (a rollback stages it

@@ -55,8 +55,8 @@ from kubeward.artifacts.rollout import (
     render_unmark_script,
 )
 from kubeward.artifacts.skew import SkewVerdict, check_version_change
-from kubeward.components.node import NodeTraits, kube_proxy_component, kubelet_component
-from kubeward.components.plan import render_wait
+from kubeward.components.node import NodeTraits, parse_node_traits
+from kubeward.components.plan import plan_work, render_apply, render_wait
 from kubeward.components.spec import Component
 from kubeward.components.version import Version
 from kubeward.errors import KubewardError, RemoteError
@@ -66,7 +66,8 @@ from kubeward.kube.drain import drain, set_unschedulable
 from kubeward.kube.node_status import NodeStatus, read_node_statuses, wait_node_ready
 from kubeward.ops.base import Change, HostOutcome, Note, Unchanged
 from kubeward.phases.base import Phase, RunContext
-from kubeward.phases.component import error_tail
+from kubeward.phases.component import error_tail, parse_component_facts, render_component_facts
+from kubeward.phases.nodes import TRAITS, Nodes
 
 log = logging.getLogger("kubeward.phases")
 
@@ -107,6 +108,7 @@ class Rollout(Phase):
 
     def __init__(self) -> None:
         self.manifest: Manifest | None = None
+        self.nodes: Nodes | None = None  # renders kubelet and kube-proxy as the nodes phase does
 
     async def prepare(self, ctx: RunContext) -> None:
         self.manifest = None
@@ -207,6 +209,9 @@ class Rollout(Phase):
         out[first].changes.append(Change("rollout:etcd-snapshot", f"etcd snapshot saved to {info['file']} "
                                          f"({info['bytes']} bytes from {info['member']}, revision "
                                          f"{info['revision']}) at {utc_stamp()}", ""))
+        if any(set(r.restarts) & set(NODE_SERVICES) for r in rollouts.values()):
+            self.nodes = Nodes()
+            await self.nodes.prepare(ctx)  # the CA and kube-proxy's kubeconfig, from the state directory
         nodes: dict[str, NodeStatus] = {}
         if any(r.drain for r in rollouts.values()):
             try:
@@ -242,21 +247,39 @@ class Rollout(Phase):
         log.info("rollout: saving an etcd snapshot to %s", path)
         return await save_snapshot(ctx.session, ctx.config, path, lambda m: log.info("rollout: %s", m))
 
-    def components(self, ctx: RunContext, host: str, binaries: Sequence[str]) -> list[Component]:
-        """The services to restart, with their health probes (the components' own)."""
+    def components(self, ctx: RunContext, host: str, binaries: Sequence[str],
+                   traits: NodeTraits | None = None) -> list[Component]:
+        """The services ``binaries`` run on ``host``, as the control-plane and nodes phases declare them
+        for cluster.yml's version: their units and health probes, and (for a new version) the files
+        written before they restart. ``traits``: the node's (a fact), for the kubelet's files."""
         from kubeward.components.control_plane import control_plane_components
         from kubeward.phases.control_plane import read_inputs
-        from kubeward.phases.nodes import node_context
 
-        h = ctx.config.host(host)
         by_name: dict[str, Component] = {}
         if any(b not in NODE_SERVICES for b in binaries):
-            by_name.update({c.name: c for c in control_plane_components(ctx.config, h,
+            by_name.update({c.name: c for c in control_plane_components(ctx.config, ctx.config.host(host),
                                                                         read_inputs(ctx, create_keys=False))})
-        nctx = node_context(ctx.config, host, NodeTraits())  # the unit and the probe do not depend on traits
-        by_name["kubelet"] = kubelet_component(nctx, None)
-        by_name["kube-proxy"] = kube_proxy_component(nctx, "")
+        if any(b in NODE_SERVICES for b in binaries):
+            assert self.nodes is not None, "prepared by roll()"
+            self.nodes.traits[host] = traits or NodeTraits()
+            by_name.update({c.name: c for c in self.nodes.components(ctx, host)[:2]})  # kubelet, kube-proxy
         return [by_name[b] for b in binaries]
+
+    async def write_configuration(self, ctx: RunContext, host: str, binaries: Sequence[str]) -> list[str]:
+        """A new version's flags and files for the services about to restart (as the later phases would
+        write them, without their restart): one round-trip for the facts, one to apply. Returns what changed."""
+        comps = self.components(ctx, host, binaries)
+        text = (await ctx.session.run(host, render_component_facts(comps), label="read the services' configuration",
+                                      reads_only=True)).stdout
+        facts = parse_component_facts(text, comps)
+        comps = self.components(ctx, host, binaries, parse_node_traits(facts.get(TRAITS, "")))
+        works = [w for c in comps if not (w := plan_work(c, facts, start=False, restart=False)).idle]
+        if not works:
+            return []
+        offsets = [sum(len(w.changes) for w in works[:i]) for i in range(len(works))]
+        await ctx.session.run(host, "".join(render_apply(w, off) for w, off in zip(works, offsets, strict=True)),
+                              label="write the new version's configuration")
+        return [c.summary for w in works for c in w.changes]
 
     async def roll_host(self, ctx: RunContext, r: HostRollout, label: str, node: NodeStatus | None,
                         out: HostOutcome) -> bool:
@@ -288,6 +311,11 @@ class Rollout(Phase):
                 if r.switch_to:
                     what.append(f"the switch to v{r.switch_to}")
                 out.changes.append(Change("rollout:install", f"{label}: installed {', '.join(what)} at {utc_stamp()}", ""))
+            if r.switch_to and r.restarts:
+                step = f"writing the configuration of v{r.switch_to}"
+                written = await self.write_configuration(ctx, host, r.restarts)
+                if written:
+                    out.changes.append(Change("rollout:configure", f"{label}: {'; '.join(written)} at {utc_stamp()}", ""))
             restarted = datetime.now(UTC)
             # a restarted kubelet must post its status again; a node only resumed needs to be Ready
             since = restarted if "kubelet" in r.restarts else None
