@@ -339,6 +339,7 @@ class Rollout(Phase):
                         await set_unschedulable(client, host, False)
                 how = "uncordoned" if mark != WAS_CORDONED else "left cordoned (it was cordoned before the roll-out)"
                 out.changes.append(Change("rollout:uncordon", f"{label}: Ready at {ready}, {how} at {utc_stamp()}", ""))
+            if drain_it or r.resume:  # (a mark for a Node that is gone is removed too)
                 step = "removing the roll-out mark"
                 await ctx.session.run(host, render_unmark_script(), label="remove the roll-out mark")
             out.applied = len(out.changes)
