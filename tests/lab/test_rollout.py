@@ -196,6 +196,8 @@ def test_a_new_kubelet_build_is_rolled_out_one_worker_at_a_time_with_drains(clus
     for n, (h, kind) in enumerate(((cp, "control plane"), (w1, "workers"), (w2, "workers")), 1):
         steps = [c for c in rollout_changes(report, h) if not c.startswith("etcd snapshot")]
         assert steps and all(c.startswith(f"batch {n}/3 ({kind}): ") for c in steps), steps
+        # drain, install, restart, Ready and uncordon; no configuration to write for the same version
+        assert [c.split(": ", 1)[1].split()[0] for c in steps] == ["cordoned", "installed", "restarted", "Ready"], steps
         assert step_time(steps, "cordoned") <= step_time(steps, "drained") <= step_time(steps, "restarted") \
             <= step_time(steps, "Ready") <= step_time(steps, "uncordoned"), steps
         windows[h] = window(steps)

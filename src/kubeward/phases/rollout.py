@@ -266,8 +266,9 @@ class Rollout(Phase):
         return [by_name[b] for b in binaries]
 
     async def write_configuration(self, ctx: RunContext, host: str, binaries: Sequence[str]) -> list[str]:
-        """A new version's flags and files for the services about to restart (as the later phases would
-        write them, without their restart): one round-trip for the facts, one to apply. Returns what changed."""
+        """The flags and files of cluster.yml's version for the services about to restart, as the
+        control-plane and nodes phases would write them (without their restart): one round-trip for
+        the facts, one more only if something differs. Returns what changed."""
         comps = self.components(ctx, host, binaries)
         text = (await ctx.session.run(host, render_component_facts(comps), label="read the services' configuration",
                                       reads_only=True)).stdout
@@ -311,8 +312,10 @@ class Rollout(Phase):
                 if r.switch_to:
                     what.append(f"the switch to v{r.switch_to}")
                 out.changes.append(Change("rollout:install", f"{label}: installed {', '.join(what)} at {utc_stamp()}", ""))
-            if r.switch_to and r.restarts:
-                step = f"writing the configuration of v{r.switch_to}"
+            if r.restarts:
+                # what the later phases would write for these services (a new version's flags): now,
+                # before their restart, so that the new binary never meets flags it does not accept
+                step = "writing the services' configuration"
                 written = await self.write_configuration(ctx, host, r.restarts)
                 if written:
                     out.changes.append(Change("rollout:configure", f"{label}: {'; '.join(written)} at {utc_stamp()}", ""))
