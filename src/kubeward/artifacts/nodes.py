@@ -55,7 +55,8 @@ STAGED_SUFFIX = ".kubeward-staged"
 PREVIOUS_SUFFIX = ".kubeward-previous"
 #: written on a node before the roll-out cordons it ("cordoned", or "was-cordoned" when the operator
 #: had cordoned it already), removed once it is uncordoned: a later run finds an unfinished node
-ROLLOUT_MARK = "/var/lib/kubeward/rollout/node"
+ROLLOUT_DIR = "/var/lib/kubeward/rollout"
+ROLLOUT_MARK = f"{ROLLOUT_DIR}/node"
 #: `systemctl is-active` states of a service that runs (or is about to)
 RUNNING_STATES = ("active", "activating", "reloading")
 

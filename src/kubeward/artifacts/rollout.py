@@ -30,6 +30,7 @@ from kubeward.artifacts.nodes import (
     BINARY_UNITS,
     INSTALL_ROOT,
     PREVIOUS_SUFFIX,
+    ROLLOUT_DIR,
     ROLLOUT_MARK,
     RUNNING_STATES,
     NodeFacts,
@@ -163,12 +164,13 @@ def render_restart_script(unit: str, executable: str, timeout: int = 120) -> str
 def render_mark_script(value: str) -> str:
     """Mark the node before it is cordoned; an existing mark (an earlier, unfinished roll-out) stays."""
     mark = shlex.quote(ROLLOUT_MARK)
-    return (f"set -e; mkdir -p -m 0700 {shlex.quote(ROLLOUT_MARK.rsplit('/', 1)[0])}; "
+    return (f"set -e; mkdir -p -m 0700 {shlex.quote(ROLLOUT_DIR)}; "
             f"[ -f {mark} ] || printf '%s\\n' {shlex.quote(value)} > {mark}\n")
 
 
 def render_unmark_script() -> str:
-    return f"rm -f {shlex.quote(ROLLOUT_MARK)}\n"
+    """The mark goes, and its directory with it (nothing of a finished roll-out stays on the node)."""
+    return f"rm -f {shlex.quote(ROLLOUT_MARK)}; rmdir {shlex.quote(ROLLOUT_DIR)} 2>/dev/null || true\n"
 
 
 def render_install_script(rollout: HostRollout) -> str:
