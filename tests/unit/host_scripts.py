@@ -7,6 +7,23 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from kubeward.artifacts.manifest import FileEntry, new_manifest
+from kubeward.artifacts.nodes import (
+    ALL_BINARIES,
+    NodeFacts,
+    plan_node_changes,
+    render_finish_script,
+    render_node_facts_script,
+    render_node_plan,
+)
+from kubeward.artifacts.rollout import (
+    CORDONED,
+    plan_host_rollout,
+    render_install_script,
+    render_mark_script,
+    render_restart_script,
+    render_unmark_script,
+)
 from kubeward.audit.probe import render_peer_script
 from kubeward.components.certificates import installed_certs
 from kubeward.components.control_plane import ControlPlaneInputs, api_proxy_component, control_plane_components
@@ -116,6 +133,31 @@ def control_plane_scripts(config: ClusterConfig) -> dict[str, str]:
     return out
 
 
+def artifact_scripts(config: ClusterConfig) -> dict[str, str]:
+    """The artifacts phase's facts and finish scripts and the roll-out's, for a 1.20.2 manifest:
+    uploads, staged new builds, a rollback staged from the previous build, the install, a restart."""
+    def sha(name: str) -> str:
+        return (name.encode().hex() * 64)[:64]
+
+    m = new_manifest("1.20.2", "amd64", [FileEntry(f"v1.20.2/bin/linux/amd64/{b}", sha(b), 1000) for b in ALL_BINARIES])
+    out: dict[str, str] = {}
+    for h in config.hosts[:1] + config.workers[:1]:
+        plan = render_node_plan(m, h.role)
+        out[f"{h.name} artifacts facts"] = render_node_facts_script(plan)
+        kubelet, proxy = plan.binaries[0], plan.binaries[1]
+        facts = NodeFacts(sums={f.remote: sha("old") for f in plan.binaries}, links=dict(plan.links),
+                          previous={proxy.remote + ".kubeward-previous": proxy.sha256},
+                          units={"kubelet": ("active", kubelet.remote), "kube-proxy": ("active", proxy.remote)})
+        out[f"{h.name} artifacts finish"] = render_finish_script(plan_node_changes(plan, facts))
+        facts.staged = {f.remote + ".kubeward-staged": f.sha256 for f in plan.binaries}
+        roll = plan_host_rollout(h.name, h.role, plan, facts)
+        out[f"{h.name} rollout install"] = render_install_script(roll)
+        out[f"{h.name} rollout restart"] = render_restart_script("kubelet.service", roll.executable("kubelet"))
+    out["rollout mark"] = render_mark_script(CORDONED)
+    out["rollout unmark"] = render_unmark_script()
+    return out
+
+
 def every_script(config: ClusterConfig, tmp: Path, payload: str = "snap") -> dict[str, str]:
     """Every node script kubeward renders for ``config``, with every change applied."""
     loaded = LoadedConfig(config, "cluster.yml")
@@ -174,6 +216,7 @@ def every_script(config: ClusterConfig, tmp: Path, payload: str = "snap") -> dic
             out[f"{h.name} {comp.name} apply"] = render_apply(plan_work(comp, absent_facts(comp)))
         out[f"{h.name} node facts"] = f"{TRAITS_FACT}\n{JOINED_FACT}\n"
     out.update(control_plane_scripts(config))
+    out.update(artifact_scripts(config))
     out["sshd install"] = render_arm_script(SSHD_GUARD, render_install_step(f"# {payload}\n"), 60)
     out["sshd remove"] = render_arm_script(SSHD_GUARD, render_remove_step(), 60)
     out["firewall persist"] = render_persist_script()

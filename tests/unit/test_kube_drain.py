@@ -26,3 +26,22 @@ def test_a_bare_pod_blocks_the_drain_unless_forced() -> None:
 def test_a_finished_bare_pod_is_removed_without_force() -> None:
     plan = eviction_plan([pod("done", phase="Succeeded"), pod("failed", phase="Failed")])
     assert [p.name for p in plan.evict] == ["done", "failed"] and not plan.blocked
+
+
+def test_an_eviction_refused_because_the_namespace_is_being_deleted_is_recognised() -> None:
+    """The API server's answer (namespace lifecycle admission): 403 with the NamespaceTerminating cause."""
+    from lightkube import ApiError
+    from lightkube.models.meta_v1 import Status
+
+    from kubeward.kube.drain import namespace_terminating
+
+    def refusal(code: int, causes: list[dict[str, str]]) -> ApiError:
+        return ApiError(status=Status.from_dict({
+            "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": "Forbidden",
+            "message": 'pods "web-1" is forbidden: unable to create new content in namespace kw because it is being '
+                       "terminated",
+            "details": {"name": "web-1", "kind": "pods", "causes": causes}}))
+
+    assert namespace_terminating(refusal(403, [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                                                "message": "namespace kw is being terminated"}]))
+    assert not namespace_terminating(refusal(403, []))  # another refusal (RBAC, say) still fails the drain

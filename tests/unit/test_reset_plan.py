@@ -15,7 +15,15 @@ from tests.unit.golden import assert_golden
 from tests.unit.test_artifacts_nodes import MANIFEST
 from tests.unit.test_etcd_config import CLUSTER
 
-from kubeward.artifacts.nodes import INSTALL_ROOT, STAMP_DIR, render_node_plan, stamp_path
+from kubeward.artifacts.nodes import (
+    INSTALL_ROOT,
+    ROLLOUT_MARK,
+    STAMP_DIR,
+    previous_file,
+    render_node_plan,
+    staged_file,
+    stamp_path,
+)
 from kubeward.components.spec import Component
 from kubeward.config import ClusterConfig, parse_config
 from kubeward.config.loader import LoadedConfig
@@ -65,7 +73,8 @@ def declared(tmp_path_factory: pytest.TempPathFactory) -> tuple[ClusterConfig, d
     config = kube_config(tmp)
     ctx = RunContext(LoadedConfig(config, "cluster.yml"), Session(targets_for(config), Trust(tmp / "known_hosts")),
                      apply=True)
-    phases = [p for p in PHASES if p.name != "artifacts"]  # its files come from a manifest, below
+    # the artifacts and rollout phases' files come from a manifest, below
+    phases = [p for p in PHASES if p.name not in ("artifacts", "rollout")]
 
     async def prepare() -> None:
         for p in phases:
@@ -123,6 +132,11 @@ def test_every_declared_file_unit_directory_and_state_is_removed(declared: tuple
             assert covered(plan, link), link
         assert (f"{node_plan.links[1][0]}", INSTALL_ROOT) in plan.args_of("link")
         assert INSTALL_ROOT in plan.paths("tree") and STAMP_DIR in plan.paths("tree")
+        # what a roll-out leaves: staged and previous builds, their stamps, an unfinished roll-out's mark
+        for f in node_plan.binaries:
+            for extra in (staged_file(f).remote, previous_file(f)):
+                assert covered(plan, extra) and covered(plan, stamp_path(extra)), extra
+        assert covered(plan, ROLLOUT_MARK)
 
 
 def test_a_worker_plan_covers_what_a_control_plane_has_too(tmp_path: Path) -> None:

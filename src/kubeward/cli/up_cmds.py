@@ -44,7 +44,7 @@ def _start_log(loaded: LoadedConfig, command: str) -> Path:
 def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], apply: bool,
              output: str, host: tuple[str, ...] = (), audit_sweep: bool = False,
              audit_full: bool = False, before: Callable[[LoadedConfig], None] | None = None,
-             ) -> tuple[LoadedConfig, RunReport]:
+             max_unavailable: int = 1, allow_downgrade: bool = False) -> tuple[LoadedConfig, RunReport]:
     """Run the phases under the state directory's lock; ``before`` runs first under the same lock
     (`pki renew --apply` renews there)."""
     loaded = opts.load()
@@ -67,7 +67,8 @@ def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], 
 
     async def go() -> RunReport:
         async with opts.session(loaded) as session:
-            ctx = RunContext(loaded, session, apply, audit_sweep=audit_sweep, audit_full=audit_full)
+            ctx = RunContext(loaded, session, apply, audit_sweep=audit_sweep, audit_full=audit_full,
+                             max_unavailable=max_unavailable, allow_downgrade=allow_downgrade)
             if live_wanted:
                 with Live(render(), console=out, refresh_per_second=8, transient=False) as live:
                     def progress(phase: str, host: str, state: str) -> None:
@@ -198,6 +199,13 @@ SKIP = click.option("--skip", multiple=True, metavar="PHASE", help="Skip these p
 OUTPUT = click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 HOST = click.option("--host", multiple=True, metavar="NAME[,NAME]",
                     help="Work on these hosts only (default: all); the others are left untouched.")
+MAX_UNAVAILABLE = click.option(
+    "--max-unavailable", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+    help="Roll-out of changed Kubernetes binaries: drain and update N workers at a time (control planes "
+         "always go one at a time).")
+ALLOW_DOWNGRADE = click.option(
+    "--allow-downgrade", is_flag=True,
+    help="Allow kubernetes.version to be older than what the nodes run (a rollback: workers go first).")
 
 
 def phases_help() -> str:
@@ -215,12 +223,20 @@ reports no change. Exit 0 on success, 1 if any host failed, 75 if another
 kubeward run holds the state directory's lock, 130 when interrupted (Ctrl-C:
 what was applied so far is printed).
 
+Changed Kubernetes binaries (a new build, or a new kubernetes.version the
+version skew policy allows) are staged by `artifacts` and installed by
+`rollout`: an etcd snapshot into STATE_DIR/backups/ first, then control
+planes one at a time, then workers --max-unavailable at a time, each
+cordoned, drained, restarted, Ready again and uncordoned. A node that fails
+stops the roll-out and stays cordoned; running `up` again continues there.
+
 {phases_help()}
 
 \b
 Example:
   kubeward up -c cluster.yml
   kubeward up -c cluster.yml --only provision --output json
+  kubeward up -c cluster.yml --max-unavailable 2
 """
 
 PLAN_HELP = f"""Show, per host, exactly what `kubeward up` would change (diffs for files), changing nothing.
@@ -231,6 +247,7 @@ PLAN_HELP = f"""Show, per host, exactly what `kubeward up` would change (diffs f
 Example:
   kubeward plan -c cluster.yml
   kubeward plan -c cluster.yml --output json | jq '.hosts[].changes'
+  kubeward plan -c cluster.yml --max-unavailable 2   # the roll-out's batches
 """
 
 
@@ -246,9 +263,13 @@ Example:
 @click.option("--audit-full", is_flag=True,
               help="The audit's peer scan probes from every node to every other one (cost: nodes squared), "
                    "not from a rotating sample of sources per pair of roles.")
+@MAX_UNAVAILABLE
+@ALLOW_DOWNGRADE
 def up(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output: str,
-       host: tuple[str, ...], audit_sweep: bool, audit_full: bool) -> None:
-    loaded, report = _execute(opts, only, skip, True, output, host, audit_sweep, audit_full)
+       host: tuple[str, ...], audit_sweep: bool, audit_full: bool, max_unavailable: int,
+       allow_downgrade: bool) -> None:
+    loaded, report = _execute(opts, only, skip, True, output, host, audit_sweep, audit_full,
+                              max_unavailable=max_unavailable, allow_downgrade=allow_downgrade)
     if output == "json":
         click.echo(json.dumps(_summary_json(loaded, report, True), indent=2))
     else:
@@ -262,9 +283,12 @@ def up(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output
 @SKIP
 @OUTPUT
 @HOST
+@MAX_UNAVAILABLE
+@ALLOW_DOWNGRADE
 def plan(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output: str,
-       host: tuple[str, ...]) -> None:
-    loaded, report = _execute(opts, only, skip, False, output, host)
+         host: tuple[str, ...], max_unavailable: int, allow_downgrade: bool) -> None:
+    loaded, report = _execute(opts, only, skip, False, output, host, max_unavailable=max_unavailable,
+                              allow_downgrade=allow_downgrade)
     if output == "json":
         click.echo(json.dumps(_summary_json(loaded, report, False), indent=2))
     else:

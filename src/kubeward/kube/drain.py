@@ -26,6 +26,8 @@ from lightkube.resources.core_v1 import Node, Pod
 from kubeward.errors import KubewardError
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+#: the cause an eviction is refused with (403) in a namespace being deleted
+NAMESPACE_TERMINATING = "NamespaceTerminating"
 #: phases of pods that hold nothing any more
 FINISHED = ("Succeeded", "Failed")
 
@@ -99,6 +101,11 @@ async def set_unschedulable(client: AsyncClient, node: str, value: bool) -> bool
         raise DrainError(f"{'cordoning' if value else 'uncordoning'} Node {node}: {exc.status.message}") from exc
 
 
+def namespace_terminating(exc: ApiError) -> bool:
+    causes = (exc.status.details.causes if exc.status.details else None) or []
+    return exc.status.code == 403 and any(c.reason == NAMESPACE_TERMINATING for c in causes)
+
+
 @dataclass
 class DrainReport:
     node: str
@@ -133,7 +140,9 @@ async def drain(client: AsyncClient, node: str, *, force: bool = False, timeout:
                 report.evicted.append(ref)
                 del pending[ref]
             except ApiError as exc:
-                if exc.status.code == 404:  # gone already
+                if exc.status.code == 404 or namespace_terminating(exc):
+                    # gone already; or its namespace is being deleted: no eviction can succeed
+                    # there, the namespace controller deletes the pod (waited for below, as kubectl does)
                     report.evicted.append(ref)
                     del pending[ref]
                 elif exc.status.code != 429:  # 429: a PodDisruptionBudget says not now

@@ -52,6 +52,10 @@ class RunContext:
     #: the audit phase also sweeps every TCP port from outside (`up --audit-sweep`)
     audit_sweep: bool = False
     audit_full: bool = False  # the audit's peer scan probes from every node, not a sample
+    #: the roll-out of changed binaries: workers drained at once (`up --max-unavailable`), and
+    #: whether an older kubernetes.version may be rolled out (`--allow-downgrade`)
+    max_unavailable: int = 1
+    allow_downgrade: bool = False
 
     @property
     def config(self) -> ClusterConfig:

@@ -25,6 +25,7 @@ from kubeward.phases.nodes import Containerd, Nodes
 from kubeward.phases.pki import Pki
 from kubeward.phases.preflight import preflight_facts_script, run_preflight
 from kubeward.phases.provision import Provision
+from kubeward.phases.rollout import Rollout
 
 log = logging.getLogger("kubeward.phases")
 
@@ -77,7 +78,7 @@ class Preflight(Phase):
 
 
 PHASES: tuple[Phase, ...] = (Connect(), Preflight(), Provision(), HardenSsh(), Firewall(), Pki(), Containerd(),
-                              Artifacts(), Etcd(), ControlPlane(), Nodes(), Audit())
+                              Artifacts(), Rollout(), Etcd(), ControlPlane(), Nodes(), Audit())
 PHASE_NAMES = tuple(p.name for p in PHASES)
 
 

@@ -5,8 +5,8 @@ declares. The components (:mod:`kubeward.components`: files, unit files, directo
 the ``state`` their services create) are rendered for this host as both roles and for the oldest
 and newest Kubernetes version the tables know, so a file some version or role has is covered; the
 PKI files come from :func:`kubeward.pki.nodes.files_for_node` (with CA keys, as a control plane);
-the firewall's files and table from :mod:`kubeward.firewall`; the binaries and their links from
-:mod:`kubeward.artifacts.nodes`; the pod network's routes, table and bridge from
+the firewall's files and table from :mod:`kubeward.firewall`; the binaries, their links and an
+unfinished roll-out's mark from :mod:`kubeward.artifacts.nodes`; the pod network's routes, table and bridge from
 :mod:`kubeward.components.node`. The host script removes only what exists, so a superset costs
 nothing, and a check run of the same script lists exactly what is there.
 
@@ -36,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from kubeward.artifacts.nodes import ALL_BINARIES, INSTALL_ROOT, LINK_DIR, STAMP_DIR
+from kubeward.artifacts.nodes import ALL_BINARIES, INSTALL_ROOT, LINK_DIR, ROLLOUT_DIR, STAMP_DIR
 from kubeward.components.control_plane import ControlPlaneInputs, api_proxy_component, control_plane_components
 from kubeward.components.etcd import etcd_component
 from kubeward.components.node import (
@@ -212,7 +212,8 @@ def plan_reset(config: ClusterConfig, host: str, *, everything: bool = False) ->
     globs = [p for p in state if p.endswith("*")]
     # what the services mounted below their state (pod volumes, sandboxes' /dev/shm) goes first
     steps += [Step("umount", (_check_path(p),)) for p in state if p not in globs]
-    trees = _unique([*(p for p in state if p not in globs), INSTALL_ROOT, STAMP_DIR, FIREWALL_GUARD.state_dir])
+    trees = _unique([*(p for p in state if p not in globs), INSTALL_ROOT, STAMP_DIR, ROLLOUT_DIR,
+                     FIREWALL_GUARD.state_dir])
 
     files = _unique([
         *(f.path for c in comps for f in (*c.files, *c.unit_files)),
