@@ -45,3 +45,32 @@ def test_an_eviction_refused_because_the_namespace_is_being_deleted_is_recognise
     assert namespace_terminating(refusal(403, [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
                                                 "message": "namespace kw is being terminated"}]))
     assert not namespace_terminating(refusal(403, []))  # another refusal (RBAC, say) still fails the drain
+
+
+def test_a_pod_being_deleted_with_no_running_container_no_longer_holds_its_node() -> None:
+    """kubelet 1.20 can leave such a pod Terminating for a minute (seen in the lab): the drain does not wait for it."""
+    from lightkube.resources.core_v1 import Pod
+
+    from kubeward.kube.drain import _pod_info
+
+    def pod_json(deleting: bool, state: dict[str, object] | None) -> Pod:
+        status: dict[str, object] = {"phase": "Running"}
+        if state is not None:
+            status["containerStatuses"] = [{"name": "c", "image": "i", "imageID": "", "ready": False,
+                                            "restartCount": 0, "state": state}]
+        meta: dict[str, object] = {"name": "web-1", "namespace": "ns",
+                                   "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web",
+                                                        "uid": "u", "controller": True}]}
+        if deleting:
+            meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        return Pod.from_dict({"metadata": meta, "spec": {"containers": [{"name": "c"}]}, "status": status})
+
+    running = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+    assert _pod_info(pod_json(False, running)).holds_node
+    assert _pod_info(pod_json(True, running)).holds_node  # still stopping
+    assert not _pod_info(pod_json(True, {"waiting": {"reason": "ContainerCreating"}})).holds_node
+    assert not _pod_info(pod_json(True, {"terminated": {"exitCode": 0}})).holds_node
+    assert not _pod_info(pod_json(True, None)).holds_node  # never started
+    assert _pod_info(pod_json(False, None)).holds_node  # not evicted: the drain does not decide by it
+    info = _pod_info(pod_json(True, running))
+    assert (info.ref, info.owner_kinds, info.deleting, info.running) == ("ns/web-1", ("ReplicaSet",), True, True)

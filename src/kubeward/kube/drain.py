@@ -6,7 +6,7 @@ kubelet's mirror pods come back on the node whatever happens, so they stay, as w
 recreate elsewhere is deleted only with ``force``, as with ``kubectl drain --force``; its data is
 gone with it). :func:`drain` does the I/O: cordon, evict through the Eviction API (so
 PodDisruptionBudgets are honoured: a 429 is retried until the deadline), wait until the evicted
-pods are gone.
+pods are gone or, being deleted, have no running container left (see :attr:`PodInfo.holds_node`).
 
 The Eviction API is ``policy/v1beta1`` in the lightkube models kubeward pins (v1.20, the lab's
 version); Kubernetes serves it up to v1.25 and ``policy/v1`` from v1.22.
@@ -45,10 +45,20 @@ class PodInfo:
     phase: str
     owner_kinds: tuple[str, ...] = ()
     mirror: bool = False
+    deleting: bool = False  # it has a deletion timestamp
+    running: bool = True  # a container of it runs, as its kubelet last reported
 
     @property
     def ref(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def holds_node(self) -> bool:
+        """Whether something of this pod may still run on its node. Not once it is being deleted and
+        its kubelet reports no running container: kubelet 1.20 can leave such a pod Terminating for
+        up to a minute (its second kill of containers already removed fails with NotFound and waits
+        for the next sync), with nothing of it running."""
+        return not (self.deleting and not self.running)
 
 
 @dataclass
@@ -81,8 +91,10 @@ def eviction_plan(pods: Sequence[PodInfo], *, force: bool = False) -> EvictionPl
 def _pod_info(p: Pod) -> PodInfo:
     meta = p.metadata or ObjectMeta()
     owners = tuple(o.kind for o in (meta.ownerReferences or []) if o.controller)
+    statuses = [*(p.status.initContainerStatuses or []), *(p.status.containerStatuses or [])] if p.status else []
+    running = any(c.state is not None and c.state.running is not None for c in statuses)
     return PodInfo(meta.namespace or "", meta.name or "", (p.status.phase if p.status else None) or "",
-                   owners, MIRROR_ANNOTATION in (meta.annotations or {}))
+                   owners, MIRROR_ANNOTATION in (meta.annotations or {}), meta.deletionTimestamp is not None, running)
 
 
 async def node_pods(client: AsyncClient, node: str) -> list[PodInfo]:
@@ -152,10 +164,11 @@ async def drain(client: AsyncClient, node: str, *, force: bool = False, timeout:
                 raise DrainError(f"draining {node}: a PodDisruptionBudget kept refusing the eviction of "
                                  f"{', '.join(sorted(pending))} for {timeout:.0f} s (the node stays cordoned)")
             await asyncio.sleep(2)
-    # evicted pods terminate (their grace period); the drain is done when none is left on the node
+    # evicted pods terminate (their grace period); the drain is done when none of them is left on
+    # the node, or runs there any more (PodInfo.holds_node)
     evicted = set(report.evicted)
     while True:
-        left = sorted(p.ref for p in await node_pods(client, node) if p.ref in evicted)
+        left = sorted(p.ref for p in await node_pods(client, node) if p.ref in evicted and p.holds_node)
         if not left:
             break
         if time.monotonic() > deadline:
