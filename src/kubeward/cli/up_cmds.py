@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options, run_lock
@@ -161,14 +162,14 @@ def _print_summary(loaded: LoadedConfig, report: RunReport, apply: bool, verbose
                 continue
             out.print(f"[bold]{name}[/]: {len(h['changes'])} change(s)")
             for c in h["changes"]:
-                out.print(f"  [yellow]~[/] [{c['phase']}] {c['summary']}")
+                out.print(f"  [yellow]~[/] {escape('[' + c['phase'] + ']')} {escape(c['summary'])}")
                 if c["diff"]:
                     for line in c["diff"].rstrip("\n").splitlines():
                         style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
-                        out.print(f"      [{style}]{line}[/]", markup=True)
+                        out.print(f"      [{style}]{escape(line)}[/]", markup=True)
     for name, h in hosts.items():
         for note in h["notes"]:
-            out.print(f"[yellow]note[/] {name}: {note}")
+            out.print(f"[yellow]note[/] {name}: {escape(note)}")
     table = Table(title="summary", title_justify="left")
     for col in ("host", "status", "changed", "unchanged", "detail"):
         table.add_column(col)
@@ -177,7 +178,7 @@ def _print_summary(loaded: LoadedConfig, report: RunReport, apply: bool, verbose
         color = {"failed": "red", "changed": "yellow"}.get(st, "green")
         phases = sorted({c["phase"] for c in h["changes"]})
         detail = h["error"] or (f"in {', '.join(phases)}" if phases else "")
-        table.add_row(name, f"[{color}]{st}[/]", str(h["changed"]), str(h["unchanged"]), detail)
+        table.add_row(name, f"[{color}]{st}[/]", str(h["changed"]), str(h["unchanged"]), escape(detail))
     out.print(table)
     changed = sum(h["changed"] for h in hosts.values())
     verb = "changed" if apply else "would change"
