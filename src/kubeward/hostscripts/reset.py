@@ -140,6 +140,19 @@ kw_pods() {
       ctr -a "$2" -n "$1" containers rm "$c" >/dev/null || kw_fail "ctr -n $1 containers rm $c failed"
     fi
   done
+  # a shim whose container containerd no longer lists (a pod killed while the kubelet restarted)
+  # outlives all of the above: its container's init first (that ends the container's pid
+  # namespace), then the shim; only shims of this namespace
+  if kw_do; then
+    kw_i=0
+    while pgrep -f "containerd-shim.* -namespace $1 " >/dev/null 2>&1 && [ $kw_i -lt 10 ]; do
+      sleep 0.5; kw_i=$((kw_i + 1))
+    done
+    for kw_p in $(pgrep -f "containerd-shim.* -namespace $1 "); do
+      pkill -KILL -P "$kw_p" 2>/dev/null || true
+      kill -KILL "$kw_p" 2>/dev/null || true
+    done
+  fi
 }
 kw_images() {
   kw_ctr_up "$2" || return 0
