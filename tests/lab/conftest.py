@@ -22,10 +22,16 @@ from kubeward.lab.lab import Lab, LabState, NodeState
 pytestmark = pytest.mark.lab
 
 
+#: test files that tear down what the shared Kubernetes lab (kube_cluster) runs: they run last, whatever
+#: other files using that lab are called
+RUN_LAST = ("test_up_reset.py",)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/lab" in str(item.fspath):
             item.add_marker(pytest.mark.lab)
+    items.sort(key=lambda i: Path(str(i.fspath)).name in RUN_LAST)  # stable: the rest keep their order
 
 
 def _require_root() -> None:
@@ -154,8 +160,8 @@ class KubeCluster:
 def kube_cluster(kube_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
     """One Kubernetes lab (1 control plane, 2 workers, and a spare booted node that cluster.yml leaves
     out) converged once and shared by test_nodes, test_nodes_day2 (which adds the spare node and
-    removes it again) and test_up_kube_audit (which weakens it, so it runs last); torn down even
-    when tests fail."""
+    removes it again), test_up_kube_audit (which weakens it) and the others using kube_cluster, then
+    reset by test_up_reset (run last: RUN_LAST); torn down even when tests fail."""
     from kubeward.lab.lab import render_kubernetes_yml
 
     _require_root()

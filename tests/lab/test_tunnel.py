@@ -43,6 +43,10 @@ def test_tunnel_forwards_survives_a_partition_and_exits_cleanly(
     node = lab_state.nodes[0].name
     assert lab.exec(node, ["systemd-run", "--unit", "kw-tunnel-test", "python3", "-m", "http.server",
                            "--bind", "127.0.0.1", str(PORT)]).returncode == 0
+    # the server on the node listens before the first request (python3 starts slowly on a loaded machine)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and f":{PORT}" not in lab.exec(node, ["ss", "-Htln"]).stdout:
+        time.sleep(0.2)
     local = 18771
     log = tmp_path / "tunnel.log"
     proc = subprocess.Popen([sys.executable, "-m", "kubeward", "tunnel", "-c", str(config), "--node", node,
@@ -51,7 +55,7 @@ def test_tunnel_forwards_survives_a_partition_and_exits_cleanly(
         deadline = time.monotonic() + 20
         while not _listening(local) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _get(f"http://127.0.0.1:{local}/") == 200
+        assert _get(f"http://127.0.0.1:{local}/", timeout=30) == 200
         # the tunnel listens on loopback only
         out = subprocess.run(["ss", "-Htln", f"sport = :{local}"], capture_output=True, text=True).stdout
         assert [line.split()[3] for line in out.splitlines()] == [f"127.0.0.1:{local}"]

@@ -112,7 +112,7 @@ def test_a_deleted_firewall_table_is_reported(lab: Lab, converged: Path, lab_sta
 
 
 def test_the_cluster_ca_key_on_a_worker_is_reported(converged: Path, worker: str, lab: Lab, weakened: Any) -> None:
-    r = kubeward("pki", "status", "-c", str(converged))  # `up` issued the PKI
+    r = kubeward("pki", "status", "--local", "-c", str(converged))  # `up` issued the PKI
     assert r.returncode == 0, r.stdout + r.stderr
     state = Path(re.search(r"state_dir: (\S+)", converged.read_text()).group(1))  # type: ignore[union-attr]
     ca_key = (state / "pki" / "ca.key").read_bytes()
@@ -328,3 +328,30 @@ def test_a_reencoded_copy_of_a_ca_key_on_a_worker_is_reported(converged: Path, w
         assert "/opt/kw-test/etcd-backup.pem" in found[0]["observed"]
     finally:
         host_copy.unlink(missing_ok=True)
+
+
+# ----- issue 18: a no-op `up` reuses live probes of an unchanged cluster ---------------------------
+
+
+def test_a_no_op_up_reuses_live_probes_until_a_ruleset_changes(converged: Path, lab_state: LabState,
+                                                               weakened: Any) -> None:
+    """`kubeward audit` probes live and records its proof (0600); a no-op `up` reuses it and says so;
+    a table added on one node changes its ruleset, and the next `up` probes live again."""
+    state = Path(re.search(r"state_dir: (\S+)", converged.read_text()).group(1))  # type: ignore[union-attr]
+    rc, report = audit(converged)
+    assert rc == 0 and report["probes"]["reuse"] is None, report["incomplete"]  # `audit` never reuses
+    proof = state / "audit-proof.json"
+    assert proof.stat().st_mode & 0o777 == 0o600
+    node = lab_state.nodes[1].name
+
+    def notes(up: dict[str, Any]) -> list[str]:
+        return [n for n in up["hosts"][node]["notes"] if n.startswith("audit: live probes")]
+
+    rc, up = up_json(converged, "--only", "audit")
+    assert rc == 0, up["hosts"][node]
+    assert len(notes(up)) == 1 and notes(up)[0].startswith("audit: live probes reused from "), up["hosts"][node]
+    weakened(node, "nft add table inet kw-test-reuse", "nft delete table inet kw-test-reuse")
+    rc, up = up_json(converged, "--only", "audit")
+    assert rc == 0, up["hosts"][node]
+    assert notes(up) == [n for n in notes(up) if f"ruleset of {node} changed since the live proof" in n] != [], \
+        up["hosts"][node]["notes"]

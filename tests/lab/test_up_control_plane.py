@@ -1,57 +1,43 @@
-"""The Kubernetes control plane on a lab of its own (1 control plane, 2 workers) with the real v1.20.2
-build: `up` brings it up hardened, kubectl works through kubeward's tunnel as the daily admin,
-anonymous requests get 401 and no permission, the insecure and loopback ports stay closed to the
-network, Secrets are encrypted in etcd (aescbc) and audited at Metadata level, a key rotation
-re-encrypts them, and a second `up` changes nothing."""
+"""The Kubernetes control plane on the shared Kubernetes lab (1 control plane, 2 workers, the session's
+`kube_cluster`) with the real v1.20.2 build: `up` brings it up hardened, kubectl works through
+kubeward's tunnel as the daily admin, anonymous requests get 401 and no permission, the insecure and
+loopback ports stay closed to the network, Secrets are encrypted in etcd (aescbc) and audited at
+Metadata level, a key rotation re-encrypts them, and a second `up` changes nothing."""
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kubeward.config import load_config
 from kubeward.etcd.client import ClientCredentials, EtcdApiError, EtcdClient
-from kubeward.lab.lab import Lab, LabState, render_kubernetes_yml
+from kubeward.lab.lab import Lab, LabState
 from kubeward.pki.store import read_keys
-from tests.lab.conftest import lab_config, new_lab_name, up_json
+from tests.lab.conftest import KubeCluster, up_json
 
 NS = "default"
 
 
 @pytest.fixture(scope="module")
-def kube_lab(kube_build: Path) -> Iterator[Lab]:
-    if os.geteuid() != 0:
-        pytest.skip("lab tests need root")
-    lb = Lab(new_lab_name("cp"))
-    try:
-        lb.up(3, 1)
-        yield lb
-    finally:
-        if lb.exists() or lb.dir.exists():
-            lb.down()
+def kube_lab(kube_cluster: KubeCluster) -> Lab:
+    return kube_cluster.lab
 
 
 @pytest.fixture(scope="module")
-def config(kube_lab: Lab, kube_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = lab_config(kube_lab, tmp_path_factory.mktemp("cp"))
-    path.write_text(path.read_text() + render_kubernetes_yml("1.20.2", kube_build))
-    return path
+def config(kube_cluster: KubeCluster) -> Path:
+    return kube_cluster.config
 
 
 @pytest.fixture(scope="module")
-def up(config: Path) -> dict:  # type: ignore[type-arg]
-    rc, report = up_json(config)
-    assert rc == 0, json.dumps(report, indent=1)[-4000:]
-    return report
+def up(kube_cluster: KubeCluster) -> dict:  # type: ignore[type-arg]
+    return kube_cluster.up
 
 
 def kubectl(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -1,13 +1,16 @@
 """Three control planes behind every node's local API proxy: with one control plane stopped, a
 worker still reaches a ready API server through 127.0.0.1:6443, and `kubeward kubectl` still works
-(through another control plane). Last: `kubeward node remove` of a control plane while a worker
-polls the API (no failure longer than a few seconds), etcd left with two members, the proxies
-without its backend, and a second removal that would break etcd's quorum refused with the reason."""
+(through another control plane). A renewed API server certificate rolls out one control plane at a
+time while a client polls the API through the proxy; `pki status` reads every node's certificates.
+Last: `kubeward node remove` of a control plane under the same poller (no failure longer than a few
+seconds), etcd left with two members, the proxies without its backend, and a second removal that
+would break etcd's quorum refused with the reason."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -15,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from kubeward.lab.lab import Lab, render_kubernetes_yml
 from tests.lab.conftest import lab_config, new_lab_name, up_json
@@ -75,16 +79,141 @@ def test_a_stopped_control_plane_leaves_the_api_reachable_through_the_local_prox
         ha_lab.start_node(first_cp)
 
 
-#: the worker asks the API through its local proxy every 0.2 s until /run/stop-poll exists
-POLL = ("rm -f /run/stop-poll; while [ ! -e /run/stop-poll ]; do t=$(date +%s.%N); "
-        "c=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert /etc/kubernetes/pki/ca.crt "
-        "--cert /var/lib/kubelet/pki/kubelet-client-current.pem https://127.0.0.1:6443/readyz); "
-        "echo \"$t $c\"; sleep 0.2; done")
+#: every 0.2 s, a request through the worker's local API proxy: time, HTTP status, seconds. /version
+#: is an API request like any other (a draining API server fails /readyz on purpose, and serves the rest)
+POLL = ("rm -f /tmp/kwpoll.stop /tmp/kwpoll.log; while [ ! -e /tmp/kwpoll.stop ]; do "
+        "echo \"$(date +%s.%N) $(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 4 "
+        "--cacert /etc/kubernetes/pki/ca.crt --cert /var/lib/kubelet/pki/kubelet-client-current.pem "
+        "https://127.0.0.1:6443/version)\" >> /tmp/kwpoll.log; sleep 0.2; done")
+
+
+def _proxy_backends(lab: Lab, node: str) -> dict[str, str]:
+    stats = lab.exec(node, ["sh", "-c", "curl -s 'http://127.0.0.1:8404/stats;csv'"]).stdout
+    return {line.split(",")[1]: line.split(",")[17] for line in stats.splitlines()
+            if line.startswith("kube-apiservers,") and "BACKEND" not in line}
+
+
+def _served_serial(lab: Lab, node: str, address: str) -> str:
+    r = lab.exec(node, ["sh", "-c", f"openssl s_client -connect {address}:6443 </dev/null 2>/dev/null "
+                        "| openssl x509 -noout -serial"])
+    return r.stdout.strip().removeprefix("serial=").lower().lstrip("0")
+
+
+def _seconds(clock: str) -> float:
+    h, m, s = clock.split(":")
+    return int(h) * 3600 + int(m) * 60 + float(s)
+
+
+def _pki(config: Path, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    r = subprocess.run([sys.executable, "-m", "kubeward", "pki", *args, "-c", str(config), "-o", "json"],
+                       capture_output=True, text=True, timeout=900)
+    assert r.stdout, r.stderr
+    return r.returncode, json.loads(r.stdout)
+
+
+def test_a_renewed_api_server_certificate_rolls_out_one_control_plane_at_a_time(ha_lab: Lab, config: Path) -> None:
+    st = ha_lab.load()
+    worker = next(n.name for n in st.nodes if n.role == "worker")
+    cps = [n for n in st.nodes if n.role == "control-plane"]
+    # the test before stopped and started a control plane: every API server back in the worker's proxy
+    deadline = time.monotonic() + 240
+    while set(_proxy_backends(ha_lab, worker).values()) != {"UP"} and time.monotonic() < deadline:
+        time.sleep(1)
+    assert set(_proxy_backends(ha_lab, worker).values()) == {"UP"}, _proxy_backends(ha_lab, worker)
+
+    # pki status reads every node: the files are the state directory's, each kubelet's own two
+    # certificates are there with their SANs
+    rc, status = _pki(config, "status")
+    assert rc == 0, json.dumps(status["hosts"], indent=1)[-3000:]
+    kubelet = {(h["host"], k["name"]): k for h in status["hosts"] for k in h["kubelet"]}
+    for n in st.nodes:
+        serving, client = kubelet[(n.name, "kubelet-serving")], kubelet[(n.name, "kubelet-client")]
+        assert serving["state"] == client["state"] == "ok", (serving, client)
+        assert {n.name, n.private_address} <= set(serving["sans"]), serving
+        assert f"CN=system:node:{n.name}" in serving["subject"].split(",") and "kubelet-signer" in serving["issuer"]
+        assert client["sans"] == [] and client["days_left"] > 300
+
+    # renewed locally: every control plane shows it pending
+    rc, renewed = _pki(config, "renew", "apiserver")
+    assert rc == 0 and renewed["rollout"]["phases"] == ["pki", "control-plane"], renewed
+    rc, status = _pki(config, "status")
+    pending = {h["host"]: f["state"] for h in status["hosts"] for f in h["files"] if f["name"] == "apiserver"}
+    assert rc == 1 and pending == {n.name: "pending rollout" for n in cps}, pending
+
+    # roll it out with a client polling the API through the worker's local proxy all along
+    poller = subprocess.Popen(ha_lab.exec_argv(worker, ["sh", "-c", POLL]), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2)
+        rc, applied = _pki(config, "renew", "apiserver", "--apply")
+        time.sleep(2)
+    finally:
+        ha_lab.exec(worker, ["touch", "/tmp/kwpoll.stop"])
+        poller.wait(timeout=30)
+    run = applied["rollout"]["run"]
+    assert rc == 0 and applied["ok"], json.dumps(run, indent=1)[-4000:]
+    assert run["phases"] == ["connect", "pki", "control-plane"], run["phases"]
+    state = Path(re.search(r"state_dir: (\S+)", config.read_text()).group(1))  # type: ignore[union-attr]
+    serial = f"{x509.load_pem_x509_certificate((state / 'pki' / 'apiserver.crt').read_bytes()).serial_number:x}"
+
+    # every API server serves the new certificate
+    for n in cps:
+        assert _served_serial(ha_lab, worker, n.private_address) == serial, n.name
+
+    # one at a time: kubeward's restart windows do not overlap, and each old process began stopping
+    # only after the one before had been restarted (systemd's clocks: the nodes share this kernel)
+    windows = []
+    for n in cps:
+        notes = [x for x in run["hosts"][n.name]["notes"] if x.startswith("control-plane: restarted kube-apiserver")]
+        assert len(notes) == 1, run["hosts"][n.name]
+        m = re.search(r"from (\S+) to (\S+) \((\S+) s", notes[0])
+        assert m is not None, notes
+        windows.append((_seconds(m.group(1)), _seconds(m.group(2)), n.name))
+        shown = [c["summary"] for c in run["hosts"][n.name]["changes"]]
+        assert any(s.startswith("restart kube-apiserver.service (it reads apiserver.crt") for s in shown), shown
+        assert not any("kube-controller-manager" in s or "kube-scheduler" in s or "etcd" in s for s in shown), shown
+    if max(w[0] for w in windows) - min(w[0] for w in windows) > 12 * 3600:  # the run crossed midnight
+        windows = [(s + 86400 * (s < 12 * 3600), e + 86400 * (e < 12 * 3600), n) for s, e, n in windows]
+    windows.sort()
+    for (_, end, a), (start, _, b) in zip(windows, windows[1:], strict=False):
+        assert end <= start, (a, end, b, start)
+    times = {}
+    for n in cps:
+        out = ha_lab.exec(n.name, ["systemctl", "show", "-p", "ActiveExitTimestampMonotonic",
+                                   "-p", "InactiveExitTimestampMonotonic", "kube-apiserver"]).stdout
+        times[n.name] = {k: int(v) for k, v in (line.split("=", 1) for line in out.split())}
+    order = sorted(times, key=lambda x: times[x]["ActiveExitTimestampMonotonic"])
+    assert order == [w[2] for w in windows], (order, windows)
+    for prev, nxt in zip(order, order[1:], strict=False):
+        assert times[nxt]["ActiveExitTimestampMonotonic"] > times[prev]["InactiveExitTimestampMonotonic"], times
+
+    # the API stayed available: no failure window (from a failed request to the next answered one)
+    # longer than a few seconds; on a machine this loaded one slow request may time out (4 s)
+    rows = [line.split() for line in ha_lab.exec(worker, ["cat", "/tmp/kwpoll.log"]).stdout.splitlines()]
+    polls = [(float(r[0]), len(r) == 3 and r[1] == "200") for r in rows if r]
+    longest = 0.0
+    first_failed: float | None = None
+    for t, ok in polls:
+        if not ok and first_failed is None:
+            first_failed = t
+        elif ok and first_failed is not None:
+            longest, first_failed = max(longest, t - first_failed), None
+    answered = [t for t, ok in polls if ok]
+    gap = max(b - a for a, b in zip(answered, answered[1:], strict=False))
+    failed = [r for r in rows if len(r) != 3 or r[1] != "200"]
+    print(f"\npoller: {len(polls)} requests during the roll-out, {len(failed)} failed {failed}, longest failure "
+          f"window {longest:.2f} s, longest gap between answered requests {gap:.2f} s; restart windows "
+          f"{[(n, round(e - s, 1)) for s, e, n in windows]}")
+    assert len(polls) > 50 and first_failed is None and longest < 6, (longest, failed)
+
+    # and everything is in sync again
+    rc, status = _pki(config, "status")
+    assert rc == 0, [f for h in status["hosts"] for f in h["files"] if f["state"] != "in sync"]
 
 
 def longest_failure(lines: str) -> tuple[float, int, int]:
-    """(longest time from a failed poll to the next success, failed polls, polls)."""
-    rows = [(float(t), code) for t, code in (line.split() for line in lines.splitlines() if len(line.split()) == 2)]
+    """From POLL's log: (longest time from a failed request to the next answered one, failed, requests)."""
+    rows = [(float(r[0]), r[1] if len(r) == 3 else "000") for r in (line.split() for line in lines.splitlines()) if r]
     worst, since, failed = 0.0, None, 0
     for t, code in rows:
         if code != "200":
@@ -117,7 +246,8 @@ def test_removing_a_control_plane_keeps_the_api_available_and_a_removal_that_bre
             break
         time.sleep(2)
     assert status["healthy"], status
-    poller = subprocess.Popen(ha_lab.exec_argv(worker, ["sh", "-c", POLL]), stdout=subprocess.PIPE, text=True)
+    poller = subprocess.Popen(ha_lab.exec_argv(worker, ["sh", "-c", POLL]), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
     try:
         time.sleep(2)
         started = time.monotonic()
@@ -125,8 +255,9 @@ def test_removing_a_control_plane_keeps_the_api_available_and_a_removal_that_bre
         took = time.monotonic() - started
         time.sleep(2)
     finally:
-        ha_lab.exec(worker, ["touch", "/run/stop-poll"])
-        polled = poller.communicate(timeout=60)[0]
+        ha_lab.exec(worker, ["touch", "/tmp/kwpoll.stop"])
+        poller.wait(timeout=30)
+    polled = ha_lab.exec(worker, ["cat", "/tmp/kwpoll.log"]).stdout
     worst, failed, polls = longest_failure(polled)
     print(f"node remove of a control plane: {took:.1f} s; the API through {worker}'s proxy: {failed} of {polls} "
           f"polls failed, longest failure {worst:.2f} s")
@@ -140,10 +271,7 @@ def test_removing_a_control_plane_keeps_the_api_available_and_a_removal_that_bre
     rc, status = kubeward_json("etcd", "status", "-c", str(smaller))
     assert rc == 0 and status["healthy"] and sorted(m["name"] for m in status["members"]) == [cp1, cp2], status
     assert status["unknown_members"] == []
-    stats = ha_lab.exec(worker, ["sh", "-c", "curl -s 'http://127.0.0.1:8404/stats;csv'"]).stdout
-    backends = {line.split(",")[1] for line in stats.splitlines()
-                if line.startswith("kube-apiservers,") and "BACKEND" not in line}
-    assert backends == {cp1, cp2}, stats
+    assert set(_proxy_backends(ha_lab, worker)) == {cp1, cp2}, _proxy_backends(ha_lab, worker)
     state = ha_lab.exec(cp3, ["sh", "-c", "for u in etcd kube-apiserver kubelet; do echo $(systemctl is-active $u) "
                                           "$(systemctl is-enabled $u); done"]).stdout.split("\n")[:3]
     assert all(s.startswith("inactive") and s.endswith("disabled") for s in state), state

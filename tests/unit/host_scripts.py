@@ -7,7 +7,25 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from kubeward.artifacts.manifest import FileEntry, new_manifest
+from kubeward.artifacts.nodes import (
+    ALL_BINARIES,
+    NodeFacts,
+    plan_node_changes,
+    render_finish_script,
+    render_node_facts_script,
+    render_node_plan,
+)
+from kubeward.artifacts.rollout import (
+    CORDONED,
+    plan_host_rollout,
+    render_install_script,
+    render_mark_script,
+    render_restart_script,
+    render_unmark_script,
+)
 from kubeward.audit.probe import render_peer_script
+from kubeward.components.certificates import installed_certs
 from kubeward.components.control_plane import ControlPlaneInputs, api_proxy_component, control_plane_components
 from kubeward.components.etcd import etcd_component
 from kubeward.components.node import (
@@ -28,6 +46,7 @@ from kubeward.config.loader import LoadedConfig
 from kubeward.etcd import scripts as etcd_scripts
 from kubeward.etcd.config import new_cluster_bootstrap
 from kubeward.firewall.compile import render_ruleset
+from kubeward.hostscripts.reset import RESET_SCRIPT
 from kubeward.ops.base import Change, render_apply_script
 from kubeward.ops.guard import (
     render_arm_script,
@@ -38,7 +57,7 @@ from kubeward.ops.guard import (
     render_restore_script,
 )
 from kubeward.ops.sshd import GUARD as SSHD_GUARD
-from kubeward.ops.sshd import render_install_step
+from kubeward.ops.sshd import render_install_step, render_remove_step
 from kubeward.phases.base import OpsPhase, RunContext, render_prefetch_script
 from kubeward.phases.component import render_component_facts
 from kubeward.phases.firewall import GUARD as FIREWALL_GUARD
@@ -46,6 +65,7 @@ from kubeward.phases.firewall import render_apply_step, render_persist_script
 from kubeward.phases.nodes import JOINED_FACT, SERVING_FACT
 from kubeward.phases.preflight import preflight_facts_script
 from kubeward.phases.runner import PHASES
+from kubeward.pki.installed import render_installed_script
 from kubeward.preflight.facts import render_probe_script
 from kubeward.remote.ssh import Session, Trust
 from kubeward.remote.targets import targets_for
@@ -110,6 +130,32 @@ def control_plane_scripts(config: ClusterConfig) -> dict[str, str]:
                     facts[op.id] = ""
             out[f"{h.name} {comp.name} apply"] = render_apply(plan_work(comp, facts))
             out[f"{h.name} {comp.name} restart"] = render_restart(comp)
+        out[f"{h.name} pki installed certificates"] = render_installed_script(installed_certs(kube, h))
+    return out
+
+
+def artifact_scripts(config: ClusterConfig) -> dict[str, str]:
+    """The artifacts phase's facts and finish scripts and the roll-out's, for a 1.20.2 manifest:
+    uploads, staged new builds, a rollback staged from the previous build, the install, a restart."""
+    def sha(name: str) -> str:
+        return (name.encode().hex() * 64)[:64]
+
+    m = new_manifest("1.20.2", "amd64", [FileEntry(f"v1.20.2/bin/linux/amd64/{b}", sha(b), 1000) for b in ALL_BINARIES])
+    out: dict[str, str] = {}
+    for h in config.hosts[:1] + config.workers[:1]:
+        plan = render_node_plan(m, h.role)
+        out[f"{h.name} artifacts facts"] = render_node_facts_script(plan)
+        kubelet, proxy = plan.binaries[0], plan.binaries[1]
+        facts = NodeFacts(sums={f.remote: sha("old") for f in plan.binaries}, links=dict(plan.links),
+                          previous={proxy.remote + ".kubeward-previous": proxy.sha256},
+                          units={"kubelet": ("active", kubelet.remote), "kube-proxy": ("active", proxy.remote)})
+        out[f"{h.name} artifacts finish"] = render_finish_script(plan_node_changes(plan, facts))
+        facts.staged = {f.remote + ".kubeward-staged": f.sha256 for f in plan.binaries}
+        roll = plan_host_rollout(h.name, h.role, plan, facts)
+        out[f"{h.name} rollout install"] = render_install_script(roll)
+        out[f"{h.name} rollout restart"] = render_restart_script("kubelet.service", roll.executable("kubelet"))
+    out["rollout mark"] = render_mark_script(CORDONED)
+    out["rollout unmark"] = render_unmark_script()
     return out
 
 
@@ -172,8 +218,11 @@ def every_script(config: ClusterConfig, tmp: Path, payload: str = "snap") -> dic
         out[f"{h.name} node facts"] = f"{TRAITS_FACT}\n{JOINED_FACT}\n{SERVING_FACT}\n"
         out[f"{h.name} node remove retire"] = render_retire_script(config, h, "s1")
     out.update(control_plane_scripts(config))
+    out.update(artifact_scripts(config))
     out["sshd install"] = render_arm_script(SSHD_GUARD, render_install_step(f"# {payload}\n"), 60)
+    out["sshd remove"] = render_arm_script(SSHD_GUARD, render_remove_step(), 60)
     out["firewall persist"] = render_persist_script()
+    out["reset"] = RESET_SCRIPT  # its steps are data on stdin: golden in tests/unit/golden/reset/
     for name, guard in (("sshd", SSHD_GUARD), ("firewall", FIREWALL_GUARD)):
         out[f"{name} guard commit"] = render_commit_script(guard)
         out[f"{name} guard disarm"] = render_disarm_script(guard)

@@ -233,11 +233,32 @@ def test_control_plane_port_on_a_worker_is_unlisted() -> None:
     assert ids(findings(obs)) == [("KW-LISTEN-UNLISTED", "worker-1", 2379)]
 
 
-def test_unlisted_probe_and_loopback_are_ignored() -> None:
+def test_preflights_listener_and_loopback_are_ignored() -> None:
     obs = observations()
     obs.local["worker-1"].listeners += [Listener("tcp", "127.0.0.1", 9999, "x"), Listener("tcp", "::1", 9998, "x"),
-                                        Listener("tcp", "0.0.0.0", 4444, "kubeward-probe")]
+                                        Listener("tcp", "10.0.0.11", 10250, "kubeward-probe")]
     assert findings(obs) == []
+
+
+def test_a_process_named_like_preflights_listener_elsewhere_is_reported() -> None:
+    """Any process can call itself kubeward-probe: only preflight's port is left out."""
+    obs = observations()
+    obs.local["worker-1"].listeners.append(Listener("tcp", "0.0.0.0", 4444, "kubeward-probe"))
+    assert ids(findings(obs)) == [("KW-LISTEN-UNLISTED", "worker-1", 4444)]
+
+
+def test_preflights_listener_does_not_make_a_closed_kubelet_port_a_finding() -> None:
+    """`up` reads the audit's facts while preflight's listener holds 10250; a peer that then finds
+    10250 closed (no kubelet: Kubernetes is off) has not found a blocked path."""
+    obs = observations()
+    lo = obs.local["worker-1"]
+    lo.listeners = [x for x in lo.listeners if x.process != "kubelet"]  # only preflight's listener on 10250
+    obs.tls = [t for t in obs.tls if t.row != "kubelet"]
+    obs.ports = [p for p in obs.ports if (p.target, p.port) != ("worker-1", 10250)]
+    obs.ports.append(port("peer", "cp-1", "worker-1", 10250, "closed"))
+    assert findings(obs) == []
+    lo.listeners.append(Listener("tcp", "*", 10250, "kubelet"))  # a real kubelet there: blocked
+    assert ids(findings(obs)) == [("KW-BLOCKED-PEER", "worker-1", 10250)]
 
 
 # ----- reachability ------------------------------------------------------------------------------

@@ -26,3 +26,51 @@ def test_a_bare_pod_blocks_the_drain_unless_forced() -> None:
 def test_a_finished_bare_pod_is_removed_without_force() -> None:
     plan = eviction_plan([pod("done", phase="Succeeded"), pod("failed", phase="Failed")])
     assert [p.name for p in plan.evict] == ["done", "failed"] and not plan.blocked
+
+
+def test_an_eviction_refused_because_the_namespace_is_being_deleted_is_recognised() -> None:
+    """The API server's answer (namespace lifecycle admission): 403 with the NamespaceTerminating cause."""
+    from lightkube import ApiError
+    from lightkube.models.meta_v1 import Status
+
+    from kubeward.kube.drain import namespace_terminating
+
+    def refusal(code: int, causes: list[dict[str, str]]) -> ApiError:
+        return ApiError(status=Status.from_dict({
+            "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": "Forbidden",
+            "message": 'pods "web-1" is forbidden: unable to create new content in namespace kw because it is being '
+                       "terminated",
+            "details": {"name": "web-1", "kind": "pods", "causes": causes}}))
+
+    assert namespace_terminating(refusal(403, [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                                                "message": "namespace kw is being terminated"}]))
+    assert not namespace_terminating(refusal(403, []))  # another refusal (RBAC, say) still fails the drain
+
+
+def test_a_pod_being_deleted_with_no_running_container_no_longer_holds_its_node() -> None:
+    """kubelet 1.20 can leave such a pod Terminating for a minute (seen in the lab): the drain does not wait for it."""
+    from lightkube.resources.core_v1 import Pod
+
+    from kubeward.kube.drain import _pod_info
+
+    def pod_json(deleting: bool, state: dict[str, object] | None) -> Pod:
+        status: dict[str, object] = {"phase": "Running"}
+        if state is not None:
+            status["containerStatuses"] = [{"name": "c", "image": "i", "imageID": "", "ready": False,
+                                            "restartCount": 0, "state": state}]
+        meta: dict[str, object] = {"name": "web-1", "namespace": "ns",
+                                   "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web",
+                                                        "uid": "u", "controller": True}]}
+        if deleting:
+            meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        return Pod.from_dict({"metadata": meta, "spec": {"containers": [{"name": "c"}]}, "status": status})
+
+    running = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+    assert _pod_info(pod_json(False, running)).holds_node
+    assert _pod_info(pod_json(True, running)).holds_node  # still stopping
+    assert not _pod_info(pod_json(True, {"waiting": {"reason": "ContainerCreating"}})).holds_node
+    assert not _pod_info(pod_json(True, {"terminated": {"exitCode": 0}})).holds_node
+    assert not _pod_info(pod_json(True, None)).holds_node  # never started
+    assert _pod_info(pod_json(False, None)).holds_node  # not evicted: the drain does not decide by it
+    info = _pod_info(pod_json(True, running))
+    assert (info.ref, info.owner_kinds, info.deleting, info.running) == ("ns/web-1", ("ReplicaSet",), True, True)

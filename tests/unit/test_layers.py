@@ -23,6 +23,7 @@ FORBIDDEN = {
     "etcd": ("phases", "cli"),
     "remote": ("phases", "cli", "audit"),
     "artifacts": ("phases", "cli"),
+    "reset": ("phases", "cli", "remote", "audit"),
 }
 
 

@@ -30,7 +30,7 @@ def run(tmp_path: Path, *args: str) -> Result:
 
 def test_issue_status_renew(tmp_path: Path) -> None:
     (tmp_path / "cluster.yml").write_text(CLUSTER)
-    status = run(tmp_path, "status", "--output", "json")
+    status = run(tmp_path, "status", "--local", "--output", "json")
     assert status.exit_code == 1
     assert {c["state"] for c in json.loads(status.output)["certs"]} == {"missing"}
 
@@ -44,9 +44,9 @@ def test_issue_status_renew(tmp_path: Path) -> None:
     again = run(tmp_path, "issue")
     assert again.exit_code == 0 and "0 issued, 0 re-issued" in again.output
 
-    status = run(tmp_path, "status")
+    status = run(tmp_path, "status", "--local")
     assert status.exit_code == 0, status.output
-    assert "etcd-server-cp-1" in status.output and "all 20 ok" in status.output
+    assert "etcd-server-cp-1" in status.output and "all 22 ok" in status.output
 
     renewed = run(tmp_path, "renew", "apiserver", "etcd-server", "--output", "json")
     assert renewed.exit_code == 0, renewed.output
@@ -71,13 +71,13 @@ def test_changed_address_shows_as_mismatch_then_issue_fixes_it(tmp_path: Path) -
     (tmp_path / "cluster.yml").write_text(CLUSTER)
     assert run(tmp_path, "issue").exit_code == 0
     (tmp_path / "cluster.yml").write_text(CLUSTER.replace("10.0.0.10", "10.0.0.12"))
-    status = run(tmp_path, "status", "--output", "json")
+    status = run(tmp_path, "status", "--local", "--output", "json")
     assert status.exit_code == 1
     bad = {c["name"]: c["state"] for c in json.loads(status.output)["certs"] if c["state"] != "ok"}
     assert bad == {"apiserver": "mismatch", "etcd-server-cp-1": "mismatch", "etcd-peer-cp-1": "mismatch"}
     issued = run(tmp_path, "issue")
     assert issued.exit_code == 0 and "SANs differ" in issued.output
-    assert run(tmp_path, "status").exit_code == 0
+    assert run(tmp_path, "status", "--local").exit_code == 0
 
 
 def test_help_has_examples() -> None:

@@ -48,8 +48,8 @@ network:
   private_subnet: 10.0.0.0/24
   admin_cidrs: [198.51.100.0/24]
 """
-# etcd-ca: 3 clients + 2 per control plane; ca: 6 + 2 per host; front-proxy-ca: 1
-LEAVES = (3 + 2 * 3) + (7 + 2 * 3) + 1  # etcd; Kubernetes (kube-proxy, loopback serving per CP); sa
+# etcd-ca: 3 clients + 2 per control plane; ca: 7 + 2 per control plane + 1 per host; front-proxy-ca: 1
+LEAVES = (3 + 2 * 3) + (7 + 2 * 3 + 5) + 1  # etcd; Kubernetes (loopback serving per CP, API proxy per host); sa
 
 
 def config(text: str, tmp_path: Path) -> ClusterConfig:
@@ -134,11 +134,12 @@ def test_extra_sans_and_service_cidr_change_only_the_apiserver(tmp_path: Path, s
     assert "api.example.com" in report.changed[0].reason and "10.40.0.1" in report.changed[0].reason
 
 
-def test_workers_need_no_certificate_and_old_kubelet_files_are_orphans(tmp_path: Path, store: PkiStore) -> None:
+def test_a_new_worker_needs_only_its_api_proxy_client_and_old_kubelet_files_are_orphans(
+        tmp_path: Path, store: PkiStore) -> None:
     ensure_pki(config(CLUSTER, tmp_path), store, NOW)
     worker_3 = "  - {name: worker-3, address: 192.0.2.23, private_address: 10.0.0.23, role: worker}\n"
     added = CLUSTER.replace("admin:", worker_3 + "admin:")
-    assert changed(ensure_pki(config(added, tmp_path), store, NOW)) == {}
+    assert changed(ensure_pki(config(added, tmp_path), store, NOW)) == {"api-proxy-worker-3": "issued"}
     # what kubeward issued per node before kubelets bootstrapped themselves
     store.write_file("kubelet/client-worker-2.crt", b"x", 0o644)
     store.write_file("kubelet/client-worker-2.key", b"x", 0o600)

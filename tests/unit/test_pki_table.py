@@ -87,9 +87,11 @@ EXPECTED: dict[str, tuple[str | None, str, tuple[str, ...], set[str]]] = {
     "kube-proxy": ("ca", "system:kube-proxy", (), {CLIENT}),
     "controller-manager-serving-{n}": ("ca", "kube-controller-manager", (), {SERVER}),
     "scheduler-serving-{n}": ("ca", "kube-scheduler", (), {SERVER}),
+    # each node's API proxy checks /readyz with it: no group, so no right beyond any authenticated user's
+    "api-proxy-{n}": ("ca", "kubeward:api-proxy:{n}", (), {CLIENT}),
 }
 CP_ONLY = ("etcd-server-{n}", "etcd-peer-{n}", "controller-manager-serving-{n}", "scheduler-serving-{n}")
-ALL_NODES: tuple[str, ...] = ()  # kubelets get their certificates by CSR
+ALL_NODES: tuple[str, ...] = ("api-proxy-{n}",)  # kubelets get their certificates by CSR
 CPS = ("cp-1", "cp-2", "cp-3")
 NODES = (*CPS, "worker-1", "worker-2")
 
@@ -189,7 +191,8 @@ def test_control_plane_only_rows_have_no_worker_instances() -> None:
     names = {d.name for d in desired_certs(config())}
     for worker in ("worker-1", "worker-2"):
         assert f"etcd-server-{worker}" not in names and f"etcd-peer-{worker}" not in names
-        assert not [n for n in names if n.endswith(worker)]  # kubelets bootstrap their own
+        # kubelets bootstrap their own; the node-local API proxy's health-check client is the only one
+        assert [n for n in names if n.endswith(worker)] == [f"api-proxy-{worker}"]
 
 
 def test_store_paths_are_like_kubeadm() -> None:
@@ -301,10 +304,12 @@ def remote_of(cfg: ClusterConfig, host: str) -> dict[str, tuple[str, str, int]]:
     return {f.remote_path: (f.local_path, f.owner, f.mode) for f in files_for_node(cfg, cfg.host(host))}
 
 
-def test_worker_gets_only_the_ca_cert() -> None:
+def test_worker_gets_only_the_ca_cert_and_its_api_proxy_client() -> None:
     cfg = config()
     files = remote_of(cfg, "worker-1")
-    assert files == {"/etc/kubernetes/pki/ca.crt": ("ca.crt", "root", 0o644)}
+    assert files == {"/etc/kubernetes/pki/ca.crt": ("ca.crt", "root", 0o644),
+                     "/etc/kubernetes/pki/api-proxy.crt": ("api-proxy-worker-1.crt", "root", 0o644),
+                     "/etc/kubernetes/pki/api-proxy.key": ("api-proxy-worker-1.key", "root", 0o600)}
     assert not [p for p in remote_of(cfg, "cp-1") if p.startswith("/var/lib/kubelet/")]
     assert RETIRED_NODE_FILES == ("/var/lib/kubelet/pki/kubelet-client.crt", "/var/lib/kubelet/pki/kubelet-client.key",
                                   "/var/lib/kubelet/pki/kubelet.crt", "/var/lib/kubelet/pki/kubelet.key")

@@ -21,7 +21,7 @@ def names(only: list[str], skip: list[str]) -> list[str]:
 
 def test_phase_table() -> None:
     assert PHASE_NAMES == ("connect", "preflight", "departures", "provision", "harden-ssh", "firewall", "pki",
-                           "containerd", "artifacts", "etcd", "control-plane", "nodes", "audit")
+                           "containerd", "artifacts", "rollout", "etcd", "control-plane", "nodes", "audit")
     assert all(p.title for p in PHASES)
 
 
@@ -39,7 +39,7 @@ def test_only_keeps_pipeline_order_and_implies_connect() -> None:
 
 def test_skip() -> None:
     assert names([], ["preflight", "audit"]) == ["connect", "departures", "provision", "harden-ssh", "firewall", "pki",
-                                                "containerd", "artifacts", "etcd", "control-plane", "nodes"]
+                                                "containerd", "artifacts", "rollout", "etcd", "control-plane", "nodes"]
 
 
 def test_phases_that_would_cut_a_departing_host_off_imply_the_departures_phase() -> None:
@@ -70,7 +70,7 @@ def test_unknown_phase_is_an_error(only: list[str], skip: list[str], bad: str) -
     with pytest.raises(KubewardError) as info:
         select_phases(only, skip)
     assert f"unknown phase {bad!r}" in str(info.value)
-    assert "phases are: connect, preflight, departures, provision, harden-ssh, firewall, pki, containerd, artifacts, etcd, control-plane, nodes, audit" in str(info.value)
+    assert "phases are: connect, preflight, departures, provision, harden-ssh, firewall, pki, containerd, artifacts, rollout, etcd, control-plane, nodes, audit" in str(info.value)
 
 
 # ----- prefetch ------------------------------------------------------------------------------------

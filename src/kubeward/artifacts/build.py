@@ -44,6 +44,31 @@ BUILD_PACKAGES = ("golang-go", "rsync", "jq", "make", "dpkg-dev", "gcc", "busybo
 
 
 @dataclass(frozen=True)
+class VendorFix:
+    """A vendored Go module replaced by a newer release's source from a Debian package.
+
+    The v1.20.2 tree vendors ``modern-go/reflect2`` v1.0.1, which breaks under the Go of bookworm
+    (1.19): from Go 1.18 on its map iterator resolves types through a runtime symbol that changed,
+    and kube-apiserver panics (nil pointer in ``reflect2.(*frozenConfig).Type2`` from
+    ``UnsafeMapType.Key``) while encoding some responses and audit events, which clients see as
+    ``stream error: INTERNAL_ERROR`` or a dropped connection. v1.0.2 fixes exactly that (Kubernetes
+    itself moved to it for Go 1.18) and keeps the API."""
+
+    module: str
+    old: str
+    new: str
+    deb_package: str
+    #: where the Debian package installs the module's source
+    source: Path
+
+
+VENDOR_FIXES: tuple[VendorFix, ...] = (
+    VendorFix("github.com/modern-go/reflect2", "v1.0.1", "v1.0.2", "golang-github-modern-go-reflect2-dev",
+              Path("/usr/share/gocode/src/github.com/modern-go/reflect2")),
+)
+
+
+@dataclass(frozen=True)
 class DebianSource:
     package: str
     suite: str
@@ -143,12 +168,48 @@ def parse_showsrc(text: str, version_prefix: str) -> tuple[str, list[str]]:
 
 
 def render_cache_key(version: str, debian_version: str, sums: Sequence[str], arch: str,
-                     binaries: Sequence[str] = BINARIES) -> str:
+                     binaries: Sequence[str] = BINARIES, fixes: Sequence[str] = ()) -> str:
     """``<version>-<12 hex>``: the upstream version and a hash of everything that decides the bytes. Pure."""
     h = hashlib.sha256()
-    for part in (debian_version, *sums, arch, *binaries, "CGO_ENABLED=0"):
+    for part in (debian_version, *sums, arch, *binaries, "CGO_ENABLED=0", *fixes):
         h.update(part.encode() + b"\0")
     return f"{version}-{h.hexdigest()[:12]}"
+
+
+def vendor_fix_ids() -> list[str]:
+    """Each vendor fix with the Debian version of the source it uses (part of the cache key)."""
+    out = []
+    for f in VENDOR_FIXES:
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", f.deb_package], capture_output=True, text=True,
+                           check=False)
+        out.append(f"{f.module}@{f.new}={r.stdout.strip() or 'missing'}")
+    return out
+
+
+def rewrite_module_version(text: str, module: str, old: str, new: str) -> str:
+    """``module old`` -> ``module new`` in a go.mod or vendor/modules.txt (pure); an error if absent."""
+    pattern = re.compile(rf"(^|\s){re.escape(module)} {re.escape(old)}(?=\s|$)", re.M)
+    if not pattern.search(text):
+        raise ArtifactError(f"{module} {old} not found where the vendor fix expects it: the source tree "
+                            "changed; review kubeward.artifacts.build.VENDOR_FIXES")
+    return pattern.sub(lambda m: f"{m.group(1)}{module} {new}", text)
+
+
+def apply_vendor_fixes(tree: Path, progress: Progress) -> None:
+    """Replace each vendored module of ``VENDOR_FIXES`` by its Debian source, and say so in go.mod
+    and vendor/modules.txt (which ``go build -mod=vendor`` checks against each other)."""
+    for f in VENDOR_FIXES:
+        if not (f.source / "go.mod").is_file():
+            raise ArtifactError(f"{f.source} is missing: install {f.deb_package} (kubeward artifacts build does)")
+        dst = tree / "vendor" / f.module
+        if not dst.is_dir():
+            raise ArtifactError(f"{dst} is missing: the source tree no longer vendors {f.module}")
+        shutil.rmtree(dst)
+        shutil.copytree(f.source, dst, ignore=shutil.ignore_patterns("*_test.go", "test*", "tests"))
+        for name in ("go.mod", "vendor/modules.txt"):
+            path = tree / name
+            path.write_text(rewrite_module_version(path.read_text(), f.module, f.old, f.new))
+        progress(f"vendored {f.module} {f.old} replaced by {f.new} from {f.deb_package} (Go 1.18+ fix)")
 
 
 def binary_dir(entry: Path, version: str, arch: str) -> Path:
@@ -242,10 +303,10 @@ def build_binaries(version: str = "1.20.2", cache: Path = DEFAULT_CACHE, progres
     """Build ``BINARIES`` for ``version`` into the cache unless an entry exists; returns the entry."""
     if os.geteuid() != 0:
         raise ArtifactError("building Kubernetes installs Debian packages and writes /var/cache: run it as root")
-    install_build_packages(progress)
+    install_build_packages(progress, (*BUILD_PACKAGES, *(f.deb_package for f in VENDOR_FIXES)))
     package, debian_version, sums = resolve_source(version, progress)
     arch = host_arch()
-    key = render_cache_key(version, debian_version, sums, arch)
+    key = render_cache_key(version, debian_version, sums, arch, fixes=vendor_fix_ids())
     entry = cache / key
     if binary_dir(entry, version, arch).is_dir():
         progress(f"Kubernetes {version} ({package} {debian_version}) already built in {entry}: nothing to do")
@@ -274,6 +335,7 @@ def _build_into(work: Path, entry: Path, package: str, debian_version: str, vers
     if len(trees) != 1:
         raise ArtifactError(f"apt-get source left {len(trees)} source trees in {work}, expected one")
     tree = trees[0]
+    apply_vendor_fixes(tree, progress)
     env = {
         "PATH": "/usr/lib/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME": str(work), "GOCACHE": str(work / "gocache"), "GOPROXY": "off",
@@ -299,7 +361,8 @@ def _build_into(work: Path, entry: Path, package: str, debian_version: str, vers
         write_sha256_file(dst)
     (staged / "BUILD-INFO").write_text(
         f"version: {version}\ndebian-source: {package} {debian_version}\narch: {arch}\n"
-        f"build-seconds: {time.monotonic() - start:.0f}\n"
+        + "".join(f"vendor-fix: {fix}\n" for fix in vendor_fix_ids())
+        + f"build-seconds: {time.monotonic() - start:.0f}\n"
     )
     staged.rename(entry)
     sizes = ", ".join(f"{b} {(binary_dir(entry, version, arch) / b).stat().st_size / 1e6:.0f} MB" for b in BINARIES)

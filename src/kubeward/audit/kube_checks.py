@@ -93,6 +93,11 @@ class Running:
         return cur
 
 
+#: libyaml's safe loader when PyYAML has it (the same documents, ten times faster: the audit reads
+#: every component's config file a few times per node)
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def resolve(rc: RunningComponent) -> tuple[Running, str]:
     """A :class:`Running` and, when a config file could not be parsed, why ("" otherwise)."""
     files = {c.flag: c.text for c in rc.configs}
@@ -101,7 +106,7 @@ def resolve(rc: RunningComponent) -> tuple[Running, str]:
     key = "config-file" if rc.name == "etcd" else "config"
     if key in files:
         try:
-            config = yaml.safe_load(files[key]) or {}
+            config = yaml.load(files[key], Loader=SAFE_LOADER) or {}
         except yaml.YAMLError as exc:
             problem = f"{rc.name}'s --{key} could not be parsed: {exc}"
         if not isinstance(config, dict):

@@ -74,11 +74,10 @@ async def probe_kubernetes(loaded: LoadedConfig, session: Session, via: str) -> 
     config = loaded.config
     kube = KubeObservation(via=via)
     async with api_client(session, config, loaded.state_dir, via, "cluster-admin") as client:
-        kube.anonymous = await _anonymous(client)
-        kube.bindings = await _bindings(client)
-        tokens, kube.secret_key = await _tokens_and_a_secret(client)
+        # independent reads: at once, each on its own connection through the tunnel
+        kube.anonymous, kube.bindings, (tokens, kube.secret_key), kube.csrs = await asyncio.gather(
+            _anonymous(client), _bindings(client), _tokens_and_a_secret(client), list_csrs(client))
         kube.bootstrap_tokens = {k.split("/", 1)[1]: v for k, v in tokens.items()}
-        kube.csrs = await list_csrs(client)
     if kube.secret_key:
         async with member_tunnels(session, config, [via]) as eps:
             ep = eps[via]

@@ -116,6 +116,9 @@ class LocalObservation:
     components: list[RunningComponent] = field(default_factory=list)
     #: path -> not_after (ISO 8601) of certificates read on the node (the kubelet's client certificate)
     cert_expiry: dict[str, str] = field(default_factory=dict)
+    #: digests of what the outside, peer and SSH probes depend on (ruleset, sockets, net, sshd,
+    #: sshd-bin): a no-op `up` may reuse earlier live probes only while none changed (``evidence``)
+    state: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,10 @@ class Observations:
     seconds: dict[str, float] = field(default_factory=dict)
     #: (name, not_after ISO 8601) of every certificate in the state directory
     state_certs: list[tuple[str, str]] = field(default_factory=list)
+    #: when the outside, peer and SSH probes are an earlier run's (``evidence``): that run's time
+    #: (ISO 8601), else ""; ``reuse`` says in one sentence whether they were reused and why
+    reused_from: str = ""
+    reuse: str = ""
 
     def could_not(self, node: str, check: str, reason: str) -> None:
         self.incomplete.append(Incomplete(node, check, reason))
@@ -280,5 +287,7 @@ class AuditReport:
                 "seconds": o.seconds,
                 "swept": o.swept,
                 "peer_sampling": o.peer_plan.to_dict() if o.peer_plan else None,
+                "reuse": {"reused": bool(o.reused_from), "proved_at": o.reused_from or None, "note": o.reuse}
+                if o.reuse else None,
             },
         }

@@ -4,7 +4,9 @@ A path is a flow between two actors (operator -> sshd, node -> API server, API s
 ...) with its port, authentication, encryption and firewall limit, all from the port matrix and
 cluster.yml. Its status comes from this run's probes only: ``proven`` when the probes named in
 ``proof`` succeeded from the vantage they name, ``finding`` when a finding sits on its port, else
-``configured`` (what kubeward set up, not proven by this run: never shown green).
+``configured`` (what kubeward set up, not proven by this run: never shown green). When a no-op
+`up` reused an earlier run's outside, peer and SSH probes (``evidence``), the evidence of each
+path that rests on them says so, with the time of those probes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class PathSpec:
     firewall: str
     #: a check of this run's observations: (proven?, how and from which vantage)
     prove: Callable[[Observations], tuple[bool, str]]
+    #: the probes of ``evidence.REUSED_PROBES`` the proof rests on (said when they were reused)
+    reusable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,12 +87,14 @@ def _not_proven(why: str) -> Callable[[Observations], tuple[bool, str]]:
 
 PATHS: tuple[PathSpec, ...] = (
     PathSpec("operator -> sshd", "operator", "sshd", (22,), "public key (ed25519) only", "SSH (AEAD, PQ hybrid kex)",
-             "admin_cidrs", _ssh),
+             "admin_cidrs", _ssh, ("ssh-auth",)),
     PathSpec("node -> API server", "nodes", "kube-apiserver", (6443,), "x509 client certificate / token; anonymous off",
-             "TLS 1.2+", "nodes, pods", lambda o: _both(_peer_open(o, 6443), _tls(o, "kube-apiserver", True))),
+             "TLS 1.2+", "nodes, pods", lambda o: _both(_peer_open(o, 6443), _tls(o, "kube-apiserver", True)),
+             ("peer",)),
     PathSpec("API server -> kubelet", "kube-apiserver", "kubelet", (10250,),
              "apiserver-kubelet-client certificate, Webhook authz", "TLS 1.2+ (kubelet serving cert verified)",
-             "nodes (control planes), pods", lambda o: _both(_peer_open(o, 10250), _tls(o, "kubelet", True))),
+             "nodes (control planes), pods", lambda o: _both(_peer_open(o, 10250), _tls(o, "kubelet", True)),
+             ("peer",)),
     PathSpec("API server -> etcd", "kube-apiserver", "etcd", (2379,), "mTLS (etcd CA)", "TLS 1.2+",
              "control planes", lambda o: _tls(o, "etcd-client", need_mtls=True)),
     PathSpec("etcd -> etcd", "etcd", "etcd", (2380,), "mTLS (etcd CA)", "TLS 1.2+", "control planes",
@@ -110,6 +116,9 @@ def path_status(report: AuditReport, paths: tuple[PathSpec, ...] = PATHS) -> lis
         bad = [f for f in report.findings if f.port is not None and lo <= f.port <= hi
                and f.severity in ("critical", "high", "medium")]
         proven, why = spec.prove(report.observations)
+        if report.observations.reused_from and spec.reusable:
+            why += (f" ({', '.join(spec.reusable)} probe of {report.observations.reused_from}, reused: every node's "
+                    "ruleset, sockets, routes and sshd unchanged since)")
         if bad:
             out.append(PathStatus(spec, "finding", "; ".join(sorted({f"{f.id} on {f.node}" for f in bad}))))
         else:

@@ -10,16 +10,22 @@ authentication-methods probe.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import hashlib
+import ipaddress
+import os
 import re
 import resource
 import select
 import shlex
+import signal
 import socket
 import ssl
 import subprocess
 import tempfile
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -30,12 +36,13 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
-from kubeward.audit.evaluate import parse_listeners
+from kubeward.audit.evaluate import is_preflight_listener, parse_listeners
 from kubeward.audit.kube_checks import COMM_NAMES
 from kubeward.audit.model import (
     AuthorizedKey,
     ConfigFile,
     FileStat,
+    Listener,
     LocalObservation,
     Observations,
     PortProbe,
@@ -59,6 +66,7 @@ from kubeward.errors import RemoteError
 from kubeward.firewall.paths import LISTED, RULESET
 from kubeward.hostscripts.programs import read_program
 from kubeward.ops.sshd import CONFIG_DUMP, parse_config_dump, parse_match_blocks
+from kubeward.preflight.facts import PROBE_NAME, PROBE_PORT
 from kubeward.remote.forward import Forward, Tunnel
 from kubeward.remote.openssh import openssh_argv, render_known_hosts_for
 from kubeward.remote.ssh import Session
@@ -130,18 +138,30 @@ def render_keys_script() -> str:
 
 
 #: every authorized_keys file sshd would read for every user: the AuthorizedKeysFile patterns sshd -T
-#: prints (tokens expanded) and the usual places; each content line indented so it cannot fake a section
+#: prints (tokens expanded) and the usual places; each content line indented so it cannot fake a section.
+#: One awk expands every user's patterns (a sed per user and pattern cost 0.2 s a node).
 _AK_SCRIPT = r"""
 akf="$(sshd -T 2>/dev/null | sed -n 's/^authorizedkeysfile //p') .ssh/authorized_keys .ssh/authorized_keys2"
-getent passwd | while IFS=: read -r u _ uid gid _ home _; do
-  for p in $akf; do
-    [ "$p" = none ] && continue
-    p=$(printf %s "$p" | sed "s|%%|\x01|g; s|%h|$home|g; s|%u|$u|g; s|%U|$uid|g; s|\x01|%|g")
-    case $p in /*) ;; *) p="${home%/}/$p";; esac
-    [ -f "$p" ] || continue
-    echo "@@akfile $u|$(stat -c '%U|%a' "$p")|$p"
-    head -c 65536 "$p" | sed 's/^/ /'; echo
-  done
+getent passwd | awk -F: -v akf="$akf" '
+BEGIN { n = split(akf, pats, " ") }
+{
+  for (i = 1; i <= n; i++) {
+    p = pats[i]; out = ""
+    if (p == "none") continue
+    while ((j = index(p, "%")) > 0) {
+      c = substr(p, j + 1, 1); out = out substr(p, 1, j - 1)
+      if (c == "%") out = out "%"; else if (c == "h") out = out $6; else if (c == "u") out = out $1
+      else if (c == "U") out = out $3; else out = out "%" c
+      p = substr(p, j + 2)
+    }
+    out = out p
+    if (substr(out, 1, 1) != "/") { h = $6; sub(/\/$/, "", h); out = h "/" out }
+    print $1 "\t" out
+  }
+}' | while IFS='	' read -r u p; do
+  [ -f "$p" ] || continue
+  echo "@@akfile $u|$(stat -c '%U|%a' "$p")|$p"
+  head -c 65536 "$p" | sed 's/^/ /'; echo
 done
 """
 
@@ -172,6 +192,23 @@ PROCS_SCRIPT = r"""for pid in $(pgrep -x 'kube-apiserver|kube-controller|kube-sc
     head -c 262144 "$p" 2>/dev/null | sed -E 's/^([[:space:]-]*(secret|key|token|password):).*/\1 (redacted)/; s/^/ c /'
   done
 done"""
+
+
+#: digests of what the outside, peer and SSH probes depend on, beyond the listening sockets and
+#: sshd's configuration (sections ss and sshd): a no-op `up` reuses an earlier run's live probes only
+#: while all of them are unchanged (``audit.evidence``). Every nftables table (iptables-nft's too)
+#: and the legacy iptables, stateless (no counters); addresses, routes, policy rules and the sysctls
+#: that let traffic through to other interfaces or to loopback-bound services; the sshd binary (it
+#: executes itself anew for each connection).
+STATE_SCRIPT = r"""kw_digest() { sha256sum | cut -c1-64; }
+echo "ruleset $({ nft -s list ruleset; for t in iptables-legacy-save ip6tables-legacy-save; do
+  command -v $t >/dev/null 2>&1 && $t | grep -v '^#'; done; } 2>&1 | kw_digest)"
+echo "net $({ ip -br addr; ip route show table all; ip -6 route show table all; ip rule; ip -6 rule
+  for k in net.ipv4.ip_forward net.ipv6.conf.all.forwarding net.ipv4.conf.all.route_localnet \
+    net.ipv4.conf.all.rp_filter net.ipv4.conf.all.accept_local; do sysctl -n $k; done
+} 2>&1 | sed -E 's/ expires [0-9]+sec//' | kw_digest)"
+echo "sshd-bin $(sha256sum < "$(command -v sshd || echo /usr/sbin/sshd)" 2>&1 | cut -c1-64)"
+"""
 
 
 def parse_procs(lines: Sequence[str]) -> list[RunningComponent]:
@@ -216,7 +253,7 @@ def parse_procs(lines: Sequence[str]) -> list[RunningComponent]:
 def render_local_script(extra_paths: Sequence[str]) -> str:
     paths = " ".join(shlex.quote(p) for p in extra_paths)
     dirs = " ".join(KEY_DIRS)
-    return f"""echo @@ss; ss -Htlnup 2>/dev/null
+    return f"""echo @@ss; ss -Htlnupe 2>/dev/null
 echo @@sshd
 {CONFIG_DUMP}
 echo @@files
@@ -240,8 +277,25 @@ echo @@fw
 (nft -s list table inet kubeward 2>/dev/null | sha256sum | cut -d' ' -f1) ; nft list table inet kubeward >/dev/null 2>&1 && echo present || echo absent
 cat {LISTED} 2>/dev/null || echo
 [ -f {RULESET} ] && sha256sum < {RULESET} | cut -d' ' -f1 || echo
+echo @@state
+{STATE_SCRIPT}
 echo @@end
 """
+
+
+def socket_digest(ss_lines: Sequence[str]) -> str:
+    """sha256 of the listening sockets as ``ss -Htlnupe`` shows them: protocol, address and port,
+    owning processes, and the socket's inode, which a restart or a reload (sshd executes itself
+    again on SIGHUP, same pid, new sockets) changes. Queue lengths, which move, are left out, and so
+    is preflight's short-lived listener."""
+    rows = []
+    for line in ss_lines:
+        parts = line.split()
+        if len(parts) < 5 or parts[0] not in ("tcp", "udp") or (
+                parts[0] == "tcp" and parts[4].endswith(f":{PROBE_PORT}") and f'(("{PROBE_NAME}"' in line):
+            continue
+        rows.append(" ".join([parts[0], parts[4], *(p for p in parts[5:] if p.startswith(("users:", "ino:")))]))
+    return hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest()
 
 
 def _key_line(user: str, path: str, n: int, line: str, owner: str, mode: int) -> AuthorizedKey | None:
@@ -267,7 +321,7 @@ def parse_local(text: str) -> LocalObservation:
     sections: dict[str, list[str]] = {}
     cur = None
     for line in text.splitlines():
-        if re.fullmatch(r"@@[a-z]+", line):
+        if line.startswith("@@") and re.fullmatch(r"@@[a-z]+", line):
             cur = line[2:]
             sections[cur] = []
         elif cur:
@@ -331,12 +385,22 @@ def parse_local(text: str) -> LocalObservation:
         except ValueError:
             if path:
                 lo.gaps.append(("certs", f"the expiry of {path} could not be read"))
+    lo.state = {k: v.strip() for k, _, v in (line.partition(" ") for line in sections.get("state", [])) if v.strip()}
+    if "end" in sections:  # a view cut short proves no state: the sockets and sshd sections may be partial
+        lo.state["sockets"] = socket_digest(sections.get("ss", []))
+        lo.state["sshd"] = hashlib.sha256("\n".join(sections.get("sshd", [])).encode()).hexdigest()
     fw = sections.get("fw", []) + ["", "", "", ""]
     live_sha, presence, recorded, persisted = fw[0].strip(), fw[1].strip(), fw[2].strip(), fw[3].strip()
     lo.firewall_live_sha = live_sha if presence == "present" else ""
     lo.firewall_recorded_sha = recorded
     lo.firewall_persisted_sha = persisted
     return lo
+
+
+def serving(lo: LocalObservation) -> list[Listener]:
+    """The node's listeners but preflight's own short-lived one (``evaluate.is_preflight_listener``):
+    it may be gone by the time the probes run, and it is no service to probe."""
+    return [x for x in lo.listeners if not is_preflight_listener(x)]
 
 
 def candidate_ports(config: ClusterConfig, matrix: list[MatrixRow], host_name: str, lo: LocalObservation | None,
@@ -348,7 +412,7 @@ def candidate_ports(config: ClusterConfig, matrix: list[MatrixRow], host_name: s
     host = config.host(host_name)
     ports: set[int] = set(ALWAYS_PROBE) if protocol == "tcp" else set()
     if lo is not None:
-        ports |= {x.port for x in lo.listeners if x.protocol == protocol}
+        ports |= {x.port for x in serving(lo) if x.protocol == protocol}
     for row in rows_for_host(matrix, host):
         if (row.protocol == protocol and row.ports is not None and row.ports.hi - row.ports.lo < 256
                 and (include_ranges or row.ports.lo == row.ports.hi)):
@@ -464,34 +528,67 @@ def raise_open_files_limit() -> int:
     return soft
 
 
+async def resolve_address(loop: asyncio.AbstractEventLoop, address: str) -> str:
+    """An IP address for ``address``, once (connect_ex would look a name up for every port); an IP
+    literal without the resolver's thread pool, which the other probes keep busy."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return str((await loop.getaddrinfo(address, None, type=socket.SOCK_STREAM))[0][4][0])
+
+
 async def probe_outside(config: ClusterConfig, matrix: list[MatrixRow], obs: Observations, operator: str) -> None:
-    # filtered ports cost a whole timeout each: probe as many at once as the process may hold
-    sem = asyncio.Semaphore(_outside_concurrency(raise_open_files_limit()))
+    """Every candidate port of every audited node's public address, from this machine, all at once.
 
-    async def one(host: str, addr: str, port: int, proto: str) -> PortProbe:
+    TCP goes through ``sweep_tcp`` (one epoll, not a coroutine and a timer per port): a filtered port
+    costs one shared timeout, the operator's CPU stays free for the other probes, and an answer that
+    came before the deadline counts even when a busy event loop would have read it late (a coroutine's
+    timer could fire first and call an open port filtered). Unpaced, as many at once as the process
+    may hold: a few thousand SYNs, not the sweep's 65535 per node."""
+    limit = raise_open_files_limit()
+    window = _outside_concurrency(limit)
+    sem = asyncio.Semaphore(window)
+    loop = asyncio.get_running_loop()
+
+    async def udp(host: str, addr: str, port: int) -> PortProbe:
         async with sem:
-            state = await (tcp_state(addr, port) if proto == "tcp" else udp_state(addr, port))
-        return PortProbe("outside", "operator", operator, host, addr, port, proto, state)
+            state = await udp_state(addr, port)
+        return PortProbe("outside", "operator", operator, host, addr, port, "udp", state)
 
+    tcp: list[tuple[str, str, str, int]] = []  # node, address as configured, resolved address, port
     jobs = []
-    for h in [config.host(n) for n in obs.local]:  # the audited, reachable nodes
+    hosts = [config.host(n) for n in obs.local]  # the audited, reachable nodes
+    resolved = await asyncio.gather(*(resolve_address(loop, str(h.address)) for h in hosts), return_exceptions=True)
+    for h, ip in zip(hosts, resolved, strict=True):
         lo = obs.local.get(h.name)
-        for port in candidate_ports(config, matrix, h.name, lo):
-            jobs.append(one(h.name, str(h.address), port, "tcp"))
+        if not isinstance(ip, str):
+            obs.could_not(h.name, "outside", f"{h.address} does not resolve: {ip}")
+            continue
+        tcp += [(h.name, str(h.address), ip, port) for port in candidate_ports(config, matrix, h.name, lo)]
         for port in candidate_ports(config, matrix, h.name, lo, "udp", include_ranges=False):
-            jobs.append(one(h.name, str(h.address), port, "udp"))
-    obs.ports += await asyncio.gather(*jobs)
+            jobs.append(udp(h.name, str(h.address), port))
+    try:
+        found, udp_probes = await asyncio.gather(
+            asyncio.to_thread(sweep_tcp, [(ip, port) for _, _, ip, port in tcp], window, CONNECT_TIMEOUT, window),
+            asyncio.gather(*jobs))
+    except OSError as exc:  # no sockets left: the outside view is not proven, say so
+        for name in dict.fromkeys(n for n, *_ in tcp):
+            obs.could_not(name, "outside", f"the outside scan failed: {exc}")
+        return
+    obs.ports += [PortProbe("outside", "operator", operator, name, addr, port, "tcp",
+                            found.get((ip, port), "filtered")) for name, addr, ip, port in tcp]
+    obs.ports += udp_probes
 
 
-def sweep_tcp(targets: Iterable[tuple[str, int]], window: int, timeout: float = SWEEP_TIMEOUT) -> dict[
-        tuple[str, int], str]:
+def sweep_tcp(targets: Iterable[tuple[str, int]], window: int, timeout: float = SWEEP_TIMEOUT,
+              burst: int = _SWEEP_BURST) -> dict[tuple[str, int], str]:
     """Connect to every (address, port) without blocking, at most ``window`` in flight.
 
     Returns the ones that answered, "open" or "closed"; the others are filtered. One epoll and a
     queue of deadlines instead of a coroutine and a timer per port, so 65535 ports per node cost
     little CPU. An answer that arrives before its deadline counts even if it is read later (the
     kernel keeps the socket's state), so a busy machine does not turn open ports into filtered
-    ones. SYNs are paced at ``window / timeout`` per second, in bursts of at most ``_SWEEP_BURST``,
+    ones. SYNs are paced at ``window / timeout`` per second, in bursts of at most ``burst``,
     so that no queue on the way overflows and drops one (a lost SYN would hide an open port)."""
     results: dict[tuple[str, int], str] = {}
     ep = select.epoll()
@@ -500,7 +597,8 @@ def sweep_tcp(targets: Iterable[tuple[str, int]], window: int, timeout: float = 
     todo = iter(targets)
     exhausted = False
     rate = window / timeout
-    tokens, last = float(_SWEEP_BURST), time.monotonic()
+    burst = max(1, burst)
+    tokens, last = float(burst), time.monotonic()
 
     def finish(s: socket.socket, state: str | None) -> None:
         fd = s.fileno()
@@ -514,7 +612,7 @@ def sweep_tcp(targets: Iterable[tuple[str, int]], window: int, timeout: float = 
         while True:
             # a token bucket: a process that was not scheduled for a while must not send a burst
             now = time.monotonic()
-            tokens, last = min(float(_SWEEP_BURST), tokens + (now - last) * rate), now
+            tokens, last = min(float(burst), tokens + (now - last) * rate), now
             while not exhausted and len(pending) < window and tokens >= 1:
                 key = next(todo, None)
                 if key is None:
@@ -539,7 +637,7 @@ def sweep_tcp(targets: Iterable[tuple[str, int]], window: int, timeout: float = 
                 return results
             wait = queue[0][0] - time.monotonic() if queue else timeout
             if not exhausted:
-                wait = min(wait, _SWEEP_BURST / rate)  # back in time to send the next burst
+                wait = min(wait, burst / rate)  # back in time to send the next burst
             for fd, _ in ep.poll(max(wait, 0.0), max(1, len(pending))):
                 s = pending[fd][0]
                 err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -572,9 +670,7 @@ async def probe_outside_sweep(config: ClusterConfig, matrix: list[MatrixRow], ob
     owner: dict[str, tuple[str, str]] = {}  # resolved address -> node name, address as configured
     try:
         for h in [config.host(n) for n in obs.local]:  # the audited, reachable nodes
-            # resolved once: connect_ex would look a DNS name up for every port
-            info = await loop.getaddrinfo(str(h.address), None, type=socket.SOCK_STREAM)
-            ip = str(info[0][4][0])
+            ip = await resolve_address(loop, str(h.address))
             owner[ip] = (h.name, str(h.address))
             known = set(candidate_ports(config, matrix, h.name, obs.local.get(h.name)))
             ports = [p for p in range(1, 65536) if p not in known]
@@ -642,7 +738,7 @@ async def recheck_filtered(session: Session, obs: Observations, expected_open: C
     def listening(target: str, port: int) -> bool:
         lo = obs.local.get(target)
         return lo is not None and any(x.protocol == "tcp" and x.port == port and x.address not in ("127.0.0.1", "::1")
-                                      for x in lo.listeners)
+                                      for x in serving(lo))
 
     doubtful = [i for i, p in enumerate(obs.ports)
                 if p.protocol == "tcp" and p.state == "filtered" and listening(p.target, p.port) and expected_open(p)]
@@ -691,12 +787,12 @@ def _sans(cert: x509.Certificate) -> tuple[str, ...]:
 HTTP_PATHS = {"kube-apiserver": "/api", "kubelet": "/pods", "etcd-client": "/version", "etcd-peer": "/version"}
 
 
-async def tls_probe(local_port: int, node: str, node_names: set[str], row: MatrixRow, port: int,
-                    ca_name: str, ca: x509.Certificate | None) -> TlsProbe:
+async def _served(local_port: int, node: str, path: str) -> tuple[str, bytes, bool | None, int | None]:
+    """One anonymous TLS handshake and HTTP GET: (handshake, certificate DER, client certificate
+    required, HTTP status)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    path = HTTP_PATHS.get(row.key, "/")
     handshake, der, required, status = "ok", b"", None, None
     try:
         reader, writer = await asyncio.wait_for(
@@ -720,7 +816,16 @@ async def tls_probe(local_port: int, node: str, node_names: set[str], row: Matri
         required = "certificate" in str(exc).lower() or None
     except (TimeoutError, OSError) as exc:
         handshake = f"no TLS service: {exc or 'timeout'}"
-    legacy = await _legacy_tls(local_port, node)
+    return handshake, der, required, status
+
+
+async def tls_probe(local_port: int, node: str, node_names: set[str], row: MatrixRow, port: int,
+                    ca_name: str, ca: x509.Certificate | None) -> TlsProbe:
+    """The served certificate, client-certificate enforcement and an anonymous request, with the
+    TLS 1.1 and 1.0 attempts at the same time (each is a connection through SSH to the node)."""
+    path = HTTP_PATHS.get(row.key, "/")
+    (handshake, der, required, status), legacy = await asyncio.gather(_served(local_port, node, path),
+                                                                      _legacy_tls(local_port, node))
     chain_ok, chain_error, san_ok = False, "no certificate", False
     sans: tuple[str, ...] = ()
     if der:
@@ -742,24 +847,31 @@ async def tls_probe(local_port: int, node: str, node_names: set[str], row: Matri
 
 
 async def _legacy_tls(local_port: int, node: str) -> str:
-    for version, name in ((ssl.TLSVersion.TLSv1_1, "TLS 1.1"), (ssl.TLSVersion.TLSv1, "TLS 1.0")):
+    """"TLS 1.1" or "TLS 1.0" when a handshake with only that version succeeds, else ""."""
+
+    async def accepted(version: ssl.TLSVersion) -> bool:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         try:
             ctx.set_ciphers("ALL:@SECLEVEL=0")
-            ctx.minimum_version = version
-            ctx.maximum_version = version
+            with warnings.catch_warnings():  # deprecated: that is what is probed
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.minimum_version = version
+                ctx.maximum_version = version
         except (ValueError, ssl.SSLError):
-            continue
+            return False
         try:
             _, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", local_port, ssl=ctx,
                                                                   server_hostname=node), 5)
             w.close()
-            return name
+            return True
         except (TimeoutError, ssl.SSLError, OSError):
-            continue
-    return ""
+            return False
+
+    versions = ((ssl.TLSVersion.TLSv1_1, "TLS 1.1"), (ssl.TLSVersion.TLSv1, "TLS 1.0"))
+    results = await asyncio.gather(*(accepted(v) for v, _ in versions))
+    return next((name for (_, name), ok in zip(versions, results, strict=True) if ok), "")
 
 
 #: rows served with certificates of another signer than the cluster CA: kubelets serve what the
@@ -780,7 +892,7 @@ async def probe_tls(config: ClusterConfig, matrix: list[MatrixRow], session: Ses
         for row in rows_for_host(matrix, h):
             if not row.tls or row.ports is None or row.ports.lo != row.ports.hi:
                 continue
-            for x in lo.listeners:
+            for x in serving(lo):
                 if x.protocol == "tcp" and x.port == row.ports.lo:
                     dest = str(h.private_address) if x.address in ("*", "0.0.0.0", "::") else x.address
                     wanted.append((row, x.port, dest))
@@ -792,11 +904,13 @@ async def probe_tls(config: ClusterConfig, matrix: list[MatrixRow], session: Ses
         await tun.start()
         try:
             names = {name, str(h.private_address), str(h.address)}
-            out = []
-            for (row, port, _), f in zip(wanted, forwards, strict=True):
-                ca_name = SIGNER_OF_ROW.get(row.key, "etcd-ca" if row.key.startswith("etcd") else "ca")
-                out.append(await tls_probe(f.local_port, name, names, row, port, ca_name, cas.get(ca_name)))
-            return out
+
+            def ca_of(row: MatrixRow) -> str:
+                return SIGNER_OF_ROW.get(row.key, "etcd-ca" if row.key.startswith("etcd") else "ca")
+
+            return list(await asyncio.gather(*(
+                tls_probe(f.local_port, name, names, row, port, ca_of(row), cas.get(ca_of(row)))
+                for (row, port, _), f in zip(wanted, forwards, strict=True))))
         finally:
             await tun.close()
 
@@ -807,29 +921,66 @@ async def probe_tls(config: ClusterConfig, matrix: list[MatrixRow], session: Ses
             obs.could_not(name, "tls", f"the TLS/HTTP probes through SSH failed: {r}")
 
 
-async def probe_ssh_auth(config: ClusterConfig, session: Session, obs: Observations) -> None:
-    known = render_known_hosts_for(targets_for(config), session.trust)
-    with tempfile.NamedTemporaryFile("w", prefix="kubeward-audit-kh-") as fh:
-        fh.write(known)
-        fh.flush()
+#: the auth-methods probe asks for classic curve25519 first (the default list follows, so a server
+#: without it still answers): the methods sshd names do not depend on the key exchange, and the
+#: post-quantum hybrid one costs both ends about five times the CPU (30 nodes: 2.8 s against 0.5 s
+#: here). The key exchanges sshd accepts are judged from `sshd -T` (KW-SSHD-ALGORITHMS).
+PROBE_KEX = "KexAlgorithms=^curve25519-sha256,curve25519-sha256@libssh.org"
 
-        async def one(name: str) -> SshAuthProbe:
+
+#: seconds one auth-methods probe may take (its connect timeout is 10 s)
+SSH_AUTH_TIMEOUT = 20
+
+
+def parse_auth_methods(name: str, stderr: str) -> SshAuthProbe:
+    """What OpenSSH printed when sshd refused it: "Permission denied (publickey)."; else the error."""
+    m = re.search(r"Permission denied \(([^)]*)\)", stderr)
+    if not m:
+        return SshAuthProbe(name, (), stderr.strip()[-300:] or "no answer")
+    return SshAuthProbe(name, tuple(x for x in m.group(1).split(",") if x))
+
+
+async def probe_ssh_auth(config: ClusterConfig, session: Session, obs: Observations) -> None:
+    """What sshd offers an unauthenticated client, from this machine, with OpenSSH (host keys
+    verified). One shell starts every node's client: spawning 30 processes from the event loop
+    would stop the other probes for a second or more on a busy machine (each fork waits for its
+    child's exec); each client's stderr goes to its own file."""
+    names = list(obs.local)
+    if not names:
+        return
+    known = render_known_hosts_for(targets_for(config), session.trust)
+    with tempfile.TemporaryDirectory(prefix="kubeward-audit-ssh-") as tmp:
+        kh = Path(tmp) / "known_hosts"
+        kh.write_text(known)
+        lines = []
+        for i, name in enumerate(names):
             t = target_for(config.host(name))
             probe_target = type(t)(t.name, t.address, t.port, "kubeward-audit-nobody", t.key_path, t.host_key,
                                    t.bastion)
-            argv = openssh_argv(probe_target, Path(fh.name), ["true"], tty=False,
+            argv = openssh_argv(probe_target, kh, ["true"], tty=False,
                                 extra=("-o", "BatchMode=yes", "-o", "PreferredAuthentications=password",
-                                       "-o", "NumberOfPasswordPrompts=0"))
-            proc = await asyncio.create_subprocess_exec(*argv, stdout=subprocess.DEVNULL,
-                                                        stderr=subprocess.PIPE)
-            _, err = await asyncio.wait_for(proc.communicate(), 20)
-            m = re.search(r"Permission denied \(([^)]*)\)", err.decode(errors="replace"))
-            if not m:
-                return SshAuthProbe(name, (), err.decode(errors="replace").strip()[-300:])
-            return SshAuthProbe(name, tuple(x for x in m.group(1).split(",") if x))
-
-        names = list(obs.local)
-        results = await asyncio.gather(*(one(name) for name in names), return_exceptions=True)
-    # a probe that got no answer is kept with its error: evaluate.proof_gaps reports it as not proven
-    obs.ssh_auth += [r if isinstance(r, SshAuthProbe) else SshAuthProbe(name, (), f"probe failed: {r!r}")
-                     for name, r in zip(names, results, strict=True)]
+                                       "-o", "NumberOfPasswordPrompts=0", "-o", PROBE_KEX))
+            lines.append(f"timeout {SSH_AUTH_TIMEOUT} {shlex.join(argv)} </dev/null >/dev/null "
+                         f"2>{shlex.quote(f'{tmp}/{i}.err')} &")
+        proc = await asyncio.create_subprocess_exec("sh", "-c", "\n".join([*lines, "wait"]),
+                                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                                    stderr=subprocess.DEVNULL, start_new_session=True)
+        failed = ""
+        try:
+            await asyncio.wait_for(proc.wait(), SSH_AUTH_TIMEOUT + 5)
+        except TimeoutError:
+            failed = f"no answer within {SSH_AUTH_TIMEOUT + 5} s"
+        finally:
+            if proc.returncode is None:  # the shell and every client it started
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+        # a probe that got no answer is kept with its error: evaluate.proof_gaps reports it as not proven
+        for i, name in enumerate(names):
+            try:
+                err = (Path(tmp) / f"{i}.err").read_text(errors="replace")
+            except OSError as exc:
+                err = f"probe failed: {exc}"
+            probe = parse_auth_methods(name, err)
+            obs.ssh_auth.append(replace(probe, error=f"{failed}: {probe.error}") if failed and not probe.methods
+                                else probe)

@@ -136,7 +136,8 @@ def render_path_map(report: AuditReport) -> str:
     svg = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 940 320" width="940" height="320" '
            'font-family="sans-serif" font-size="12" role="img" aria-label="path map">' + "".join(edges) + boxes
            + "</svg>")
-    legend = ("<p>green: proven by a probe of this run (evidence names the vantage); red: a finding on the path; "
+    legend = ("<p>green: proven by a probe of this run (evidence names the vantage, and an earlier run's probe "
+              "reused for an unchanged cluster); red: a finding on the path; "
               "grey, dashed: configured by kubeward but not proven by this run.</p>")
     return (f'<h2>Every communication path</h2>{legend}<div id="path-map">{svg}</div>'
             '<table id="paths"><thead><tr><th>path</th><th>port</th><th>authentication</th><th>encryption</th>'
@@ -181,6 +182,8 @@ def render_html(report: AuditReport, matrix: list[MatrixRow], cluster: str) -> s
         sampling = (f"<h2>Peer scan sources</h2><p id=\"peer-sampling\">{html.escape(plan.describe())}</p>"
                     + (f"<table><thead><tr><th>source role</th><th>target role</th><th>sampled sources</th></tr>"
                        f"</thead><tbody>{pair_rows}</tbody></table>" if pair_rows else ""))
+    reuse = (f'<p id="reuse">{html.escape(report.observations.reuse)}</p>' if report.observations.reused_from
+             else "")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kubeward audit: {html.escape(cluster)}</title>
 <style>
@@ -193,7 +196,7 @@ th{{background:#eceff1}} .b{{color:#fff;border-radius:4px;padding:2px 6px;margin
 <p>{time.strftime('%Y-%m-%d %H:%M:%S %Z')} · {len(report.nodes)} nodes · {report.checks_run} observations ·
 {report.seconds:.1f} s · vantage points: outside (from {html.escape(report.observations.operator_address)}),
 peer ({'each node to the others' if plan is None or plan.mode == 'full' else 'sampled sources per role pair'},
-private network), local (each node)</p>
+private network), local (each node)</p>{reuse}
 <p>{badge}</p>{verdict}
 {not_proven}
 <h2>Communication paths</h2>

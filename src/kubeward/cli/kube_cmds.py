@@ -7,6 +7,7 @@ import asyncio
 import os
 import shutil
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -108,13 +109,18 @@ def kubectl_cmd(opts: RemoteOptions, node: str | None, args: tuple[str, ...]) ->
             tun = Tunnel(session, chosen, [fwd], lambda m: err.print(f"[yellow]tunnel:[/] {m}"))
             await tun.start()
             kc = loaded.state_dir / f".kubectl-{os.getpid()}.kubeconfig"
+            # kubectl caches discovery and HTTP responses per server host:port; the tunnel's port is
+            # random, so ~/.kube/cache would only grow and could serve another cluster's answers
+            # for a reused port: a private cache for this run, removed after it
+            cache = tempfile.TemporaryDirectory(prefix=".kubectl-cache-", dir=loaded.state_dir)
             try:
                 _write_private(kc, render_admin_kubeconfig(loaded, fwd.local_port))
                 env = {**os.environ, "KUBECONFIG": str(kc)}
-                proc = await asyncio.create_subprocess_exec(kubectl, *args, env=env)
+                proc = await asyncio.create_subprocess_exec(kubectl, "--cache-dir", cache.name, *args, env=env)
                 return await proc.wait()
             finally:
                 kc.unlink(missing_ok=True)
+                cache.cleanup()
                 await tun.close()
         finally:
             await session.close()

@@ -30,6 +30,7 @@ COMMAND_MODULES = {
     "kubeconfig": "kube_cmds", "kubectl": "kube_cmds", "secrets": "kube_cmds",
     "check": "node_cmds", "csr": "node_cmds",
     "node": "membership_cmds",
+    "reset": "reset_cmds",
 }
 
 

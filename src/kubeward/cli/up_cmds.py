@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options, run_lock
@@ -63,7 +64,11 @@ def confirm_fn(yes: bool, live: list[Live]) -> Callable[[str], bool] | None:
 
 def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], apply: bool,
              output: str, host: tuple[str, ...] = (), audit_sweep: bool = False,
-             audit_full: bool = False, yes: bool = False) -> tuple[LoadedConfig, RunReport]:
+             audit_full: bool = False, before: Callable[[LoadedConfig], None] | None = None,
+             max_unavailable: int = 1, allow_downgrade: bool = False,
+             yes: bool = False) -> tuple[LoadedConfig, RunReport]:
+    """Run the phases under the state directory's lock; ``before`` runs first under the same lock
+    (`pki renew --apply` renews there)."""
     loaded = opts.load()
     ensure_state_dir(loaded.state_dir)
     phases = select_phases(_split(only), _split(skip))
@@ -87,6 +92,7 @@ def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], 
     async def go() -> RunReport:
         async with opts.session(loaded) as session:
             ctx = RunContext(loaded, session, apply, audit_sweep=audit_sweep, audit_full=audit_full,
+                             max_unavailable=max_unavailable, allow_downgrade=allow_downgrade,
                              confirm=confirm_fn(yes, lives))
             if live_wanted:
                 with Live(render(), console=out, refresh_per_second=8, transient=False) as live:
@@ -99,6 +105,8 @@ def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], 
 
     try:
         with run_lock(loaded):
+            if before is not None:
+                before(loaded)
             asyncio.run(go())
     except KeyboardInterrupt:
         logging.getLogger("kubeward").warning("interrupted (Ctrl-C) during phase %s", report.running or "-")
@@ -179,14 +187,14 @@ def _print_summary(loaded: LoadedConfig, report: RunReport, apply: bool, verbose
                 continue
             out.print(f"[bold]{name}[/]: {len(h['changes'])} change(s)")
             for c in h["changes"]:
-                out.print(f"  [yellow]~[/] [{c['phase']}] {c['summary']}")
+                out.print(f"  [yellow]~[/] {escape('[' + c['phase'] + ']')} {escape(c['summary'])}")
                 if c["diff"]:
                     for line in c["diff"].rstrip("\n").splitlines():
                         style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
-                        out.print(f"      [{style}]{line}[/]", markup=True)
+                        out.print(f"      [{style}]{escape(line)}[/]", markup=True)
     for name, h in hosts.items():
         for note in h["notes"]:
-            out.print(f"[yellow]note[/] {name}: {note}")
+            out.print(f"[yellow]note[/] {name}: {escape(note)}")
     table = Table(title="summary", title_justify="left")
     for col in ("host", "status", "changed", "unchanged", "detail"):
         table.add_column(col)
@@ -195,7 +203,7 @@ def _print_summary(loaded: LoadedConfig, report: RunReport, apply: bool, verbose
         color = {"failed": "red", "changed": "yellow"}.get(st, "green")
         phases = sorted({c["phase"] for c in h["changes"]})
         detail = h["error"] or (f"in {', '.join(phases)}" if phases else "")
-        table.add_row(name, f"[{color}]{st}[/]", str(h["changed"]), str(h["unchanged"]), detail)
+        table.add_row(name, f"[{color}]{st}[/]", str(h["changed"]), str(h["unchanged"]), escape(detail))
     out.print(table)
     changed = sum(h["changed"] for h in hosts.values())
     verb = "changed" if apply else "would change"
@@ -217,6 +225,13 @@ SKIP = click.option("--skip", multiple=True, metavar="PHASE", help="Skip these p
 OUTPUT = click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 HOST = click.option("--host", multiple=True, metavar="NAME[,NAME]",
                     help="Work on these hosts only (default: all); the others are left untouched.")
+MAX_UNAVAILABLE = click.option(
+    "--max-unavailable", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+    help="Roll-out of changed Kubernetes binaries: drain and update N workers at a time (control planes "
+         "always go one at a time).")
+ALLOW_DOWNGRADE = click.option(
+    "--allow-downgrade", is_flag=True,
+    help="Allow kubernetes.version to be older than what the nodes run (a rollback: workers go first).")
 
 
 def phases_help() -> str:
@@ -241,12 +256,20 @@ naming it (--yes for scripts); to stop its services too, use
 to cluster.yml joins; the other hosts only get what must change (firewall
 sets, pod routes, the API proxy's backends): `kubeward plan` lists it.
 
+Changed Kubernetes binaries (a new build, or a new kubernetes.version the
+version skew policy allows) are staged by `artifacts` and installed by
+`rollout`: an etcd snapshot into STATE_DIR/backups/ first, then control
+planes one at a time, then workers --max-unavailable at a time, each
+cordoned, drained, restarted, Ready again and uncordoned. A node that fails
+stops the roll-out and stays cordoned; running `up` again continues there.
+
 {phases_help()}
 
 \b
 Example:
   kubeward up -c cluster.yml
   kubeward up -c cluster.yml --only provision --output json
+  kubeward up -c cluster.yml --max-unavailable 2
 """
 
 PLAN_HELP = f"""Show, per host, exactly what `kubeward up` would change (diffs for files), changing nothing.
@@ -257,6 +280,7 @@ PLAN_HELP = f"""Show, per host, exactly what `kubeward up` would change (diffs f
 Example:
   kubeward plan -c cluster.yml
   kubeward plan -c cluster.yml --output json | jq '.hosts[].changes'
+  kubeward plan -c cluster.yml --max-unavailable 2   # the roll-out's batches
 """
 
 
@@ -272,12 +296,16 @@ Example:
 @click.option("--audit-full", is_flag=True,
               help="The audit's peer scan probes from every node to every other one (cost: nodes squared), "
                    "not from a rotating sample of sources per pair of roles.")
+@MAX_UNAVAILABLE
+@ALLOW_DOWNGRADE
 @click.option("-y", "--yes", is_flag=True,
               help="Answer yes to the confirmation `up` asks before draining and removing hosts gone from "
                    "cluster.yml (for scripts; without a terminal and without --yes, `up` refuses).")
 def up(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output: str,
-       host: tuple[str, ...], audit_sweep: bool, audit_full: bool, yes: bool) -> None:
-    loaded, report = _execute(opts, only, skip, True, output, host, audit_sweep, audit_full, yes)
+       host: tuple[str, ...], audit_sweep: bool, audit_full: bool, max_unavailable: int,
+       allow_downgrade: bool, yes: bool) -> None:
+    loaded, report = _execute(opts, only, skip, True, output, host, audit_sweep, audit_full,
+                              max_unavailable=max_unavailable, allow_downgrade=allow_downgrade, yes=yes)
     if output == "json":
         click.echo(json.dumps(_summary_json(loaded, report, True), indent=2))
     else:
@@ -291,9 +319,12 @@ def up(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output
 @SKIP
 @OUTPUT
 @HOST
+@MAX_UNAVAILABLE
+@ALLOW_DOWNGRADE
 def plan(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output: str,
-       host: tuple[str, ...]) -> None:
-    loaded, report = _execute(opts, only, skip, False, output, host)
+         host: tuple[str, ...], max_unavailable: int, allow_downgrade: bool) -> None:
+    loaded, report = _execute(opts, only, skip, False, output, host, max_unavailable=max_unavailable,
+                              allow_downgrade=allow_downgrade)
     if output == "json":
         click.echo(json.dumps(_summary_json(loaded, report, False), indent=2))
     else:

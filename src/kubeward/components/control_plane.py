@@ -30,6 +30,7 @@ from kubeward.components.kube import (
     ENCRYPTION_CONFIG,
     PKI,
     SCHEDULER_CONF,
+    SHUTDOWN_DELAY,
     ControlPlaneContext,
     control_plane_args,
     render_admission_config,
@@ -41,18 +42,24 @@ from kubeward.components.version import Version, v
 from kubeward.config import ClusterConfig, HostConfig
 from kubeward.ops.ops import Directory, File
 from kubeward.pki.kubeconfig import api_server_url, render_cert_kubeconfig
+from kubeward.pki.nodes import API_PROXY_CLIENT
 
 BIN_DIR = "/usr/local/bin"
 UNIT_DIR = "/etc/systemd/system"
 AUDIT_DIR = AUDIT_LOG.rsplit("/", 1)[0]
 #: the node-local API proxy
 PROXY_ADDRESS = "127.0.0.1"
+CA_CERT = f"{PKI}/ca.crt"
+#: what HAProxy reads when it starts: the CA that API servers' certificates chain to, its client pair
+API_PROXY_UNIT = "haproxy.service"
+API_PROXY_READS = (CA_CERT, f"{API_PROXY_CLIENT}.crt", f"{API_PROXY_CLIENT}.key")
 PROXY_HEALTH_PORT = 8404
 HAPROXY_CONFIG = "/etc/haproxy/kubeward.cfg"
 HAPROXY_DROPIN = f"{UNIT_DIR}/haproxy.service.d/kubeward.conf"
 #: the apiserver may hold long watches open for a minute when asked to stop; etcd has the state,
-#: so a stop (and so a rolling restart) is not allowed to take longer than this
-APISERVER_STOP_TIMEOUT = 20
+#: so a stop (and so a rolling restart) is not allowed to take longer than this: its shutdown delay
+#: (serving while every API proxy takes it out), then a few seconds for requests in flight
+APISERVER_STOP_TIMEOUT = SHUTDOWN_DELAY + 5
 HEALTH_TIMEOUT = 180
 #: the cluster.yml key of each component's settings
 CONFIG_KEYS = {"kube-apiserver": "apiserver", "kube-controller-manager": "controller_manager",
@@ -91,6 +98,12 @@ def control_plane_context(config: ClusterConfig, host: HostConfig) -> ControlPla
         extra_args={name: getattr(k, key).extra_args for name, key in CONFIG_KEYS.items()},
         nodeport_range=f"{config.network.nodeport_lo}-{config.network.nodeport_hi}",
     )
+
+
+def files_read(args: Mapping[str, str]) -> tuple[str, ...]:
+    """The certificates and keys a component's flags name (under /etc/kubernetes/pki): the pki phase
+    places them, and a change to one restarts the component (``Component.reads``)."""
+    return tuple(dict.fromkeys(value for value in args.values() if value.startswith(f"{PKI}/")))
 
 
 def render_unit(component: str, description: str, args: Mapping[str, str], *, after: str = "",
@@ -153,7 +166,9 @@ def apiserver_component(config: ClusterConfig, host: HostConfig, inputs: Control
         packages=("curl",),  # the health probe
         health=Health(apiserver_probe(ctx), HEALTH_TIMEOUT, "ready (/readyz)"),
         restart="rolling",
+        reads=files_read(args),
         ports=("kube-apiserver",),
+        state=(AUDIT_DIR,),  # the audit log
     )
 
 
@@ -177,6 +192,7 @@ def controller_manager_component(config: ClusterConfig, host: HostConfig, inputs
         unit_files=(File(f"{UNIT_DIR}/kube-controller-manager.service", unit.encode()),),
         health=Health(_https_probe("https://127.0.0.1:10257/healthz"), HEALTH_TIMEOUT, "healthy (/healthz)"),
         restart="rolling",
+        reads=files_read(args),
         ports=("kube-controller-manager",),
     )
 
@@ -193,8 +209,16 @@ def scheduler_component(config: ClusterConfig, host: HostConfig, inputs: Control
         unit_files=(File(f"{UNIT_DIR}/kube-scheduler.service", unit.encode()),),
         health=Health(_https_probe("https://127.0.0.1:10259/healthz"), HEALTH_TIMEOUT, "healthy (/healthz)"),
         restart="rolling",
+        reads=files_read(args),
         ports=("kube-scheduler",),
     )
+
+
+def control_plane_reads(config: ClusterConfig, host: HostConfig) -> dict[str, tuple[str, ...]]:
+    """unit -> the certificates and keys it reads, for each control-plane component of ``host``
+    (what ``Component.reads`` says, without the inputs the components embed)."""
+    ctx = control_plane_context(config, host)
+    return {f"{name}.service": files_read(control_plane_args(name, ctx)) for name in CONFIG_KEYS}
 
 
 def control_plane_components(config: ClusterConfig, host: HostConfig, inputs: ControlPlaneInputs) -> list[Component]:
@@ -207,9 +231,13 @@ def control_plane_components(config: ClusterConfig, host: HostConfig, inputs: Co
 
 
 def render_haproxy_config(config: ClusterConfig) -> str:
-    """TCP on 127.0.0.1:api_port to every API server's private address, each health-checked by a TCP
-    connect (the API servers refuse anonymous HTTP, so an HTTP check would need a client key on every
-    node); health (``/healthz``) and statistics on 127.0.0.1 only."""
+    """TCP on 127.0.0.1:api_port to every API server's private address, each in the pool only while
+    its ``/readyz`` answers 200 over TLS (checked every 2 s with this node's ``api-proxy`` client
+    certificate, the key found beside it; the API servers refuse anonymous requests). A starting
+    API server joins once ready (not when its port opens, which is seconds earlier); a stopping one
+    fails /readyz at once and keeps serving ``--shutdown-delay-duration``, so it is taken out before
+    it stops. A refused connection is retried on another server after the one-second turn-around
+    (``redispatch 1``). Health (``/healthz``) and statistics on 127.0.0.1 only."""
     port = config.network.api_port
     servers = "\n".join(f"    server {cp.name} {cp.private_address}:{port} check inter 2s fall 2 rise 2"
                         for cp in config.control_planes)
@@ -217,6 +245,8 @@ def render_haproxy_config(config: ClusterConfig) -> str:
 global
     log /dev/log local0 warning
     maxconn 4096
+    # the checks' client key is {API_PROXY_CLIENT}.key, beside its .crt (not .crt.key)
+    ssl-load-extra-del-ext
 
 defaults
     mode tcp
@@ -225,15 +255,18 @@ defaults
     timeout connect 5s
     timeout client 1h
     timeout server 1h
-    timeout check 3s
+    timeout check 5s
 
 frontend kube-apiserver
     bind {PROXY_ADDRESS}:{port}
     default_backend kube-apiservers
 
 backend kube-apiservers
-    option redispatch
+    option httpchk GET /readyz
+    http-check expect status 200
+    option redispatch 1
     retries 2
+    default-server check-ssl verify required ca-file {CA_CERT} crt {API_PROXY_CLIENT}.crt
 {servers}
 
 listen health
@@ -257,7 +290,7 @@ def render_haproxy_dropin() -> str:
 def api_proxy_component(config: ClusterConfig) -> Component:
     return Component(
         name="api-proxy",
-        unit="haproxy.service",
+        unit=API_PROXY_UNIT,
         directories=(Directory("/etc/haproxy", "root", "root", 0o755),),
         files=(File(HAPROXY_CONFIG, render_haproxy_config(config).encode()),),
         unit_files=(File(HAPROXY_DROPIN, render_haproxy_dropin().encode()),),
@@ -269,5 +302,6 @@ def api_proxy_component(config: ClusterConfig) -> Component:
         # workers with them and the old ones finish their connections (kubelets' watches stay open)
         restart_on=(HAPROXY_DROPIN,),
         reload_on=(HAPROXY_CONFIG,),
+        reads=API_PROXY_READS,
         ports=(),
     )

@@ -10,6 +10,7 @@ from kubeward.etcd.config import (
     CONFIG_PATH,
     DROPIN_PATH,
     PACKAGES,
+    TLS_FILES,
     UNIT,
     Bootstrap,
     render_config,
@@ -37,8 +38,11 @@ def etcd_component(config: ClusterConfig, host: HostConfig, bootstrap: Bootstrap
         package_guard=scripts.without_autostart("{script}"),
         health=Health(scripts.health_probe(port), scripts.HEALTH_TIMEOUT, "healthy"),
         restart="rolling",
+        reads=TLS_FILES,
         ports=("etcd-client", "etcd-peer", "etcd-metrics"),
         extra_facts=extra_facts(config),
+        # the member's data, and data kubeward moved aside (a stale member, a snapshot restore)
+        state=(data_dir, f"{data_dir}.kubeward-*"),
     )
 
 

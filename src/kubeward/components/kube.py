@@ -32,6 +32,9 @@ CA_BUNDLE = f"{PKI}/ca-bundle.crt"
 CONTROLLER_MANAGER_CONF = "/etc/kubernetes/controller-manager.conf"
 SCHEDULER_CONF = "/etc/kubernetes/scheduler.conf"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+#: seconds a stopping API server keeps serving with /readyz failing: more than the node-local API
+#: proxy needs to take it out (two failed checks 2 s apart, see control_plane.render_haproxy_config)
+SHUTDOWN_DELAY = 8
 
 #: AEAD, forward-secret TLS 1.2 suites (Go names); TLS 1.3 suites are not configurable in Go
 TLS_CIPHER_SUITES = (
@@ -114,6 +117,9 @@ APISERVER: FlagTable[ControlPlaneContext] = FlagTable("kube-apiserver", (
     Flag("audit-log-maxage", "30", why="CIS 1.2.17"),
     Flag("audit-log-maxbackup", "10", why="CIS 1.2.18"),
     Flag("audit-log-maxsize", "100", why="CIS 1.2.19"),
+    Flag("shutdown-delay-duration", f"{SHUTDOWN_DELAY}s",
+         why="a stopping API server fails /readyz but keeps serving this long, so every node's API proxy "
+             "takes it out before it stops (rolling restarts without failed requests)"),
 ), removed=(
     Removed("insecure-port", v("1.24"), "the insecure port is gone; kubeward never opens it"),
     Removed("insecure-bind-address", v("1.24"), "the insecure port is gone"),

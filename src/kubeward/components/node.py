@@ -40,6 +40,10 @@ CNI_BIN_DIR = "/usr/lib/cni"
 CNI_CONF_DIR = "/etc/cni/net.d"
 CNI_CONFLIST = f"{CNI_CONF_DIR}/10-kubeward.conflist"
 CNI_BRIDGE = "cni0"
+#: the CNI network's name: host-local keeps its leases in CNI_STATE/networks/NAME, libcni its cache in
+#: CNI_STATE/results/NAME-*
+CNI_NETWORK = "kubeward"
+CNI_STATE = "/var/lib/cni"
 POD_NETWORK_SCRIPT = "/usr/local/lib/kubeward/pod-network.sh"
 CLIENT_CA = f"{K8S_PKI_DIR}/ca.crt"
 #: the node-local API proxy every node runs (issue 16): components never name a control plane
@@ -47,6 +51,18 @@ LOCAL_API_SERVER = "https://127.0.0.1:6443"
 #: the routing-table protocol number marking kubeward's pod routes (``ip route ... proto 77``), so
 #: routes to removed nodes are found and deleted without touching anyone else's
 ROUTE_PROTO = 77
+#: the pod network's nftables table (family, name): one masquerade rule
+POD_NAT_TABLE = ("ip", "kubeward_pods")
+#: containerd's namespace of the CRI plugin: only the kubelet's pods and the images they run live there
+CRI_NAMESPACE = "k8s.io"
+#: the CRI plugin's own state under containerd's root and state directories, and the loopback
+#: network's libcni cache (per pod sandbox; nothing else of containerd's lives there)
+CRI_STATE = ("/var/lib/containerd/io.containerd.grpc.v1.cri", "/run/containerd/io.containerd.grpc.v1.cri",
+             f"{CNI_STATE}/results/cni-loopback-*")
+#: the CRI plugin names each pod's network namespace cni-UUID (in /run/netns)
+POD_NETNS_PREFIX = "cni-"
+#: the iptables chains the kubelet and kube-proxy (iptables mode) create, and only they
+KUBE_CHAIN_PREFIX = "KUBE-"
 CAP_SYS_RESOURCE = 24
 
 CgroupDriver = Literal["cgroupfs", "systemd"]
@@ -241,7 +257,7 @@ def render_cni_conflist(node_pod_cidr: str) -> str:
     see each other's own addresses across nodes."""
     doc = {
         "cniVersion": "0.4.0",
-        "name": "kubeward",
+        "name": CNI_NETWORK,
         "plugins": [
             {"type": "bridge", "bridge": CNI_BRIDGE, "isGateway": True, "ipMasq": False, "hairpinMode": True,
              "ipam": {"type": "host-local", "ranges": [[{"subnet": node_pod_cidr}]],
@@ -276,7 +292,8 @@ def render_pod_network_script(cluster_pod_cidr: str, routes: Sequence[PodRoute])
         ipaddress.ip_network(r.cidr)
         ipaddress.ip_address(r.via)
     ipaddress.ip_network(cluster_pod_cidr)
-    nft = (f"table ip kubeward_pods\ndelete table ip kubeward_pods\ntable ip kubeward_pods {{\n"
+    table = " ".join(POD_NAT_TABLE)
+    nft = (f"table {table}\ndelete table {table}\ntable {table} {{\n"
            f"\tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
            f"\t\tip saddr {cluster_pod_cidr} ip daddr != {cluster_pod_cidr} masquerade comment \"pods leaving the pod network\"\n"
            f"\t}}\n}}\n")
@@ -348,6 +365,7 @@ def containerd_component(ctx: NodeContext) -> Component:
         package_guard=KEEP_OUR_CONFFILES,
         health=Health("ctr version >/dev/null 2>&1", 60, "serving CRI"),
         restart="all",
+        state=CRI_STATE,
     )
 
 
@@ -372,6 +390,8 @@ def kubelet_component(ctx: NodeContext, bootstrap_kubeconfig: str | None) -> Com
         restart="all",
         restart_on=(KUBELET_CONFIG, f"{UNIT_DIR}/{KUBELET_UNIT}"),  # not the bootstrap kubeconfig
         ports=("kubelet", "kubelet-healthz"),
+        # its pods' volumes, its own keys and certificates, the kubeconfig its client CSR made
+        state=(KUBELET_CONFIG.rsplit("/", 1)[0], KUBELET_KUBECONFIG),
     )
 
 
@@ -403,4 +423,5 @@ def pod_network_component(cluster_pod_cidr: str, node_pod_cidr: str, routes: Seq
         unit_files=(File(f"{UNIT_DIR}/{POD_NETWORK_UNIT}", render_pod_network_unit().encode()),),
         restart="all",
         restart_on=(POD_NETWORK_SCRIPT, f"{UNIT_DIR}/{POD_NETWORK_UNIT}"),  # the conflist is read per pod
+        state=(f"{CNI_STATE}/networks/{CNI_NETWORK}", f"{CNI_STATE}/results/{CNI_NETWORK}-*"),
     )

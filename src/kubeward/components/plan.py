@@ -9,7 +9,8 @@ service needs a restart (done later by the phase, by the component's restart pol
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import shlex
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 
 from kubeward.components.spec import Component, Health
@@ -35,6 +36,7 @@ class HostWork:
     daemon_reload: bool = False
     needs_restart: bool = False  # running, and a file it reads changed: the phase restarts it
     needs_reload: bool = False  # running, and only files it reloads changed: the phase reloads it
+    restart_reason: str = "its configuration changed"
     wait_for: Health | None = None  # another probe than the component's (a learner only "serves")
 
     @property
@@ -49,7 +51,7 @@ class HostWork:
             out.append(Change(f"service:{unit}", f"start {unit} (now {self.state.active or 'unknown'})", ""))
         if self.needs_restart:
             how = "one host at a time" if self.component.restart == "rolling" else "all hosts at once"
-            out.append(Change(f"service:{unit}", f"restart {unit} (its configuration changed; {how})", ""))
+            out.append(Change(f"service:{unit}", f"restart {unit} ({self.restart_reason}; {how})", ""))
         elif self.needs_reload:
             out.append(Change(f"service:{unit}", f"reload {unit} (its configuration changed; no restart)", ""))
         return out
@@ -99,6 +101,20 @@ def plan_work(component: Component, facts: Mapping[str, str], *, start: bool = T
     return work
 
 
+def restart_for_files(work: HostWork, changed: Collection[str]) -> tuple[str, ...]:
+    """A running service whose ``reads`` are among ``changed`` (files an earlier phase of the run
+    changed on the host: certificates) is restarted by its policy; returns those files."""
+    hit = work.component.reads_changed(changed)
+    if hit and work.state.running and not work.start and not work.needs_restart:
+        work.needs_restart, work.needs_reload = True, False
+        service = work.component.service_op().id
+        work.unchanged = [u for u in work.unchanged if u.op != service]
+        names = ", ".join(p.rsplit("/", 1)[-1] for p in hit)
+        work.restart_reason = f"it reads {names}, changed in this run"
+        return hit
+    return ()
+
+
 def render_wait(component: Component, probe: Health | None = None) -> str:
     h = probe or component.health
     if h is None:
@@ -130,7 +146,19 @@ def render_reload(component: Component) -> str:
     return f"systemctl reload {component.unit}\n{render_wait(component)}\n"
 
 
+#: how long a restart may take until the new process starts (the old one's stop included)
+RESTART_START_TIMEOUT = 120
+
+
 def render_restart(component: Component) -> str:
-    """Restart the service and wait until its health probe passes."""
+    """Restart the service and wait until its health probe passes, against the new process: the
+    probe waits until systemd started a new invocation (the old process may still answer while it
+    stops, and would pass a probe that ran at once)."""
+    u = shlex.quote(component.unit)
     wait = render_wait(component)
-    return f"systemctl restart --no-block {component.unit}\n{wait}\n"
+    return (f"kw_old=$(systemctl show -p InvocationID --value {u})\n"
+            f"systemctl restart --no-block {u}\n"
+            f"kw_n=0\n"
+            f"while [ \"$(systemctl show -p InvocationID --value {u})\" = \"$kw_old\" ] && "
+            f"[ $kw_n -lt {RESTART_START_TIMEOUT * 5} ]; do sleep 0.2; kw_n=$((kw_n + 1)); done\n"
+            f"{wait}\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -27,7 +28,10 @@ class Component:
     """One service on one host, fully described.
 
     ``files`` whose change must restart the service are listed in ``restart_on`` by path (all
-    files by default); a changed ``unit_files`` entry also needs a daemon-reload first.
+    files by default); a changed ``unit_files`` entry also needs a daemon-reload first. ``reads``
+    are files another phase places (certificates and keys, by the pki phase) that the service reads
+    when it starts: when an earlier phase of the run changed one, the running service is restarted
+    by its policy too.
     """
 
     name: str
@@ -45,8 +49,14 @@ class Component:
     #: paths whose change the running service takes by ``systemctl reload`` (no restart: HAProxy
     #: keeps its connections); listed here, not in ``restart_on``
     reload_on: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()  # paths placed by another phase that a restart picks up
     ports: tuple[str, ...] = ()  # port-matrix row ids this component serves
     enabled: bool = True
+    #: what the running service creates by itself (its data, files it writes, caches): never written
+    #: by `up`, removed with the component by `kubeward reset`. A directory goes with its content (a
+    #: mount point is emptied, not removed); a trailing ``*`` stands for every name in that directory
+    #: starting with what precedes it.
+    state: tuple[str, ...] = ()
     extra_facts: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     def ops(self) -> list[Op]:
@@ -73,6 +83,10 @@ class Component:
     def reloads_on(self, op_id: str) -> bool:
         """Whether a change of operation ``op_id`` is taken by reloading the running service."""
         return any(op_id == f"file:{p}" for p in self.reload_on)
+
+    def reads_changed(self, changed: Collection[str]) -> tuple[str, ...]:
+        """Which of the files it ``reads`` are among ``changed`` (absolute paths), in its order."""
+        return tuple(p for p in self.reads if p in changed)
 
     def reloads_units(self, op_id: str) -> bool:
         return any(op_id == f"file:{f.path}" for f in self.unit_files) or op_id.startswith("packages:")

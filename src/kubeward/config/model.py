@@ -165,6 +165,11 @@ Days = Annotated[
     PlainValidator(lambda v: parse_int_in(v, 1, 36500)),
     WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 36500}),
 ]
+ReuseHours = Annotated[
+    int,
+    PlainValidator(lambda v: parse_int_in(v, 0, 168)),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": 168}),
+]
 InterfaceName = Annotated[
     str,
     PlainValidator(parse_interface_name),
@@ -526,6 +531,17 @@ class PkiConfig(_Model):
     )
 
 
+class AuditConfig(_Model):
+    """The audit at the end of every `kubeward up`."""
+
+    reuse_probes_hours: ReuseHours = Field(
+        default=24,
+        description="A no-op `kubeward up` reuses the previous run's live outside, peer and SSH probes for "
+        "this many hours while every node's ruleset, listening sockets, addresses, routes and sshd are "
+        "unchanged (0: always probe live). `kubeward audit` and `up --audit-full` always probe live.",
+    )
+
+
 def _parse_kube_version(value: object) -> str:
     text = value if isinstance(value, str) else None
     if text is None or not re.fullmatch(r"v?\d+\.\d+\.\d+", text):
@@ -627,6 +643,7 @@ class ClusterConfig(_Model):
     firewall: FirewallConfig = Field(default_factory=FirewallConfig, description="Host firewall.")
     etcd: EtcdConfig = Field(default_factory=EtcdConfig, description="etcd settings.")
     pki: PkiConfig = Field(default_factory=PkiConfig, description="Certificates and keys.")
+    audit: AuditConfig = Field(default_factory=AuditConfig, description="The audit of `kubeward up`.")
     kubernetes: KubernetesConfig = Field(
         default_factory=KubernetesConfig, description="Kubernetes version and artifacts (off by default)."
     )

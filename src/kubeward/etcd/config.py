@@ -39,6 +39,8 @@ CA_FILE = f"{PKI_DIR}/ca.crt"
 SERVER_CERT, SERVER_KEY = f"{PKI_DIR}/server.crt", f"{PKI_DIR}/server.key"
 PEER_CERT, PEER_KEY = f"{PKI_DIR}/peer.crt", f"{PKI_DIR}/peer.key"
 HEALTHCHECK_CERT, HEALTHCHECK_KEY = f"{PKI_DIR}/healthcheck-client.crt", f"{PKI_DIR}/healthcheck-client.key"
+#: what etcd itself reads when it starts (the health-check client is only used by probes)
+TLS_FILES = (CA_FILE, SERVER_CERT, SERVER_KEY, PEER_CERT, PEER_KEY)
 
 #: AEAD, forward-secret TLS 1.2 suites, by the key type of the member's certificates (etcd 3.4 names)
 CIPHER_SUITES: dict[str, tuple[str, ...]] = {

@@ -15,6 +15,7 @@ PREV = f"{DIR}/firewall.prev.nft"
 LISTED = f"{DIR}/firewall.listed.sha256"
 #: the unit that loads RULESET at boot
 UNIT = "kubeward-firewall.service"
+UNIT_PATH = f"/etc/systemd/system/{UNIT}"
 
 
 def sha(text: str) -> str:

@@ -6,7 +6,8 @@ kubelet's mirror pods come back on the node whatever happens, so they stay, as w
 recreate elsewhere is deleted only with ``force``, as with ``kubectl drain --force``; its data is
 gone with it). :func:`drain` does the I/O: cordon, evict through the Eviction API (so
 PodDisruptionBudgets are honoured: a 429 is retried until the deadline), wait until the evicted
-pods are gone (not on a node that is not Ready: no kubelet would confirm it).
+pods are gone or, being deleted, have no running container left (see :attr:`PodInfo.holds_node`);
+not on a node that is not Ready (no kubelet would confirm it).
 
 The Eviction API is ``policy/v1beta1`` in the lightkube models kubeward pins (v1.20, the lab's
 version); Kubernetes serves it up to v1.25 and ``policy/v1`` from v1.22.
@@ -26,6 +27,8 @@ from lightkube.resources.core_v1 import Node, Pod
 from kubeward.errors import KubewardError
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+#: the cause an eviction is refused with (403) in a namespace being deleted
+NAMESPACE_TERMINATING = "NamespaceTerminating"
 #: phases of pods that hold nothing any more
 FINISHED = ("Succeeded", "Failed")
 
@@ -43,10 +46,20 @@ class PodInfo:
     phase: str
     owner_kinds: tuple[str, ...] = ()
     mirror: bool = False
+    deleting: bool = False  # it has a deletion timestamp
+    running: bool = True  # a container of it runs, as its kubelet last reported
 
     @property
     def ref(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def holds_node(self) -> bool:
+        """Whether something of this pod may still run on its node. Not once it is being deleted and
+        its kubelet reports no running container: kubelet 1.20 can leave such a pod Terminating for
+        up to a minute (its second kill of containers already removed fails with NotFound and waits
+        for the next sync), with nothing of it running."""
+        return not (self.deleting and not self.running)
 
 
 @dataclass
@@ -79,8 +92,10 @@ def eviction_plan(pods: Sequence[PodInfo], *, force: bool = False) -> EvictionPl
 def _pod_info(p: Pod) -> PodInfo:
     meta = p.metadata or ObjectMeta()
     owners = tuple(o.kind for o in (meta.ownerReferences or []) if o.controller)
+    statuses = [*(p.status.initContainerStatuses or []), *(p.status.containerStatuses or [])] if p.status else []
+    running = any(c.state is not None and c.state.running is not None for c in statuses)
     return PodInfo(meta.namespace or "", meta.name or "", (p.status.phase if p.status else None) or "",
-                   owners, MIRROR_ANNOTATION in (meta.annotations or {}))
+                   owners, MIRROR_ANNOTATION in (meta.annotations or {}), meta.deletionTimestamp is not None, running)
 
 
 async def node_pods(client: AsyncClient, node: str) -> list[PodInfo]:
@@ -109,6 +124,11 @@ async def node_ready(client: AsyncClient, node: str) -> bool:
         raise DrainError(f"reading Node {node}: {exc.status.message}") from exc
     conds = (obj.status.conditions if obj.status else None) or []
     return any(c.type == "Ready" and c.status == "True" for c in conds)
+
+
+def namespace_terminating(exc: ApiError) -> bool:
+    causes = (exc.status.details.causes if exc.status.details else None) or []
+    return exc.status.code == 403 and any(c.reason == NAMESPACE_TERMINATING for c in causes)
 
 
 @dataclass
@@ -147,7 +167,9 @@ async def drain(client: AsyncClient, node: str, *, force: bool = False, timeout:
                 report.evicted.append(ref)
                 del pending[ref]
             except ApiError as exc:
-                if exc.status.code == 404:  # gone already
+                if exc.status.code == 404 or namespace_terminating(exc):
+                    # gone already; or its namespace is being deleted: no eviction can succeed
+                    # there, the namespace controller deletes the pod (waited for below, as kubectl does)
                     report.evicted.append(ref)
                     del pending[ref]
                 elif exc.status.code != 429:  # 429: a PodDisruptionBudget says not now
@@ -157,10 +179,11 @@ async def drain(client: AsyncClient, node: str, *, force: bool = False, timeout:
                 raise DrainError(f"draining {node}: a PodDisruptionBudget kept refusing the eviction of "
                                  f"{', '.join(sorted(pending))} for {timeout:.0f} s (the node stays cordoned)")
             await asyncio.sleep(2)
-    # evicted pods terminate (their grace period); the drain is done when none is left on the node
+    # evicted pods terminate (their grace period); the drain is done when none of them is left on
+    # the node, or runs there any more (PodInfo.holds_node)
     evicted = set(report.evicted)
     while True:
-        left = sorted(p.ref for p in await node_pods(client, node) if p.ref in evicted)
+        left = sorted(p.ref for p in await node_pods(client, node) if p.ref in evicted and p.holds_node)
         if not left:
             break
         if not await node_ready(client, node):

@@ -201,6 +201,11 @@ class Group:
                        f"groupadd --gid {self.gid} {q(self.name)}")]
 
 
+def sudoers_path(user: str) -> str:
+    """The sudoers drop-in kubeward writes for ``user`` (the cluster admin)."""
+    return f"/etc/sudoers.d/kubeward-{user}"
+
+
 @dataclass(frozen=True)
 class User:
     name: str

@@ -151,6 +151,11 @@ class MatchBlock:
 
 
 def _config_words(line: str) -> list[str]:
+    stripped = line.lstrip(" \t")
+    if not stripped or stripped.startswith("#"):  # most of sshd_config; shlex is slow
+        return []
+    if line.isascii() and line.replace("\t", " ").isprintable() and not any(c in line for c in "\"'\\#"):
+        return line.split()  # no quote, escape, comment or control character: words as shlex splits them
     try:
         return shlex.split(line, comments=True)
     except ValueError:
@@ -236,3 +241,9 @@ def render_install_step(content: str) -> Step:
         undo=_REVERT,
         apply="systemctl reload ssh",
     )
+
+
+def render_remove_step() -> Step:
+    """Remove the drop-in (``kubeward reset --all``): sshd's own configuration must pass ``sshd -t``
+    without it, else the drop-in is put back; then reload."""
+    return Step(stage=f"rm -f {shlex.quote(DROPIN)}", check="sshd -t", undo=_REVERT, apply="systemctl reload ssh")

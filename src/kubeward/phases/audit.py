@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
+import os
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -16,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from kubeward.audit import probe as probe_module
 from kubeward.audit.evaluate import (
     AuditInputs,
     ExpectedFile,
@@ -25,9 +29,20 @@ from kubeward.audit.evaluate import (
     port_allowed,
     proof_gaps,
 )
+from kubeward.audit.evidence import (
+    ProofRecord,
+    Reuse,
+    decide_reuse,
+    digest_inputs,
+    new_record,
+    parse_record,
+    proof_refusal,
+    render_record,
+)
 from kubeward.audit.kube_probe import probe_kubernetes
 from kubeward.audit.model import AuditReport, Observations
 from kubeward.audit.probe import (
+    candidate_ports,
     probe_local,
     probe_outside,
     probe_outside_sweep,
@@ -42,10 +57,15 @@ from kubeward.catalog.matrix import build_matrix
 from kubeward.config import ClusterConfig, HostConfig, LoadedConfig
 from kubeward.firewall.compile import render_ruleset
 from kubeward.firewall.paths import RULESET, sha
+from kubeward.hostscripts.programs import read_program
 from kubeward.ops.base import HostOutcome, Unchanged
 from kubeward.ops.sshd import DROPIN
 from kubeward.phases.base import Phase, RunContext
+from kubeward.remote.openssh import render_known_hosts_for
 from kubeward.remote.ssh import Session
+from kubeward.remote.targets import targets_for
+
+log = logging.getLogger("kubeward.audit")
 
 #: CA certificates and keys in the state directory (kubeadm-style layout of `kubeward pki`)
 CA_FILES = {"ca": "pki/ca", "etcd-ca": "pki/etcd/ca", "front-proxy-ca": "pki/front-proxy-ca",
@@ -203,9 +223,56 @@ def local_script(loaded: LoadedConfig, host: str) -> str:
     return render_local_script([f.path for f in expected_files(loaded.config, loaded.config.host(host))])
 
 
+#: the last live proof of the outside, peer and SSH probes, for a no-op `up` to reuse (``audit.evidence``)
+PROOF_FILE = "audit-proof.json"
+
+
+def read_proof(state_dir: Path) -> ProofRecord | None:
+    try:
+        return parse_record((state_dir / PROOF_FILE).read_text())
+    except OSError:
+        return None
+
+
+def write_proof(state_dir: Path, record: ProofRecord) -> None:
+    """Atomically, 0600 from the start (it lists every node's open ports)."""
+    path = state_dir / PROOF_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(render_record(record))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except OSError as exc:  # no reuse next time: the probes then run live
+        log.warning("cannot record the audit's live proof in %s: %s", path, exc)
+
+
+def remove_proof(state_dir: Path) -> None:
+    try:
+        (state_dir / PROOF_FILE).unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("cannot remove %s: %s", state_dir / PROOF_FILE, exc)
+
+
+def probe_code_digest() -> str:
+    """kubeward's version and the code of its probes: a record of other probes is not reused."""
+    from kubeward import __version__
+
+    h = hashlib.sha256(__version__.encode())
+    h.update(Path(probe_module.__file__).read_bytes())
+    h.update(read_program("peer_scanner").encode())
+    return h.hexdigest()
+
+
+def proof_inputs(loaded: LoadedConfig, session: Session, operator: str) -> str:
+    known = render_known_hosts_for(targets_for(loaded.config), session.trust)
+    return digest_inputs(loaded.config.model_dump_json(), operator, known, probe_code_digest())
+
+
 async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str] | None = None,
                     cached: Callable[[str], str | None] | None = None, *, sweep: bool = True,
-                    full: bool = False) -> AuditReport:
+                    full: bool = False, reuse: bool = False) -> AuditReport:
     """``cached(host)``: the local view read earlier in this run, if the host did not change since.
 
     ``sweep``: also connect to every other TCP port of each node from outside (about 8 s a node: every
@@ -213,7 +280,12 @@ async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str]
     and its candidate scan still covers every port that listens, the matrix and the usual suspects.
 
     ``full``: the peer scan probes from every node to every other one; otherwise from a sample of
-    sources per pair of roles, rotated by run (``audit.sampling`` says why that proves the rules)."""
+    sources per pair of roles, rotated by run (``audit.sampling`` says why that proves the rules).
+
+    ``reuse``: the outside, peer and SSH probes of the last live proof stand for this run's when
+    every node reports the state it was proven in (``audit.evidence``); the local view, TLS and the
+    Kubernetes API are observed live all the same. A live run records its proof for the next one,
+    or removes the old record when it may not stand."""
     started = time.monotonic()
     config = loaded.config
     cas, ca_key_shas, ca_fps = read_ca_material(loaded.state_dir)
@@ -223,23 +295,46 @@ async def run_audit(loaded: LoadedConfig, session: Session, hosts: Sequence[str]
     obs = Observations(operator_address=operator_address(config))
     await timed(obs, "local", probe_local(config, session, names,
                                           {n: [f.path for f in inp.expected_files[n]] for n in names}, obs, cached))
-    roles = {n: config.host(n).role for n in obs.local}
-    proven = firewall_proven(inp, obs)
-    plan = plan_peer_sources(roles, run=next_audit_run(loaded.state_dir), full=full,
-                             unproven=set(roles) - proven)
+    now = datetime.now(UTC)
+    inputs = proof_inputs(loaded, session, obs.operator_address)
+    decision = Reuse(None, "")
+    if reuse:
+        decision = decide_reuse(read_proof(loaded.state_dir), now=now, inputs=inputs,
+                                max_age=timedelta(hours=config.audit.reuse_probes_hours),
+                                states={n: lo.state for n, lo in obs.local.items()})
+        obs.reuse = decision.why
     obs.state_certs = read_state_cert_expiry(loaded.state_dir)
-    await asyncio.gather(
-        *([timed(obs, "kube-api", probe_kube(loaded, session, obs))] if config.kubernetes.enabled else []),
-        timed(obs, "outside", probe_outside(config, inp.matrix, obs, obs.operator_address)),
-        *([timed(obs, "sweep", probe_outside_sweep(config, inp.matrix, obs, obs.operator_address))] if sweep else []),
-        timed(obs, "peer", probe_peers(config, inp.matrix, session, obs, plan)),
-        timed(obs, "tls", probe_tls(config, inp.matrix, session, obs, cas)),
-        timed(obs, "ssh-auth", probe_ssh_auth(config, session, obs)),
-    )
-    await timed(obs, "recheck", recheck_filtered(
-        session, obs, lambda p: port_allowed(inp, p.target, p.port, p.protocol, p.source_address)))
+    kube = [timed(obs, "kube-api", probe_kube(loaded, session, obs))] if config.kubernetes.enabled else []
+    if decision.record is not None:
+        obs.ports, obs.ssh_auth = list(decision.record.ports), list(decision.record.ssh_auth)
+        obs.peer_plan, obs.reused_from = decision.record.plan, decision.record.proved_at.isoformat()
+        await asyncio.gather(*kube, timed(obs, "tls", probe_tls(config, inp.matrix, session, obs, cas)))
+    else:
+        roles = {n: config.host(n).role for n in obs.local}
+        proven = firewall_proven(inp, obs)
+        plan = plan_peer_sources(roles, run=next_audit_run(loaded.state_dir), full=full,
+                                 unproven=set(roles) - proven)
+        await asyncio.gather(
+            *kube,
+            timed(obs, "outside", probe_outside(config, inp.matrix, obs, obs.operator_address)),
+            *([timed(obs, "sweep", probe_outside_sweep(config, inp.matrix, obs, obs.operator_address))]
+              if sweep else []),
+            timed(obs, "peer", probe_peers(config, inp.matrix, session, obs, plan)),
+            timed(obs, "tls", probe_tls(config, inp.matrix, session, obs, cas)),
+            timed(obs, "ssh-auth", probe_ssh_auth(config, session, obs)),
+        )
+        await timed(obs, "recheck", recheck_filtered(
+            session, obs, lambda p: port_allowed(inp, p.target, p.port, p.protocol, p.source_address)))
     findings = evaluate(inp, obs)
     gaps = proof_gaps(inp, obs)
+    if decision.record is None:
+        refusal = proof_refusal(obs, findings, gaps, set(names), {h.name for h in config.hosts})
+        if refusal is None and config.audit.reuse_probes_hours > 0:
+            candidates = {(n, port, proto) for n, lo in obs.local.items() for proto, ranges in (("tcp", True),
+                          ("udp", False)) for port in candidate_ports(config, inp.matrix, n, lo, proto, ranges)}
+            write_proof(loaded.state_dir, new_record(now, inputs, obs, candidates))
+        else:
+            remove_proof(loaded.state_dir)
     nodes = [{"name": h.name, "role": h.role, "address": str(h.address), "private_address": str(h.private_address)}
              for h in config.hosts if h.name in names]
     checks = len(obs.ports) + sum(obs.swept.values()) + len(obs.tls) + len(obs.ssh_auth) + sum(
@@ -259,11 +354,21 @@ class Audit(Phase):
         """A high finding fails the host, and so does a check that could not run there: `up` ends with
         the proof, and a proof with a hole is no proof (a warning would let automation read exit 0 as
         "proven"); the reason says what to re-run."""
+        # a no-op `up` may reuse the last live proof of the outside, peer and SSH probes; a run that
+        # changed a host, or asked for the full mesh or the sweep, probes live
+        changed = sorted(ctx.changed_hosts)
+        live_because = (f"this run changed {', '.join(changed) if len(changed) <= 3 else f'{len(changed)} hosts'}"
+                        if changed else "--audit-full" if ctx.audit_full else "--audit-sweep" if ctx.audit_sweep
+                        else "")
         report = await run_audit(ctx.loaded, ctx.session, hosts, lambda h: ctx.prefetched_facts(h, self.name),
-                                 sweep=ctx.audit_sweep, full=ctx.audit_full)
-        if report.observations.peer_plan is not None:
-            for h in hosts:
-                ctx.notes.setdefault(h, []).append("audit: " + report.observations.peer_plan.describe())
+                                 sweep=ctx.audit_sweep, full=ctx.audit_full, reuse=not live_because)
+        obs = report.observations
+        reuse_note = obs.reuse or (f"live probes ({live_because})" if ctx.changed_hosts else "")
+        for h in hosts:
+            if reuse_note:
+                ctx.notes.setdefault(h, []).append("audit: " + reuse_note)
+            if obs.peer_plan is not None:
+                ctx.notes.setdefault(h, []).append("audit: " + obs.peer_plan.describe())
         if not ctx.audit_sweep:
             for h in hosts:
                 ctx.notes.setdefault(h, []).append("audit: outside sweep of every TCP port not run in `up` "

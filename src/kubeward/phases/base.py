@@ -44,9 +44,9 @@ class RunContext:
     prefetch_window: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: hosts an earlier phase changed: their prefetched facts are stale
     changed_hosts: set[str] = field(default_factory=set)
-    #: host -> components whose inputs an earlier phase changed (certificates): the component's own
-    #: phase restarts them by its restart policy
-    restart_due: dict[str, set[str]] = field(default_factory=dict)
+    #: host -> files an earlier phase of this run changed there (certificates and keys): a running
+    #: component that ``reads`` one is restarted by its own phase, by its restart policy
+    changed_files: dict[str, set[str]] = field(default_factory=dict)
     #: the phases of this run, in order
     phase_names: tuple[str, ...] = ()
     #: the audit phase also sweeps every TCP port from outside (`up --audit-sweep`)
@@ -55,6 +55,10 @@ class RunContext:
     #: asks the operator (the question in words) before something that cannot be undone, e.g. the
     #: departures phase draining hosts gone from cluster.yml; None: nobody to ask (no terminal, no --yes)
     confirm: Callable[[str], bool] | None = None
+    #: the roll-out of changed binaries: workers drained at once (`up --max-unavailable`), and
+    #: whether an older kubernetes.version may be rolled out (`--allow-downgrade`)
+    max_unavailable: int = 1
+    allow_downgrade: bool = False
 
     @property
     def config(self) -> ClusterConfig:

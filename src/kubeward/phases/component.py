@@ -17,14 +17,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from abc import abstractmethod
 from collections.abc import Sequence
 
-from kubeward.components.plan import HostWork, plan_work, render_apply, render_reload, render_restart
+from kubeward.components.plan import (
+    HostWork,
+    plan_work,
+    render_apply,
+    render_reload,
+    render_restart,
+    restart_for_files,
+)
 from kubeward.components.spec import Component
 from kubeward.errors import RemoteError
 from kubeward.hostscripts.sections import parse_sections, render_sections, strip_markers
-from kubeward.ops.base import FACT, HostOutcome, applied_count, fact_key
+from kubeward.ops.base import FACT, HostOutcome, Note, applied_count, fact_key
 from kubeward.phases.base import Phase, RunContext
 from kubeward.remote.ssh import CommandError
 
@@ -149,6 +157,8 @@ class ComponentPhase(Phase):
         works: dict[str, list[HostWork]] = {}
         for h, f in facts.items():
             works[h] = [plan_work(c, f) for c in self.components(ctx, h)]
+            for w in works[h]:
+                restart_for_files(w, ctx.changed_files.get(h, ()))
             self.record(out[h], works[h])
         if any(o.error for o in out.values()) or not ctx.apply:
             return out
@@ -187,6 +197,13 @@ async def reload_components(ctx: RunContext, due: dict[tuple[str, str], Componen
     return all(await asyncio.gather(*(one(h, c) for (h, _), c in due.items())))
 
 
+_NOT_RUNNING = "kubeward-not-running"
+
+
+def _clock(t: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t % 1 * 1000):03d}"
+
+
 async def restart_components(ctx: RunContext, component_of: dict[str, Component], out: dict[str, HostOutcome],
                              *, if_running: bool = False) -> bool:
     """Restart ``host -> component`` by the component's policy: ``all`` at once, ``rolling`` one host
@@ -201,11 +218,18 @@ async def restart_components(ctx: RunContext, component_of: dict[str, Component]
         ctx.changed_hosts.add(h)
         script = render_restart(c)
         if if_running:
-            script = f"if systemctl is-active -q {c.unit}; then\n{script}fi\n"
+            script = f"if systemctl is-active -q {c.unit}; then\n{script}else echo {_NOT_RUNNING}; fi\n"
+        started = time.time()
         try:
-            await ctx.session.run(h, script, label=f"restart {c.unit} and wait until "
-                                  f"{c.health.what if c.health else 'started'}", timeout=600)
+            res = await ctx.session.run(h, script, label=f"restart {c.unit} and wait until "
+                                        f"{c.health.what if c.health else 'started'}", timeout=600)
+            if if_running and _NOT_RUNNING in res.stdout:
+                return True
             log.info("%s: restarted %s", h, c.unit)
+            done = time.time()
+            out[h].notes.append(Note(f"service:{c.unit}", (
+                f"restarted {c.unit} from {_clock(started)} to {_clock(done)} ({done - started:.1f} s, until "
+                f"{c.health.what if c.health else 'started'})")))
             return True
         except RemoteError as exc:
             out[h].error = f"restarting {c.unit}: {error_tail(exc)}"

@@ -4,8 +4,9 @@ planes, the node-local API proxy (HAProxy on 127.0.0.1) on every node, then RBAC
 Runs only with ``kubernetes.enabled``. The components come from
 :mod:`kubeward.components.control_plane`; the component phase's steps read their facts from the
 prefetch, apply every host at once (a first start waits for each component's health), and restart
-changed components one node at a time, each healthy before the next. Components whose certificates
-the pki phase changed in this run are restarted the same way. Last, the ClusterRoleBindings of
+changed components one node at a time, each healthy before the next. A component that reads a
+certificate or key the pki phase changed in this run (its ``reads``: the files its flags name) is
+restarted the same way: a renewed leaf reaches one API server at a time. Last, the ClusterRoleBindings of
 :mod:`kubeward.kube.rbac` are read through an SSH tunnel to one control plane's API server and only
 what differs is written, as the break-glass ``admin`` (system:masters): nothing else can grant RBAC
 before RBAC exists.
@@ -27,10 +28,6 @@ from kubeward.phases.component import ComponentPhase
 from kubeward.pki.store import PkiStore, ensure_keys, read_keys
 
 log = logging.getLogger("kubeward.phases")
-
-#: components restarted when the pki phase changed their files in this run
-PKI_RESTARTS = ("kube-apiserver", "kube-controller-manager")
-
 
 def read_inputs(ctx: RunContext, *, create_keys: bool) -> ControlPlaneInputs:
     """The certificates, keys and encryption keys the control-plane files embed (state directory)."""
@@ -80,28 +77,11 @@ class ControlPlane(ComponentPhase):
         if self.inputs is None:
             return {h: HostOutcome(h, unchanged=[Unchanged("control-plane", "kubernetes.enabled is off")])
                     for h in hosts}
-        self.mark_pki_restarts(ctx, hosts)
         out = await super().run_all(ctx, hosts)
         if any(o.error for o in out.values()):
             return out
         await self.converge_rbac(ctx, hosts, out)
         return out
-
-    def mark_pki_restarts(self, ctx: RunContext, hosts: Sequence[str]) -> None:
-        """Restart (by the rolling policy) what reads certificates the pki phase just changed."""
-        self._pki_due = {h: ctx.restart_due.get(h, set()) & set(PKI_RESTARTS) for h in hosts}
-
-    async def restart(self, ctx: RunContext, component_of: dict[str, Component], out: dict[str, HostOutcome]) -> bool:
-        if component_of:
-            name = next(iter(component_of.values())).name
-            for h, due in self._pki_due.items():
-                if name in due and h not in component_of and h in out and not out[h].error:
-                    comp = next((c for c in self.components(ctx, h) if c.name == name), None)
-                    if comp is not None:
-                        component_of[h] = comp
-                        out[h].changes.append(Change(f"service:{comp.unit}", f"restart {comp.unit} (its "
-                                                     "certificates changed; one host at a time)", ""))
-        return await super().restart(ctx, component_of, out)
 
     async def converge_rbac(self, ctx: RunContext, hosts: Sequence[str], out: dict[str, HostOutcome]) -> None:
         cps = [h.name for h in ctx.config.control_planes if h.name in hosts]

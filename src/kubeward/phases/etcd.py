@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kubeward.components.etcd import DATA, HEALTH, MEMBERS, etcd_component
-from kubeward.components.plan import HostWork, plan_work
+from kubeward.components.plan import HostWork, plan_work, restart_for_files
 from kubeward.components.spec import Component, Health
 from kubeward.config import ClusterConfig, HostConfig
 from kubeward.errors import RemoteError
@@ -304,9 +304,8 @@ class Etcd(ComponentPhase):
             work = host_work(config, config.host(h), f, b, start=True)
             works[h] = work
             self.record(out[h], [work])
-            if not work.needs_restart and not work.start and "etcd" in ctx.restart_due.get(h, set()):
+            if restart_for_files(work, ctx.changed_files.get(h, ())):
                 # the pki phase changed its certificates earlier in this run
-                work.needs_restart = True
                 out[h].changes.append(Change(f"service:{UNIT}", "restart etcd (its certificates changed; "
                                              "one member at a time)", ""))
             if work.needs_restart:

@@ -25,10 +25,11 @@ import shlex
 from collections.abc import Sequence
 
 from kubeward.firewall.compile import render_ruleset
-from kubeward.firewall.paths import DIR, LISTED, NEW, PREV, RULESET, UNIT, sha  # noqa: F401 - re-exported
+from kubeward.firewall.guard import GUARD
+from kubeward.firewall.paths import DIR, LISTED, NEW, PREV, RULESET, UNIT, UNIT_PATH, sha  # noqa: F401 - re-exported
 from kubeward.hostscripts.sections import parse_sections, render_sections
 from kubeward.ops.base import Change, HostOutcome, Unchanged
-from kubeward.ops.guard import Guard, Step, parse_guard_fact, render_guard_fact_script
+from kubeward.ops.guard import Step, parse_guard_fact, render_guard_fact_script
 from kubeward.ops.ops import unified_diff
 from kubeward.phases.base import PerHostPhase, RunContext
 from kubeward.phases.guarded import GuardError, InvalidChange, Prove, apply_guarded, fresh_login, resolve_leftover
@@ -53,27 +54,13 @@ WantedBy=multi-user.target
 """
 LIST = "nft -s list table inet kubeward 2>/dev/null"
 
-#: the guarded change of kubeward's table (see kubeward.ops.guard): the live table is saved as a file
-#: that replaces it (or removes it, when there was none)
-GUARD = Guard(
-    name="firewall",
-    what="firewall",
-    save=("if nft list table inet kubeward >/dev/null 2>&1; then\n"
-          "  { echo 'table inet kubeward {}'; echo 'delete table inet kubeward'; nft list table inet kubeward; }"
-          " > \"$S/prev.nft\"\n"
-          "else printf 'table inet kubeward {}\\ndelete table inet kubeward\\n' > \"$S/prev.nft\"; fi"),
-    restore=f"nft -f \"$S/prev.nft\" && rm -f {NEW}",
-    legacy=(PREV,),
-)
-
-
 #: the phase's facts, as ``firewall`` sections: the guard's state, then one line each for the persisted
 #: ruleset's sha, the live table's, the one recorded at apply, the boot unit's state and its file's sha
 FACTS = render_sections("firewall", {"guard": render_guard_fact_script(GUARD), "state": f"""[ -f {RULESET} ] && sha256sum < {RULESET} | cut -d' ' -f1 || echo none
 ({LIST} || echo absent) | sha256sum | cut -d' ' -f1
 cat {LISTED} 2>/dev/null || echo none
 systemctl is-enabled {UNIT} 2>/dev/null || echo disabled
-[ -f /etc/systemd/system/{UNIT} ] && sha256sum < /etc/systemd/system/{UNIT} | cut -d' ' -f1 || echo none
+[ -f {UNIT_PATH} ] && sha256sum < {UNIT_PATH} | cut -d' ' -f1 || echo none
 """})
 
 
@@ -87,8 +74,8 @@ def render_persist_script() -> str:
     unit = shlex.quote(UNIT_TEXT)
     return f"""mv -f {NEW} {RULESET} && chmod 0600 {RULESET}
 {LIST} | sha256sum | cut -d' ' -f1 > {LISTED}
-if [ "$(cat /etc/systemd/system/{UNIT} 2>/dev/null)" != {unit} ]; then
-  printf '%s\\n' {unit} > /etc/systemd/system/{UNIT} && systemctl daemon-reload
+if [ "$(cat {UNIT_PATH} 2>/dev/null)" != {unit} ]; then
+  printf '%s\\n' {unit} > {UNIT_PATH} && systemctl daemon-reload
 fi
 systemctl enable --quiet {UNIT}"""
 

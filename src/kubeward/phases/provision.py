@@ -4,7 +4,7 @@ admin with a fixed uid/gid, in the sudo group, with its key in authorized_keys, 
 from __future__ import annotations
 
 from kubeward.ops.base import Op
-from kubeward.ops.ops import AuthorizedKey, File, Group, Hostname, HostsLine, Packages, User
+from kubeward.ops.ops import AuthorizedKey, File, Group, Hostname, HostsLine, Packages, User, sudoers_path
 from kubeward.phases.base import OpsPhase, RunContext
 
 #: installed on every node, besides cluster.yml's `packages`
@@ -23,7 +23,7 @@ def provision_ops(ctx: RunContext, host: str) -> list[Op]:
         Group(a.name, a.gid),
         user,
         AuthorizedKey(a.name, a.name, user.home, key),
-        File(f"/etc/sudoers.d/kubeward-{a.name}", f"{a.name} ALL=(ALL) NOPASSWD:ALL\n".encode(),
+        File(sudoers_path(a.name), f"{a.name} ALL=(ALL) NOPASSWD:ALL\n".encode(),
              mode=0o440, validate="visudo -cqf {}"),
         Packages(packages),
     ]

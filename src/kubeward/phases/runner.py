@@ -26,6 +26,7 @@ from kubeward.phases.nodes import Containerd, Nodes
 from kubeward.phases.pki import Pki
 from kubeward.phases.preflight import preflight_facts_script, run_preflight
 from kubeward.phases.provision import Provision
+from kubeward.phases.rollout import Rollout
 
 log = logging.getLogger("kubeward.phases")
 
@@ -78,7 +79,7 @@ class Preflight(Phase):
 
 
 PHASES: tuple[Phase, ...] = (Connect(), Preflight(), Departures(), Provision(), HardenSsh(), Firewall(), Pki(),
-                              Containerd(), Artifacts(), Etcd(), ControlPlane(), Nodes(), Audit())
+                              Containerd(), Artifacts(), Rollout(), Etcd(), ControlPlane(), Nodes(), Audit())
 PHASE_NAMES = tuple(p.name for p in PHASES)
 #: phases that would cut a host gone from cluster.yml off, or act on the cluster without it: the
 #: departures phase (drain, etcd member removal while the member still runs) comes first, implied

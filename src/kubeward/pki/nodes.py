@@ -1,15 +1,16 @@
 """Which files of the store go to which host, where, owned by whom, with which mode.
 
-Control planes get the cluster CA certificate, the API server's certificates, the service-account
-key pair, the front proxy's CA certificate and client, the etcd CA certificate and their own etcd
-server and peer certificates (renamed to ``server`` and ``peer``), and the intermediate CA
-``kubelet-signer`` with its key (the controller-manager signs kubelet certificates with it). Every
-host, control plane or worker, gets the cluster CA certificate; kubelets make their own keys and get
-their certificates by CSR (``RETIRED_NODE_FILES`` are what kubeward placed before and now removes).
-CA private keys go to control planes only when ``pki.ca_keys_on_nodes`` is set; by default they
-never leave the operator's machine. kube-controller-manager's and kube-scheduler's certificates
-are not files on hosts: they are embedded in their kubeconfigs (see ``kubeconfig``), and
-kubeward's own etcd client certificate stays on the operator's machine. Pure.
+Every host gets the cluster CA certificate and its own client certificate for the node-local API
+proxy's /readyz checks of each API server. Control planes also get the API server's certificates,
+the service-account key pair, the front proxy's CA certificate and client, the etcd CA certificate
+and their own etcd server and peer certificates (renamed to ``server`` and ``peer``), and the
+intermediate CA ``kubelet-signer`` with its key (the controller-manager signs kubelet certificates
+with it). Kubelets make their own keys and get their certificates by CSR (``RETIRED_NODE_FILES``
+are what kubeward placed before and now removes). CA private keys go to control planes only when
+``pki.ca_keys_on_nodes`` is set; by default they never leave the operator's machine.
+kube-controller-manager's and kube-scheduler's certificates are not files on hosts: they are
+embedded in their kubeconfigs (see ``kubeconfig``), and kubeward's own etcd client certificate
+stays on the operator's machine. Pure.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from kubeward.pki.table import ROWS, SA_KEY, DesiredCert, desire
 K8S_PKI_DIR = "/etc/kubernetes/pki"
 #: kubelet's --cert-dir
 KUBELET_PKI_DIR = "/var/lib/kubelet/pki"
+#: the node-local API proxy's client certificate for its /readyz checks (.crt and .key; HAProxy
+#: finds the key beside the certificate)
+API_PROXY_CLIENT = f"{K8S_PKI_DIR}/api-proxy"
 KEY_MODE = 0o600
 CERT_MODE = 0o644
 
@@ -56,6 +60,7 @@ def files_for_node(config: ClusterConfig, host: HostConfig) -> list[NodeFile]:
     cp = host.is_control_plane
     ca_keys = cp and config.pki.ca_keys_on_nodes
     files = _ca(config, "ca", f"{k}/ca", ca_keys)
+    files += _pair(desire(ROWS["api-proxy"], config, host), API_PROXY_CLIENT)
     if cp:
         files += _ca(config, "etcd-ca", f"{e}/ca", ca_keys)
         files += _pair(desire(ROWS["etcd-server"], config, host), f"{e}/server", "etcd")

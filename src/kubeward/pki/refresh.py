@@ -31,6 +31,7 @@ from kubeward.pki.keys import PrivateKey, parse_private_key, parse_public_key, p
 from kubeward.pki.table import (
     CA_NAMES,
     CERT_TABLE,
+    RETIRED_ROWS,
     ROWS,
     SA_KEY,
     DesiredCert,
@@ -122,6 +123,9 @@ def resolve_renew(
             chosen.add(name)
         elif name in ROWS:
             chosen |= {d.name for d in desired if d.row.name == name}
+        elif row := next((r for r in RETIRED_ROWS if name == r or name.startswith(f"{r}-")), None):
+            raise PkiError(f"{name}: not in the state directory: the kubelet renews it itself ({RETIRED_ROWS[row]}); "
+                           "`kubeward pki status` shows where its rotation stands")
         else:
             single = [r.name for r in CERT_TABLE if r.per == "cluster"] + [SA_KEY.name]
             per_host = [f"{r.name}[-HOST]" for r in CERT_TABLE if r.per != "cluster"]

@@ -195,6 +195,9 @@ CERT_TABLE: tuple[CertRow, ...] = (
             "cluster-admin", description="daily admin; bound to the cluster-admin ClusterRole by RBAC"),
     CertRow("kube-proxy", "ca", "system:kube-proxy", (), CLIENT, no_sans, "kube-proxy",
             description="kube-proxy's client to the API server"),
+    CertRow("api-proxy", "ca", "kubeward:api-proxy:{node}", (), CLIENT, no_sans, "api-proxy-{node}", per="node",
+            description="the node-local API proxy's health checks of each API server's /readyz (no group: "
+                        "every authenticated user may read /readyz, nothing more is granted)"),
 )
 
 #: identities kubeward no longer issues, and who issues them now: kubelets generate their keys on

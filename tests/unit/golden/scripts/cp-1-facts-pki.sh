@@ -8,10 +8,18 @@ printf '\n@@kw fact %s\n' dir:/etc/kubernetes/pki/etcd
 ( if [ -e /etc/kubernetes/pki/etcd ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/etcd; sha256sum /etc/kubernetes/pki/etcd | cut -d' ' -f1; echo; else echo absent; fi
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/ca.crt
-( if [ -e /etc/kubernetes/pki/ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/ca.crt; sha256sum /etc/kubernetes/pki/ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/ca.crt; echo; else echo big; fi; else echo absent; fi
+( printf 'active:'; for u in etcd kube-apiserver kubelet; do systemctl is-active -q "$u" 2>/dev/null && printf ' %s' "$u"; done; echo
+if [ -e /etc/kubernetes/pki/ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/ca.crt; sha256sum /etc/kubernetes/pki/ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/ca.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/api-proxy.crt
+( if [ -e /etc/kubernetes/pki/api-proxy.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/api-proxy.crt; sha256sum /etc/kubernetes/pki/api-proxy.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/api-proxy.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/api-proxy.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/api-proxy.key
+( if [ -e /etc/kubernetes/pki/api-proxy.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/api-proxy.key; sha256sum /etc/kubernetes/pki/api-proxy.key | cut -d' ' -f1; echo; else echo absent; fi
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/etcd/ca.crt
-( if [ -e /etc/kubernetes/pki/etcd/ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/etcd/ca.crt; sha256sum /etc/kubernetes/pki/etcd/ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/etcd/ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/etcd/ca.crt; echo; else echo big; fi; else echo absent; fi
+( printf 'active:'; for u in etcd kube-apiserver kubelet; do systemctl is-active -q "$u" 2>/dev/null && printf ' %s' "$u"; done; echo
+if [ -e /etc/kubernetes/pki/etcd/ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/etcd/ca.crt; sha256sum /etc/kubernetes/pki/etcd/ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/etcd/ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/etcd/ca.crt; echo; else echo big; fi; else echo absent; fi
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/etcd/server.crt
 ( if [ -e /etc/kubernetes/pki/etcd/server.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/etcd/server.crt; sha256sum /etc/kubernetes/pki/etcd/server.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/etcd/server.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/etcd/server.crt; echo; else echo big; fi; else echo absent; fi
@@ -50,10 +58,12 @@ printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/apiserver-etcd-client.key
 ( if [ -e /etc/kubernetes/pki/apiserver-etcd-client.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/apiserver-etcd-client.key; sha256sum /etc/kubernetes/pki/apiserver-etcd-client.key | cut -d' ' -f1; echo; else echo absent; fi
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/front-proxy-ca.crt
-( if [ -e /etc/kubernetes/pki/front-proxy-ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/front-proxy-ca.crt; sha256sum /etc/kubernetes/pki/front-proxy-ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/front-proxy-ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/front-proxy-ca.crt; echo; else echo big; fi; else echo absent; fi
+( printf 'active:'; for u in etcd kube-apiserver kubelet; do systemctl is-active -q "$u" 2>/dev/null && printf ' %s' "$u"; done; echo
+if [ -e /etc/kubernetes/pki/front-proxy-ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/front-proxy-ca.crt; sha256sum /etc/kubernetes/pki/front-proxy-ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/front-proxy-ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/front-proxy-ca.crt; echo; else echo big; fi; else echo absent; fi
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/kubelet-signer.crt
-( if [ -e /etc/kubernetes/pki/kubelet-signer.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/kubelet-signer.crt; sha256sum /etc/kubernetes/pki/kubelet-signer.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/kubelet-signer.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/kubelet-signer.crt; echo; else echo big; fi; else echo absent; fi
+( printf 'active:'; for u in etcd kube-apiserver kubelet; do systemctl is-active -q "$u" 2>/dev/null && printf ' %s' "$u"; done; echo
+if [ -e /etc/kubernetes/pki/kubelet-signer.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/kubelet-signer.crt; sha256sum /etc/kubernetes/pki/kubelet-signer.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/kubelet-signer.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/kubelet-signer.crt; echo; else echo big; fi; else echo absent; fi
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/kubelet-signer.key
 ( if [ -e /etc/kubernetes/pki/kubelet-signer.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/kubelet-signer.key; sha256sum /etc/kubernetes/pki/kubelet-signer.key | cut -d' ' -f1; echo; else echo absent; fi

@@ -187,7 +187,7 @@ printf '\n@@kw firewall %s\n' end
 KUBEWARD_SCRIPT_DDBB00C484D18163
 
 printf '\n@@kw phase %s\n' pki
-sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_10E231A887BC3EC9'
+sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_4F544646F8807BCC'
 printf '\n@@kw fact %s\n' system-user:etcd
 ( getent passwd etcd
 ) 2>&1 || true
@@ -198,10 +198,18 @@ printf '\n@@kw fact %s\n' dir:/etc/kubernetes/pki/etcd
 ( if [ -e /etc/kubernetes/pki/etcd ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/etcd; sha256sum /etc/kubernetes/pki/etcd | cut -d' ' -f1; echo; else echo absent; fi
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/ca.crt
-( if [ -e /etc/kubernetes/pki/ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/ca.crt; sha256sum /etc/kubernetes/pki/ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/ca.crt; echo; else echo big; fi; else echo absent; fi
+( printf 'active:'; for u in etcd kube-apiserver kubelet; do systemctl is-active -q "$u" 2>/dev/null && printf ' %s' "$u"; done; echo
+if [ -e /etc/kubernetes/pki/ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/ca.crt; sha256sum /etc/kubernetes/pki/ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/ca.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/api-proxy.crt
+( if [ -e /etc/kubernetes/pki/api-proxy.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/api-proxy.crt; sha256sum /etc/kubernetes/pki/api-proxy.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/api-proxy.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/api-proxy.crt; echo; else echo big; fi; else echo absent; fi
+) 2>&1 || true
+printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/api-proxy.key
+( if [ -e /etc/kubernetes/pki/api-proxy.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/api-proxy.key; sha256sum /etc/kubernetes/pki/api-proxy.key | cut -d' ' -f1; echo; else echo absent; fi
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/etcd/ca.crt
-( if [ -e /etc/kubernetes/pki/etcd/ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/etcd/ca.crt; sha256sum /etc/kubernetes/pki/etcd/ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/etcd/ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/etcd/ca.crt; echo; else echo big; fi; else echo absent; fi
+( printf 'active:'; for u in etcd kube-apiserver kubelet; do systemctl is-active -q "$u" 2>/dev/null && printf ' %s' "$u"; done; echo
+if [ -e /etc/kubernetes/pki/etcd/ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/etcd/ca.crt; sha256sum /etc/kubernetes/pki/etcd/ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/etcd/ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/etcd/ca.crt; echo; else echo big; fi; else echo absent; fi
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/etcd/server.crt
 ( if [ -e /etc/kubernetes/pki/etcd/server.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/etcd/server.crt; sha256sum /etc/kubernetes/pki/etcd/server.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/etcd/server.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/etcd/server.crt; echo; else echo big; fi; else echo absent; fi
@@ -240,10 +248,12 @@ printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/apiserver-etcd-client.key
 ( if [ -e /etc/kubernetes/pki/apiserver-etcd-client.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/apiserver-etcd-client.key; sha256sum /etc/kubernetes/pki/apiserver-etcd-client.key | cut -d' ' -f1; echo; else echo absent; fi
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/front-proxy-ca.crt
-( if [ -e /etc/kubernetes/pki/front-proxy-ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/front-proxy-ca.crt; sha256sum /etc/kubernetes/pki/front-proxy-ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/front-proxy-ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/front-proxy-ca.crt; echo; else echo big; fi; else echo absent; fi
+( printf 'active:'; for u in etcd kube-apiserver kubelet; do systemctl is-active -q "$u" 2>/dev/null && printf ' %s' "$u"; done; echo
+if [ -e /etc/kubernetes/pki/front-proxy-ca.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/front-proxy-ca.crt; sha256sum /etc/kubernetes/pki/front-proxy-ca.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/front-proxy-ca.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/front-proxy-ca.crt; echo; else echo big; fi; else echo absent; fi
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/kubelet-signer.crt
-( if [ -e /etc/kubernetes/pki/kubelet-signer.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/kubelet-signer.crt; sha256sum /etc/kubernetes/pki/kubelet-signer.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/kubelet-signer.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/kubelet-signer.crt; echo; else echo big; fi; else echo absent; fi
+( printf 'active:'; for u in etcd kube-apiserver kubelet; do systemctl is-active -q "$u" 2>/dev/null && printf ' %s' "$u"; done; echo
+if [ -e /etc/kubernetes/pki/kubelet-signer.crt ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/kubelet-signer.crt; sha256sum /etc/kubernetes/pki/kubelet-signer.crt | cut -d' ' -f1; if [ $(stat -c %s /etc/kubernetes/pki/kubelet-signer.crt) -le 262144 ]; then base64 -w0 /etc/kubernetes/pki/kubelet-signer.crt; echo; else echo big; fi; else echo absent; fi
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' file:/etc/kubernetes/pki/kubelet-signer.key
 ( if [ -e /etc/kubernetes/pki/kubelet-signer.key ]; then stat -c '%F|%U|%G|%a' /etc/kubernetes/pki/kubelet-signer.key; sha256sum /etc/kubernetes/pki/kubelet-signer.key | cut -d' ' -f1; echo; else echo absent; fi
@@ -286,7 +296,7 @@ printf '\n@@kw fact %s\n' absent:/var/lib/kubelet/pki/kubelet.key
 ) 2>&1 || true
 printf '\n@@kw fact %s\n' end
 
-KUBEWARD_SCRIPT_10E231A887BC3EC9
+KUBEWARD_SCRIPT_4F544646F8807BCC
 
 printf '\n@@kw phase %s\n' etcd
 sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_46D8EEE3A6BC2C02'
@@ -331,15 +341,15 @@ printf '\n@@kw fact %s\n' end
 KUBEWARD_SCRIPT_46D8EEE3A6BC2C02
 
 printf '\n@@kw phase %s\n' audit
-sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_566C13911514564C'
-echo @@ss; ss -Htlnup 2>/dev/null
+sudo -n sh -c 'eval "$(cat)"' <<'KUBEWARD_SCRIPT_3243FB7A89A1AA9F'
+echo @@ss; ss -Htlnupe 2>/dev/null
 echo @@sshd
 t=$(mktemp); sshd -T -dd 2>"$t"; echo "@@sshd-rc $?"
 sed -n 's/.*load_server_config: filename //p' "$t" | tr -d '\r' | while IFS= read -r f; do
   echo "@@file $f"; head -c 262144 "$f" | sed 's/^/ /'; echo; done; rm -f "$t"
 
 echo @@files
-for f in '/etc/ssh/sshd_config.d/!kubeward-hardening.conf' /etc/kubeward/firewall.nft /etc/sudoers.d/kubeward-kubeadmin /home/kubeadmin/.ssh/authorized_keys /etc/ssh/ssh_host_ed25519_key /etc/kubernetes/pki/ca.crt /etc/kubernetes/pki/etcd/ca.crt /etc/kubernetes/pki/etcd/server.crt /etc/kubernetes/pki/etcd/server.key /etc/kubernetes/pki/etcd/peer.crt /etc/kubernetes/pki/etcd/peer.key /etc/kubernetes/pki/etcd/healthcheck-client.crt /etc/kubernetes/pki/etcd/healthcheck-client.key /etc/kubernetes/pki/apiserver.crt /etc/kubernetes/pki/apiserver.key /etc/kubernetes/pki/apiserver-kubelet-client.crt /etc/kubernetes/pki/apiserver-kubelet-client.key /etc/kubernetes/pki/apiserver-etcd-client.crt /etc/kubernetes/pki/apiserver-etcd-client.key /etc/kubernetes/pki/front-proxy-ca.crt /etc/kubernetes/pki/kubelet-signer.crt /etc/kubernetes/pki/kubelet-signer.key /etc/kubernetes/pki/controller-manager-serving.crt /etc/kubernetes/pki/controller-manager-serving.key /etc/kubernetes/pki/scheduler-serving.crt /etc/kubernetes/pki/scheduler-serving.key /etc/kubernetes/pki/front-proxy-client.crt /etc/kubernetes/pki/front-proxy-client.key /etc/kubernetes/pki/sa.key /etc/kubernetes/pki/sa.pub $(find /etc/kubernetes /etc/etcd /etc/kubeward /var/lib/kubeward /etc/ssl/private /root /home /tmp /srv -xdev -type f \( -name '*.key' -o -name '*.pem' -o -name '*kubeconfig*' \
+for f in '/etc/ssh/sshd_config.d/!kubeward-hardening.conf' /etc/kubeward/firewall.nft /etc/sudoers.d/kubeward-kubeadmin /home/kubeadmin/.ssh/authorized_keys /etc/ssh/ssh_host_ed25519_key /etc/kubernetes/pki/ca.crt /etc/kubernetes/pki/api-proxy.crt /etc/kubernetes/pki/api-proxy.key /etc/kubernetes/pki/etcd/ca.crt /etc/kubernetes/pki/etcd/server.crt /etc/kubernetes/pki/etcd/server.key /etc/kubernetes/pki/etcd/peer.crt /etc/kubernetes/pki/etcd/peer.key /etc/kubernetes/pki/etcd/healthcheck-client.crt /etc/kubernetes/pki/etcd/healthcheck-client.key /etc/kubernetes/pki/apiserver.crt /etc/kubernetes/pki/apiserver.key /etc/kubernetes/pki/apiserver-kubelet-client.crt /etc/kubernetes/pki/apiserver-kubelet-client.key /etc/kubernetes/pki/apiserver-etcd-client.crt /etc/kubernetes/pki/apiserver-etcd-client.key /etc/kubernetes/pki/front-proxy-ca.crt /etc/kubernetes/pki/kubelet-signer.crt /etc/kubernetes/pki/kubelet-signer.key /etc/kubernetes/pki/controller-manager-serving.crt /etc/kubernetes/pki/controller-manager-serving.key /etc/kubernetes/pki/scheduler-serving.crt /etc/kubernetes/pki/scheduler-serving.key /etc/kubernetes/pki/front-proxy-client.crt /etc/kubernetes/pki/front-proxy-client.key /etc/kubernetes/pki/sa.key /etc/kubernetes/pki/sa.pub $(find /etc/kubernetes /etc/etcd /etc/kubeward /var/lib/kubeward /etc/ssl/private /root /home /tmp /srv -xdev -type f \( -name '*.key' -o -name '*.pem' -o -name '*kubeconfig*' \
     -o -name '*.conf' -path '*/kubernetes/*' -o -name 'authorized_keys' \) -size -256k 2>/dev/null); do
   [ -f "$f" ] && echo "$(stat -c '%U|%G|%a' "$f")|$(sha256sum < "$f" | cut -d' ' -f1)|$f"
 done
@@ -348,15 +358,26 @@ echo @@group; getent group | cut -d: -f1,3,4
 echo @@ak
 
 akf="$(sshd -T 2>/dev/null | sed -n 's/^authorizedkeysfile //p') .ssh/authorized_keys .ssh/authorized_keys2"
-getent passwd | while IFS=: read -r u _ uid gid _ home _; do
-  for p in $akf; do
-    [ "$p" = none ] && continue
-    p=$(printf %s "$p" | sed "s|%%|\x01|g; s|%h|$home|g; s|%u|$u|g; s|%U|$uid|g; s|\x01|%|g")
-    case $p in /*) ;; *) p="${home%/}/$p";; esac
-    [ -f "$p" ] || continue
-    echo "@@akfile $u|$(stat -c '%U|%a' "$p")|$p"
-    head -c 65536 "$p" | sed 's/^/ /'; echo
-  done
+getent passwd | awk -F: -v akf="$akf" '
+BEGIN { n = split(akf, pats, " ") }
+{
+  for (i = 1; i <= n; i++) {
+    p = pats[i]; out = ""
+    if (p == "none") continue
+    while ((j = index(p, "%")) > 0) {
+      c = substr(p, j + 1, 1); out = out substr(p, 1, j - 1)
+      if (c == "%") out = out "%"; else if (c == "h") out = out $6; else if (c == "u") out = out $1
+      else if (c == "U") out = out $3; else out = out "%" c
+      p = substr(p, j + 2)
+    }
+    out = out p
+    if (substr(out, 1, 1) != "/") { h = $6; sub(/\/$/, "", h); out = h "/" out }
+    print $1 "\t" out
+  }
+}' | while IFS='	' read -r u p; do
+  [ -f "$p" ] || continue
+  echo "@@akfile $u|$(stat -c '%U|%a' "$p")|$p"
+  head -c 65536 "$p" | sed 's/^/ /'; echo
 done
 
 echo @@keys
@@ -420,8 +441,18 @@ echo @@fw
 (nft -s list table inet kubeward 2>/dev/null | sha256sum | cut -d' ' -f1) ; nft list table inet kubeward >/dev/null 2>&1 && echo present || echo absent
 cat /etc/kubeward/firewall.listed.sha256 2>/dev/null || echo
 [ -f /etc/kubeward/firewall.nft ] && sha256sum < /etc/kubeward/firewall.nft | cut -d' ' -f1 || echo
+echo @@state
+kw_digest() { sha256sum | cut -c1-64; }
+echo "ruleset $({ nft -s list ruleset; for t in iptables-legacy-save ip6tables-legacy-save; do
+  command -v $t >/dev/null 2>&1 && $t | grep -v '^#'; done; } 2>&1 | kw_digest)"
+echo "net $({ ip -br addr; ip route show table all; ip -6 route show table all; ip rule; ip -6 rule
+  for k in net.ipv4.ip_forward net.ipv6.conf.all.forwarding net.ipv4.conf.all.route_localnet \
+    net.ipv4.conf.all.rp_filter net.ipv4.conf.all.accept_local; do sysctl -n $k; done
+} 2>&1 | sed -E 's/ expires [0-9]+sec//' | kw_digest)"
+echo "sshd-bin $(sha256sum < "$(command -v sshd || echo /usr/sbin/sshd)" 2>&1 | cut -c1-64)"
+
 echo @@end
 
-KUBEWARD_SCRIPT_566C13911514564C
+KUBEWARD_SCRIPT_3243FB7A89A1AA9F
 
 printf '\n@@kw phase %s\n' end

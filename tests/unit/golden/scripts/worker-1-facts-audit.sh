@@ -1,11 +1,11 @@
-echo @@ss; ss -Htlnup 2>/dev/null
+echo @@ss; ss -Htlnupe 2>/dev/null
 echo @@sshd
 t=$(mktemp); sshd -T -dd 2>"$t"; echo "@@sshd-rc $?"
 sed -n 's/.*load_server_config: filename //p' "$t" | tr -d '\r' | while IFS= read -r f; do
   echo "@@file $f"; head -c 262144 "$f" | sed 's/^/ /'; echo; done; rm -f "$t"
 
 echo @@files
-for f in '/etc/ssh/sshd_config.d/!kubeward-hardening.conf' /etc/kubeward/firewall.nft /etc/sudoers.d/kubeward-kubeadmin /home/kubeadmin/.ssh/authorized_keys /etc/ssh/ssh_host_ed25519_key /etc/kubernetes/pki/ca.crt $(find /etc/kubernetes /etc/etcd /etc/kubeward /var/lib/kubeward /etc/ssl/private /root /home /tmp /srv -xdev -type f \( -name '*.key' -o -name '*.pem' -o -name '*kubeconfig*' \
+for f in '/etc/ssh/sshd_config.d/!kubeward-hardening.conf' /etc/kubeward/firewall.nft /etc/sudoers.d/kubeward-kubeadmin /home/kubeadmin/.ssh/authorized_keys /etc/ssh/ssh_host_ed25519_key /etc/kubernetes/pki/ca.crt /etc/kubernetes/pki/api-proxy.crt /etc/kubernetes/pki/api-proxy.key $(find /etc/kubernetes /etc/etcd /etc/kubeward /var/lib/kubeward /etc/ssl/private /root /home /tmp /srv -xdev -type f \( -name '*.key' -o -name '*.pem' -o -name '*kubeconfig*' \
     -o -name '*.conf' -path '*/kubernetes/*' -o -name 'authorized_keys' \) -size -256k 2>/dev/null); do
   [ -f "$f" ] && echo "$(stat -c '%U|%G|%a' "$f")|$(sha256sum < "$f" | cut -d' ' -f1)|$f"
 done
@@ -14,15 +14,26 @@ echo @@group; getent group | cut -d: -f1,3,4
 echo @@ak
 
 akf="$(sshd -T 2>/dev/null | sed -n 's/^authorizedkeysfile //p') .ssh/authorized_keys .ssh/authorized_keys2"
-getent passwd | while IFS=: read -r u _ uid gid _ home _; do
-  for p in $akf; do
-    [ "$p" = none ] && continue
-    p=$(printf %s "$p" | sed "s|%%|\x01|g; s|%h|$home|g; s|%u|$u|g; s|%U|$uid|g; s|\x01|%|g")
-    case $p in /*) ;; *) p="${home%/}/$p";; esac
-    [ -f "$p" ] || continue
-    echo "@@akfile $u|$(stat -c '%U|%a' "$p")|$p"
-    head -c 65536 "$p" | sed 's/^/ /'; echo
-  done
+getent passwd | awk -F: -v akf="$akf" '
+BEGIN { n = split(akf, pats, " ") }
+{
+  for (i = 1; i <= n; i++) {
+    p = pats[i]; out = ""
+    if (p == "none") continue
+    while ((j = index(p, "%")) > 0) {
+      c = substr(p, j + 1, 1); out = out substr(p, 1, j - 1)
+      if (c == "%") out = out "%"; else if (c == "h") out = out $6; else if (c == "u") out = out $1
+      else if (c == "U") out = out $3; else out = out "%" c
+      p = substr(p, j + 2)
+    }
+    out = out p
+    if (substr(out, 1, 1) != "/") { h = $6; sub(/\/$/, "", h); out = h "/" out }
+    print $1 "\t" out
+  }
+}' | while IFS='	' read -r u p; do
+  [ -f "$p" ] || continue
+  echo "@@akfile $u|$(stat -c '%U|%a' "$p")|$p"
+  head -c 65536 "$p" | sed 's/^/ /'; echo
 done
 
 echo @@keys
@@ -86,4 +97,14 @@ echo @@fw
 (nft -s list table inet kubeward 2>/dev/null | sha256sum | cut -d' ' -f1) ; nft list table inet kubeward >/dev/null 2>&1 && echo present || echo absent
 cat /etc/kubeward/firewall.listed.sha256 2>/dev/null || echo
 [ -f /etc/kubeward/firewall.nft ] && sha256sum < /etc/kubeward/firewall.nft | cut -d' ' -f1 || echo
+echo @@state
+kw_digest() { sha256sum | cut -c1-64; }
+echo "ruleset $({ nft -s list ruleset; for t in iptables-legacy-save ip6tables-legacy-save; do
+  command -v $t >/dev/null 2>&1 && $t | grep -v '^#'; done; } 2>&1 | kw_digest)"
+echo "net $({ ip -br addr; ip route show table all; ip -6 route show table all; ip rule; ip -6 rule
+  for k in net.ipv4.ip_forward net.ipv6.conf.all.forwarding net.ipv4.conf.all.route_localnet \
+    net.ipv4.conf.all.rp_filter net.ipv4.conf.all.accept_local; do sysctl -n $k; done
+} 2>&1 | sed -E 's/ expires [0-9]+sec//' | kw_digest)"
+echo "sshd-bin $(sha256sum < "$(command -v sshd || echo /usr/sbin/sshd)" 2>&1 | cut -c1-64)"
+
 echo @@end
