@@ -178,7 +178,9 @@ def test_a_pod_on_the_new_worker_is_reached_and_node_remove_drains_it_elsewhere(
             assert not re.search(rf"\b{re.escape(address)}\b", members), (n.name, members)
             assert str(n.private_address) in members
     finally:
-        kubectl(config, "delete", "deployment", "day2", "-n", "default", "--wait=false")
+        # gone before the next module (its containers too: test_up_reset compares container lists)
+        kubectl(config, "delete", "deployment", "day2", "-n", "default", "--wait=true")
+        kubectl(config, "wait", "--for=delete", "pod", "-l", "app=day2", "-n", "default", "--timeout=60s")
 
 
 def test_the_only_control_plane_is_not_removed(cluster: KubeCluster) -> None:

@@ -48,6 +48,7 @@ def test_phases_that_would_cut_a_departing_host_off_imply_the_departures_phase()
     assert names(["etcd"], []) == ["connect", "departures", "etcd"]
     assert names(["firewall"], ["departures"]) == ["connect", "firewall"]
     assert names(["pki", "audit"], []) == ["connect", "pki", "audit"]
+    assert names(["pki", "control-plane"], []) == ["connect", "pki", "control-plane"]  # `pki renew --apply`
 
 
 def test_skipping_connect_still_connects() -> None:

@@ -81,10 +81,10 @@ class Preflight(Phase):
 PHASES: tuple[Phase, ...] = (Connect(), Preflight(), Departures(), Provision(), HardenSsh(), Firewall(), Pki(),
                               Containerd(), Artifacts(), Rollout(), Etcd(), ControlPlane(), Nodes(), Audit())
 PHASE_NAMES = tuple(p.name for p in PHASES)
-#: phases that would cut a host gone from cluster.yml off, or act on the cluster without it: the
-#: departures phase (drain, etcd member removal while the member still runs) comes first, implied
-#: unless skipped by name
-NEEDS_DEPARTURES = frozenset({"firewall", "etcd", "control-plane", "nodes"})
+#: phases that would cut a host gone from cluster.yml off (the firewall) or take it out of etcd
+#: unasked: the departures phase (confirmation, drain, etcd member removal while the member still
+#: runs) comes first, implied unless skipped by name
+NEEDS_DEPARTURES = frozenset({"firewall", "etcd"})
 
 
 def select_phases(only: Sequence[str], skip: Sequence[str]) -> list[Phase]:
