@@ -134,7 +134,9 @@ def test_reset_removes_kubeward_and_nothing_else(kube_cluster: KubeCluster) -> N
         stable = {i for i in items(dry, n) ^ items(done, n) if i[0] != "container"}
         assert not stable, (n, stable)
         kinds = {k for k, _ in items(done, n)}
-        assert {"stop", "container", "image", "netns", "unmount", "file", "tree", "nft", "route"} <= kinds, kinds
+        assert {"stop", "image", "netns", "unmount", "file", "tree", "nft", "route"} <= kinds, (n, kinds)
+    # pod containers: wherever the kubelet had not garbage-collected them already
+    assert any(k == "container" for n in names for k, _ in items(done, n)), done
     assert ("nft", "inet kubeward") in items(done, names[0])
 
     facts = on_nodes(lab, {node.name: after_reset_script(cfg, node.name) for node in nodes})
