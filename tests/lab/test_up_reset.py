@@ -129,10 +129,14 @@ def test_reset_removes_kubeward_and_nothing_else(kube_cluster: KubeCluster) -> N
     done = reset_json(config, "--yes")
     assert done["confirmed"] and all(h["status"] == "reset" for h in done["hosts"].values())
     for n in names:
-        # --dry-run listed exactly what the reset removed
-        assert items(dry, n) == items(done, n), (n, items(dry, n) ^ items(done, n))
+        # --dry-run listed exactly what the reset removed; containers excepted: the kubelet runs during
+        # the dry run and its garbage collection may remove a dead container before the reset does
+        stable = {i for i in items(dry, n) ^ items(done, n) if i[0] != "container"}
+        assert not stable, (n, stable)
         kinds = {k for k, _ in items(done, n)}
-        assert {"stop", "container", "image", "netns", "unmount", "file", "tree", "nft", "route"} <= kinds, kinds
+        assert {"stop", "image", "netns", "unmount", "file", "tree", "nft", "route"} <= kinds, (n, kinds)
+    # the pods' containers are gone whichever way (removed by the reset, or with their shims): the
+    # processes check below finds no containerd-shim, no sandbox netns and no kubelet mount
     assert ("nft", "inet kubeward") in items(done, names[0])
 
     facts = on_nodes(lab, {node.name: after_reset_script(cfg, node.name) for node in nodes})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from kubeward.config import LoadedConfig, load_config
-from kubeward.config.local_files import make_state_dir
+from kubeward.config.local_files import make_state_dir, open_log_file
 from kubeward.errors import KubewardError
 from kubeward.remote.ssh import DEFAULT_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT, Session, Trust
 from kubeward.remote.targets import targets_for
@@ -94,3 +96,14 @@ def run_lock(loaded: LoadedConfig) -> RunLock:
 
 def ensure_state_dir(path: Path) -> None:
     make_state_dir(path)
+
+
+def start_log(loaded: LoadedConfig, command: str) -> Path:
+    """A debug log of this run in STATE_DIR/logs/<command>-<time>-<pid>.log (0600); its path."""
+    path = loaded.state_dir / "logs" / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    handler = open_log_file(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger("kubeward")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if root.level == logging.NOTSET or root.level > logging.DEBUG else root.level)
+    return path

@@ -5,18 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from kubeward.cli.common import RemoteOptions, check_hosts, remote_options, run_lock
-from kubeward.config import LoadedConfig
-from kubeward.config.local_files import open_log_file
+from kubeward.cli.common import RemoteOptions, check_hosts, remote_options, run_lock, start_log
 from kubeward.errors import KubewardError
 from kubeward.hostscripts.reset import KINDS
 from kubeward.phases.base import RunContext
@@ -35,16 +31,6 @@ LABELS = {
     "user": "remove user", "group": "remove group", "sshd-dropin": "remove the sshd drop-in (guarded)",
 }
 assert set(LABELS) == set(KINDS)
-
-
-def _start_log(loaded: LoadedConfig) -> Path:
-    path = loaded.state_dir / "logs" / f"reset-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    handler = open_log_file(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root = logging.getLogger("kubeward")
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if root.level == logging.NOTSET or root.level > logging.DEBUG else root.level)
-    return path
 
 
 def _status(r: HostReset, report: ResetReport) -> str:
@@ -182,7 +168,7 @@ def reset(opts: RemoteOptions, host: tuple[str, ...], everything: bool, dry_run:
                             "terminal to confirm on, pass --yes (or --dry-run to see what it would remove)")
     plans = {h: plan_reset(config, h, everything=everything) for h in hosts}
     notes = partial_reset_notes(config, hosts)
-    log_path = _start_log(loaded)
+    log_path = start_log(loaded, "reset")
 
     def progress(h: str, msg: str) -> None:
         logging.getLogger("kubeward.reset").info("%s: %s", h, msg)

@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sys
-import time
 from collections.abc import Callable
-from pathlib import Path
 
 import click
 from rich.console import Console
@@ -17,9 +14,8 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options, run_lock
+from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options, run_lock, start_log
 from kubeward.config import LoadedConfig
-from kubeward.config.local_files import open_log_file
 from kubeward.phases.base import RunContext
 from kubeward.phases.runner import PHASE_NAMES, PHASES, RunReport, run_phases, select_phases
 
@@ -30,16 +26,6 @@ STATE_STYLE = {"running": "[cyan]…[/]", "ok": "[green]ok[/]", "changed": "[yel
 
 def _split(values: tuple[str, ...]) -> list[str]:
     return [x.strip() for v in values for x in v.split(",") if x.strip()]
-
-
-def _start_log(loaded: LoadedConfig, command: str) -> Path:
-    path = loaded.state_dir / "logs" / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    handler = open_log_file(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root = logging.getLogger("kubeward")
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if root.level == logging.NOTSET or root.level > logging.DEBUG else root.level)
-    return path
 
 
 def confirm_fn(yes: bool, live: list[Live]) -> Callable[[str], bool] | None:
@@ -72,7 +58,7 @@ def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], 
     loaded = opts.load()
     ensure_state_dir(loaded.state_dir)
     phases = select_phases(_split(only), _split(skip))
-    log_path = _start_log(loaded, "up" if apply else "plan")
+    log_path = start_log(loaded, "up" if apply else "plan")
     hosts = check_hosts(loaded, _split(host)) or [h.name for h in loaded.config.hosts]
     grid: dict[tuple[str, str], str] = {}
     live_wanted = output == "text" and sys.stdout.isatty()
