@@ -12,8 +12,8 @@ from collections import Counter
 import click
 from rich.console import Console
 
-from kubeward.cli.common import RemoteOptions, ensure_state_dir, remote_options, run_lock
-from kubeward.cli.up_cmds import _start_log, _summary_json
+from kubeward.cli.common import RemoteOptions, ensure_state_dir, remote_options, run_lock, start_log
+from kubeward.cli.up_cmds import _summary_json
 from kubeward.config import LoadedConfig
 from kubeward.config.edit import EditError, write_without_host
 from kubeward.errors import KubewardError
@@ -79,7 +79,7 @@ def node_remove(opts: RemoteOptions, name: str, yes: bool, force: bool, timeout:
                 output: str) -> None:
     loaded = opts.load()
     ensure_state_dir(loaded.state_dir)
-    log_path = _start_log(loaded, "node-remove")
+    log_path = start_log(loaded, "node-remove")
     started = time.monotonic()
     result = Removal(name, "")
 
