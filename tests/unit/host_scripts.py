@@ -60,6 +60,7 @@ from kubeward.ops.sshd import GUARD as SSHD_GUARD
 from kubeward.ops.sshd import render_install_step, render_remove_step
 from kubeward.phases.base import OpsPhase, RunContext, render_prefetch_script
 from kubeward.phases.component import render_component_facts
+from kubeward.phases.departures import etcd_facts_script
 from kubeward.phases.firewall import GUARD as FIREWALL_GUARD
 from kubeward.phases.firewall import render_apply_step, render_persist_script
 from kubeward.phases.nodes import JOINED_FACT, SERVING_FACT
@@ -164,6 +165,7 @@ def every_script(config: ClusterConfig, tmp: Path, payload: str = "snap") -> dic
     loaded = LoadedConfig(config, "cluster.yml")
     session = Session(targets_for(config), Trust(tmp / "known_hosts"))
     ctx = RunContext(loaded, session, apply=True)
+    ctx.phase_names = tuple(p.name for p in PHASES)  # as the runner sets it: the prefetch of a full `up`
     out: dict[str, str] = {}
 
     async def prepare() -> None:
@@ -183,6 +185,8 @@ def every_script(config: ClusterConfig, tmp: Path, payload: str = "snap") -> dic
                 changes = fresh_host_changes(ops)
                 out[f"{h.name} apply {phase.name}"] = render_apply_script(changes)
         out[f"{h.name} prefetch"] = render_prefetch_script(per_phase, "debian")
+        if h.is_control_plane:  # what the departures phase reads when the etcd phase does not run
+            out[f"{h.name} facts departures"] = etcd_facts_script(config)
         out[f"{h.name} preflight"] = preflight_facts_script(config, h.name)
         out[f"{h.name} firewall arm"] = render_arm_script(FIREWALL_GUARD, render_apply_step(render_ruleset(config, h)), 60)
         if h.is_control_plane:
