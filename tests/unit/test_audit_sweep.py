@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from kubeward.audit.probe import sweep_tcp
+from kubeward.audit.probe import _settled_state, sweep_tcp
 
 
 @pytest.fixture
@@ -55,3 +56,27 @@ def test_sweep_reports_open_and_closed_ports_and_leaves_out_the_silent(listening
 
 def test_sweep_of_nothing_is_empty() -> None:
     assert sweep_tcp([], window=16) == {}
+
+
+def test_an_answer_read_after_its_deadline_still_counts(listening: list[int]) -> None:
+    """A sweep that was not scheduled until past a connect's deadline takes the state the kernel holds."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port_closed = closed.getsockname()[1]
+    closed.close()
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    socks = []
+    try:
+        for port in (listening[0], port_closed, full.getsockname()[1], full.getsockname()[1], full.getsockname()[1]):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            s.connect_ex(("127.0.0.1", port))
+            socks.append(s)
+        time.sleep(0.1)  # the answers arrive; nobody reads them before the deadline
+        states = [_settled_state(s) for s in socks]
+    finally:
+        for s in [*socks, full]:
+            s.close()
+    assert states[:2] == ["open", "closed"]
+    assert None in states[2:]  # a SYN the full listener drops is still unanswered

@@ -580,6 +580,21 @@ async def probe_outside(config: ClusterConfig, matrix: list[MatrixRow], obs: Obs
     obs.ports += udp_probes
 
 
+def _settled_state(s: socket.socket) -> str | None:
+    """The state the kernel holds for a connect whose deadline passed before its answer was read
+    (the process was not scheduled in between): "open", "closed", or None while it is still waiting."""
+    err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err == errno.ECONNREFUSED:
+        return "closed"
+    if err != 0:
+        return None
+    try:
+        s.getpeername()
+    except OSError:
+        return None  # the SYN is still unanswered
+    return "open"
+
+
 def sweep_tcp(targets: Iterable[tuple[str, int]], window: int, timeout: float = SWEEP_TIMEOUT,
               burst: int = _SWEEP_BURST) -> dict[tuple[str, int], str]:
     """Connect to every (address, port) without blocking, at most ``window`` in flight.
@@ -646,7 +661,7 @@ def sweep_tcp(targets: Iterable[tuple[str, int]], window: int, timeout: float = 
             while queue and (queue[0][1].fileno() == -1 or queue[0][0] <= now):
                 _, s = queue.popleft()
                 if s.fileno() != -1:
-                    finish(s, None)
+                    finish(s, _settled_state(s))
     finally:
         for s, _ in pending.values():
             s.close()
