@@ -2,7 +2,8 @@
 the same cluster): the lab's spare node is added to cluster.yml and joins with `up` (the plan
 before lists its own changes and, on the other nodes, only the firewall's `nodes` set and a pod
 route; no kubelet, kube-proxy, etcd, API server, proxy or containerd restarts elsewhere), runs a
-pod the other nodes reach; `kubeward node remove` then drains it (its Deployment pod is evicted and
+pod the other nodes reach; taken out of cluster.yml, `plan` lists its drain and `up` without --yes
+refuses and changes nothing; `kubeward node remove` then drains it (its Deployment pod is evicted and
 runs elsewhere), stops and disables its services, deletes its Node, and the other nodes lose its
 route and firewall entry. The cluster is as before at the end (the spare node is out of it again);
 the only control plane is never removed."""
@@ -131,6 +132,30 @@ def test_up_joins_the_new_worker_and_restarts_nothing_elsewhere(cluster: KubeClu
     ready = {n["metadata"]["name"] for n in nodes
              if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])}
     assert cluster.spare in ready
+
+
+def test_up_without_the_new_worker_lists_its_departure_and_does_nothing_unconfirmed(cluster: KubeCluster) -> None:
+    """The worker taken out of cluster.yml again: `plan` lists its drain and deletion; `up` without
+    a terminal and without --yes refuses before any phase that changes a host (the firewall would
+    cut the worker off while it is still a Node), and the worker stays Ready."""
+    cp = next(n.name for n in cluster.nodes() if n.role == "control-plane")
+    r = kw("plan", "-c", str(cluster.config), "--skip", "audit", "-o", "json")
+    assert r.stdout, r.stderr[-3000:]
+    planned = [c["summary"] for c in json.loads(r.stdout)["hosts"][cp]["changes"] if c["phase"] == "departures"]
+    assert planned and planned[0].startswith(f"cordon and drain Node {cluster.spare} "), planned
+    assert any(s.startswith(f"delete Node {cluster.spare}") for s in planned), planned
+    before = identities(cluster)
+    rc, report = up_json(cluster.config, "--skip", "audit")
+    assert rc != 0 and report["stopped_after"] == "departures", report["stopped_after"]
+    error = report["hosts"][cp]["error"] or ""
+    assert cluster.spare in error and "--yes" in error, error
+    assert all(not h["changes"] or h is report["hosts"][cp] for h in report["hosts"].values()), report["hosts"]
+    assert identities(cluster) == before
+    node = json.loads(kubectl(cluster.config, "get", "node", cluster.spare, "-o", "json").stdout)
+    assert not node["spec"].get("unschedulable") and any(
+        c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"]), node["spec"]
+    members = cluster.lab.exec(cp, ["nft", "list", "set", "inet", "kubeward", "nodes"]).stdout
+    assert str(cluster.lab.load().node(cluster.spare).private_address) in members
 
 
 def test_a_pod_on_the_new_worker_is_reached_and_node_remove_drains_it_elsewhere(cluster: KubeCluster) -> None:
