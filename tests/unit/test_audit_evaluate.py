@@ -96,7 +96,7 @@ def local(name: str) -> LocalObservation:
         Listener("tcp", "*", 10250, "kubelet"),
         Listener("tcp", "127.0.0.1", 10248, "kubelet"),
         Listener("tcp", "127.0.0.1", 10249, "kube-proxy"),
-        Listener("tcp", "*", 10256, "kube-proxy"),
+        Listener("tcp", "127.0.0.1", 10256, "kube-proxy"),
         Listener("udp", "127.0.0.53", 53, "systemd-resolve"),
         Listener("tcp", priv, 10250, "kubeward-probe"),
     ]
@@ -152,7 +152,7 @@ def observations() -> Observations:
         port("peer", "worker-1", "cp-1", 2379, "filtered"),
         port("peer", "worker-1", "cp-1", 10250, "open"),
         port("peer", "cp-1", "worker-1", 10250, "open"),
-        port("peer", "worker-2", "worker-1", 10256, "open"),
+        port("peer", "worker-2", "worker-1", 10256, "filtered"),
     ]
     obs.tls += [
         tls("cp-1", 6443, "kube-apiserver"),

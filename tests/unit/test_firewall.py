@@ -195,7 +195,7 @@ def test_api_server_from_nodes_trusted_and_pods_not_admin() -> None:
 
 def test_loopback_only_ports_get_no_rule() -> None:
     text = render_ruleset(cluster(), "n0")
-    for port in (2381, 10248, 10249, 10257, 10259):
+    for port in (2381, 10248, 10249, 10256, 10257, 10259):
         assert f"dport {port} " not in text
 
 

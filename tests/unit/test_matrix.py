@@ -65,7 +65,7 @@ def test_required_rows_and_their_audiences() -> None:
         "kube-controller-manager": (10257, "tcp", ("self",), "TLS+token"),
         "kube-scheduler": (10259, "tcp", ("self",), "TLS+token"),
         "kube-proxy-metrics": (10249, "tcp", ("self",), "none"),
-        "kube-proxy-healthz": (10256, "tcp", ("nodes",), "none"),
+        "kube-proxy-healthz": (10256, "tcp", ("self",), "none"),
         "apiserver-insecure": (8080, "tcp", ("nobody",), "none"),
     }
     for key, (port, proto, sources, auth) in expect.items():

@@ -212,10 +212,10 @@ def core_rows(
             process=("kube-proxy",),
         ),
         MatrixRow(
-            "kube-proxy-healthz", "kube-proxy healthz", _port(10256), "tcp", BOTH, "all",
-            ("nodes",), "none", False, True,
-            "kube-proxy /healthz for node and load-balancer health checks",
-            "unauthenticated, reveals only health",
+            "kube-proxy-healthz", "kube-proxy healthz", _port(10256), "tcp", BOTH, "loopback",
+            ("self",), "none", False, True,
+            "kube-proxy /healthz: kubeward's health check of kube-proxy",
+            "healthzBindAddress 127.0.0.1:10256 (unauthenticated; no load balancer checks nodes here)",
             process=("kube-proxy",),
         ),
     )

@@ -78,7 +78,6 @@ table inet kubeward {
 		iifname "eth1" ip saddr @control_planes tcp dport 2380 accept comment "etcd-peer"
 		iifname "eth1" ip saddr @nodes tcp dport 10250 accept comment "kubelet"
 		iifname "cni0" ip saddr @pods tcp dport 10250 accept comment "kubelet"
-		iifname "eth1" ip saddr @nodes tcp dport 10256 accept comment "kube-proxy-healthz"
 		ip saddr @nodeport_sources tcp dport 30001-30099 accept comment "nodeport-tcp"
 		iifname "eth1" ip saddr @nodes tcp dport 30001-30099 accept comment "nodeport-tcp"
 		iifname "cni0" ip saddr @pods tcp dport 30001-30099 accept comment "nodeport-tcp"
