@@ -1,6 +1,13 @@
 """Which pods a drain evicts, keeps and refuses to touch (pure)."""
 
-from kubeward.kube.drain import PodInfo, eviction_plan
+import asyncio
+import json
+
+import httpx2 as httpx
+from lightkube import AsyncClient, KubeConfig
+from lightkube.models.meta_v1 import ObjectMeta
+
+from kubeward.kube.drain import PodInfo, eviction_kind, eviction_plan
 
 
 def pod(name: str, *owners: str, phase: str = "Running", mirror: bool = False) -> PodInfo:
@@ -74,3 +81,32 @@ def test_a_pod_being_deleted_with_no_running_container_no_longer_holds_its_node(
     assert _pod_info(pod_json(False, None)).holds_node  # not evicted: the drain does not decide by it
     info = _pod_info(pod_json(True, running))
     assert (info.ref, info.owner_kinds, info.deleting, info.running) == ("ns/web-1", ("ReplicaSet",), True, True)
+
+
+def test_the_eviction_api_version_follows_the_cluster_version() -> None:
+    """policy/v1beta1 before 1.22 (the lab's 1.20 serves nothing else), policy/v1 from 1.22: the
+    request a drain posts, as lightkube sends it."""
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(201, json={"kind": "Status", "apiVersion": "v1", "status": "Success"})
+
+    config = KubeConfig.from_dict({
+        "clusters": [{"name": "c", "cluster": {"server": "https://api.test:6443"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}], "current-context": "x"})
+
+    async def evict(version: str | None) -> dict[str, object]:
+        client = AsyncClient(config=config, transport=httpx.MockTransport(handler))
+        kind = eviction_kind(version)
+        await client.create(kind(metadata=ObjectMeta(name="web", namespace="ns")), name="web", namespace="ns")
+        await client.close()
+        assert sent[-1].url.path == "/api/v1/namespaces/ns/pods/web/eviction"
+        return json.loads(sent[-1].content)  # type: ignore[no-any-return]
+
+    for version, api in (("1.20.2", "policy/v1beta1"), ("1.21.14", "policy/v1beta1"), (None, "policy/v1beta1"),
+                         ("1.22.0", "policy/v1"), ("1.33.1", "policy/v1")):
+        body = asyncio.run(evict(version))
+        assert (body["apiVersion"], body["kind"], body["metadata"]) == (api, "Eviction",
+                                                                       {"name": "web", "namespace": "ns"}), version

@@ -9,8 +9,10 @@ PodDisruptionBudgets are honoured: a 429 is retried until the deadline), wait un
 pods are gone or, being deleted, have no running container left (see :attr:`PodInfo.holds_node`);
 not on a node that is not Ready (no kubelet would confirm it).
 
-The Eviction API is ``policy/v1beta1`` in the lightkube models kubeward pins (v1.20, the lab's
-version); Kubernetes serves it up to v1.25 and ``policy/v1`` from v1.22.
+The Eviction API's version comes from a table by the cluster's version (:data:`EVICTION_API`):
+``policy/v1beta1`` before 1.22 (the only one 1.20 and 1.21 serve; the lightkube models kubeward
+pins are v1.20's), ``policy/v1`` from 1.22 (policy/v1beta1 is deprecated there and goes with the
+rest of that group version). Both have the same fields.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from lightkube import ALL_NS, ApiError, AsyncClient
+from lightkube.core import resource as res
+from lightkube.models import policy_v1beta1
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Node, Pod
+from lightkube.resources.core_v1 import Node, Pod, PodEviction
 
+from kubeward.components.version import Span, Version, v
 from kubeward.errors import KubewardError
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
@@ -35,6 +40,32 @@ FINISHED = ("Succeeded", "Failed")
 
 class DrainError(KubewardError):
     pass
+
+
+class PodEvictionV1(res.NamespacedSubResource, policy_v1beta1.Eviction):
+    """``policy/v1`` Eviction (Kubernetes 1.22+): the same fields as policy/v1beta1's, posted as v1."""
+
+    _api_info = res.ApiInfo(
+        resource=res.ResourceDef("policy", "v1", "Eviction"),
+        parent=res.ResourceDef("", "v1", "Pod"),
+        plural="pods",
+        verbs=["post"],
+        action="eviction",
+    )
+
+
+EvictionKind = type[PodEviction] | type[PodEvictionV1]
+#: which Eviction API a cluster of a version is asked with
+EVICTION_API: tuple[tuple[Span, EvictionKind], ...] = (
+    (Span(until=v("1.22")), PodEviction),
+    (Span(since=v("1.22")), PodEvictionV1),
+)
+
+
+def eviction_kind(version: str | None) -> EvictionKind:
+    """The Eviction resource for a cluster of ``version`` (the lab's 1.20 when not known)."""
+    ver = Version.parse(version) if version else v("1.20")
+    return next(kind for span, kind in EVICTION_API if span.covers(ver))
 
 
 @dataclass(frozen=True)
@@ -143,8 +174,9 @@ class DrainReport:
 
 
 async def drain(client: AsyncClient, node: str, *, force: bool = False, timeout: float = 300,
-                progress: Callable[[str], None] = lambda _m: None) -> DrainReport:
-    """Cordon ``node``, evict its pods (see :func:`eviction_plan`) and wait until they are gone.
+                progress: Callable[[str], None] = lambda _m: None, version: str | None = None) -> DrainReport:
+    """Cordon ``node``, evict its pods (see :func:`eviction_plan`; with the Eviction API of a cluster
+    of ``version``) and wait until they are gone.
 
     Raises :class:`DrainError` naming the pods that block or outlive ``timeout``; the node stays
     cordoned then (uncordon it with :func:`set_unschedulable` or ``kubectl uncordon``)."""
@@ -156,13 +188,14 @@ async def drain(client: AsyncClient, node: str, *, force: bool = False, timeout:
         raise DrainError(f"cannot drain {node} (it stays cordoned): " +
                          "; ".join(f"{p.ref}: {why}" for p, why in plan.blocked))
     deadline = start + timeout
+    eviction = eviction_kind(version)
     pending = {p.ref: p for p in plan.evict}
     if pending:
         progress(f"evicting {len(pending)} pods from {node}")
     while pending:
         for ref, p in list(pending.items()):
             try:
-                await client.create(Pod.Eviction(metadata=ObjectMeta(name=p.name, namespace=p.namespace)),
+                await client.create(eviction(metadata=ObjectMeta(name=p.name, namespace=p.namespace)),
                                     name=p.name, namespace=p.namespace)
                 report.evicted.append(ref)
                 del pending[ref]

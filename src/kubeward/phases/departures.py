@@ -310,7 +310,8 @@ async def _depart(ctx: RunContext, plan: DeparturePlan, d: Departure, rep: Depar
         assert client is not None
         progress(f"{d.name}: cordon and drain")
         try:
-            rep.drain = await drain(client, d.name, force=force, timeout=timeout, progress=progress)
+            rep.drain = await drain(client, d.name, force=force, timeout=timeout, progress=progress,
+                                    version=ctx.config.kubernetes.version)
         except KubewardError as exc:
             raise failed(f"draining {d.name}", str(exc)) from exc
         progress(f"{d.name}: drained in {rep.drain.seconds:.1f} s ({len(rep.drain.evicted)} pod(s) evicted)")

@@ -300,7 +300,8 @@ class Rollout(Phase):
                 async with self.api(ctx, avoid=host) as client:
                     start = utc_stamp()
                     cordoned = True  # the drain cordons first; a failure after that leaves it cordoned
-                    report = await drain(client, host, timeout=DRAIN_TIMEOUT, progress=lambda m: log.info("rollout: %s", m))
+                    report = await drain(client, host, timeout=DRAIN_TIMEOUT, progress=lambda m: log.info("rollout: %s", m),
+                                         version=ctx.config.kubernetes.version)
                 evicted = f"evicted {len(report.evicted)} pod(s)" + (f": {', '.join(report.evicted)}" if report.evicted else "")
                 out.changes.append(Change("rollout:drain", f"{label}: cordoned at {start}, drained at {utc_stamp()} "
                                           f"({evicted})", ""))
