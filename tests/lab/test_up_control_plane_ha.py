@@ -1,10 +1,13 @@
-"""Three control planes behind every node's local API proxy: with one control plane stopped, a
-worker still reaches a ready API server through 127.0.0.1:6443, and `kubeward kubectl` still works
+"""Three control planes behind every node's local API proxy. The lab starts with two; the third is
+added to cluster.yml and joins with `up` while a client polls the API through a worker's local proxy
+(the plan before changes on the others only what follows a new control plane; afterwards etcd has
+three healthy members and every proxy three backends). With one control plane stopped, a worker
+still reaches a ready API server through 127.0.0.1:6443, and `kubeward kubectl` still works
 (through another control plane). A renewed API server certificate rolls out one control plane at a
-time while a client polls the API through the proxy; `pki status` reads every node's certificates.
-Last: `kubeward node remove` of a control plane under the same poller (no failure longer than a few
-seconds), etcd left with two members, the proxies without its backend, and a second removal that
-would break etcd's quorum refused with the reason."""
+time under the same poller; `pki status` reads every node's certificates. Last: `kubeward node
+remove` of a control plane under the same poller (no failure longer than a few seconds), etcd left
+with two members, the proxies without its backend, and a second removal that would break etcd's
+quorum refused with the reason."""
 
 from __future__ import annotations
 
@@ -21,8 +24,14 @@ import pytest
 from cryptography import x509
 
 from kubeward.lab.lab import Lab, render_kubernetes_yml
-from tests.lab.conftest import lab_config, new_lab_name, up_json
+from tests.lab.conftest import lab_config, new_lab_name, up_json, without_hosts
 
+#: the phases in which a new control plane changes the other hosts (firewall sets, etcd membership,
+#: the API servers' --etcd-servers, the node-local API proxies' backends)
+FOLLOWS_NEW_CONTROL_PLANE = {"firewall", "pki", "etcd", "control-plane", "nodes"}
+#: how `up` carries out a planned route to a new node's pod CIDR
+POD_ROUTE_DONE = [("nodes", "update /usr/local/lib/kubeward/pod-network.sh"),
+                  ("nodes", "restart kubeward-pod-network.service (its configuration changed; all hosts at once)")]
 #: the worker's kubelet client certificate from its TLS bootstrap (certificate and key in one file)
 READYZ = ("curl -s --max-time 5 --cacert /etc/kubernetes/pki/ca.crt "
           "--cert /var/lib/kubelet/pki/kubelet-client-current.pem https://127.0.0.1:6443/readyz")
@@ -43,11 +52,71 @@ def ha_lab(kube_build: Path) -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 def config(ha_lab: Lab, kube_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The lab's cluster.yml without its third control plane, converged; cluster-all.yml beside it
+    lists all four hosts (the first test adds the third control plane and makes this file that)."""
     path = lab_config(ha_lab, tmp_path_factory.mktemp("ha"))
-    path.write_text(path.read_text() + render_kubernetes_yml("1.20.2", kube_build))
+    text = path.read_text() + render_kubernetes_yml("1.20.2", kube_build)
+    path.with_name("cluster-all.yml").write_text(text)
+    cp3 = [n.name for n in ha_lab.load().nodes if n.role == "control-plane"][-1]
+    path.write_text(without_hosts(text, [cp3]))
     rc, report = up_json(path)
     assert rc == 0, json.dumps(report, indent=1)[-4000:]
     return path
+
+
+def test_a_third_control_plane_joins_while_the_api_stays_available(ha_lab: Lab, config: Path) -> None:
+    st = ha_lab.load()
+    worker = next(n.name for n in st.nodes if n.role == "worker")
+    cp1, cp2, cp3 = [n.name for n in st.nodes if n.role == "control-plane"]
+    full = config.with_name("cluster-all.yml")
+    assert set(_proxy_backends(ha_lab, worker)) == {cp1, cp2}
+    # the plan: cp3's own changes, and on the others only what follows a new control plane
+    r = subprocess.run([sys.executable, "-m", "kubeward", "plan", "-c", str(full), "--skip", "audit", "-o", "json"],
+                       capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and r.stdout, r.stderr[-3000:]
+    planned = {h: [(c["phase"], c["summary"]) for c in v["changes"]] for h, v in json.loads(r.stdout)["hosts"].items()}
+    print("\nplan of the third control plane, on the others: " + json.dumps(
+        {h: v for h, v in planned.items() if h != cp3}, indent=1))
+    for h, changes in planned.items():
+        if h != cp3:
+            assert {p for p, _ in changes} <= FOLLOWS_NEW_CONTROL_PLANE, (h, changes)
+    assert planned[cp3] and len(planned[cp3]) > len(planned[worker])
+
+    poller = subprocess.Popen(ha_lab.exec_argv(worker, ["sh", "-c", POLL]), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2)
+        started = time.monotonic()
+        rc, report = up_json(full)
+        took = time.monotonic() - started
+        time.sleep(2)
+    finally:
+        ha_lab.exec(worker, ["touch", "/tmp/kwpoll.stop"])
+        poller.wait(timeout=30)
+    worst, failed, polls = longest_failure(ha_lab.exec(worker, ["cat", "/tmp/kwpoll.log"]).stdout)
+    print(f"up adding a control plane: {took:.1f} s; the API through {worker}'s proxy: {failed} of {polls} polls "
+          f"failed, longest failure {worst:.2f} s")
+    assert rc == 0, {h: (v["error"], v["notes"][-3:]) for h, v in report["hosts"].items()}
+    done = {h: [(c["phase"], c["summary"]) for c in v["changes"]] for h, v in report["hosts"].items()}
+    # the plan's "add a route to cp3's pod CIDR once it registers" is done as a new pod-network script and its re-run
+    route = {h for h, v in planned.items() if any(p == "nodes" and f"{cp3}'s pod CIDR" in s for p, s in v)}
+    unplanned = {h: [c for c in done[h] if c not in planned[h] and not (h in route and c in POD_ROUTE_DONE)]
+                 for h in done if h != cp3}
+    assert not any(unplanned.values()), f"up changed more than the plan listed: {unplanned}"
+    assert polls > 20 and worst <= 5.0, (worst, failed)
+    config.write_text(full.read_text())  # the module's next tests use the three control planes
+
+    rc, status = kubeward_json("etcd", "status", "-c", str(config))
+    assert rc == 0 and status["healthy"] and sorted(m["name"] for m in status["members"]) == [cp1, cp2, cp3], status
+    deadline = time.monotonic() + 60
+    while set(_proxy_backends(ha_lab, worker).values()) != {"UP"} and time.monotonic() < deadline:
+        time.sleep(1)
+    assert _proxy_backends(ha_lab, worker) == {cp1: "UP", cp2: "UP", cp3: "UP"}
+    address = next(n.private_address for n in st.nodes if n.name == cp3)
+    assert ha_lab.exec(worker, ["sh", "-c", READYZ.replace("127.0.0.1", address)]).stdout == "ok"
+    nodes = json.loads(subprocess.run([sys.executable, "-m", "kubeward", "kubectl", "-c", str(config), "--", "get",
+                                       "node", cp3, "-o", "json"], capture_output=True, text=True, timeout=120).stdout)
+    assert any(c["type"] == "Ready" and c["status"] == "True" for c in nodes["status"]["conditions"])
 
 
 def test_a_stopped_control_plane_leaves_the_api_reachable_through_the_local_proxy(ha_lab: Lab, config: Path) -> None:

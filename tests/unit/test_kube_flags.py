@@ -3,14 +3,17 @@ and table rows for every difference kubeward knows between them."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from tests.unit.golden import assert_golden
 
-from kubeward.components.flags import check_extra_args, render_argv
+from kubeward.components.flags import check_extra_args, render_args, render_argv
 from kubeward.components.kube import (
     APISERVER,
     CONTROLLER_MANAGER,
     SCHEDULER,
+    SHUTDOWN_DELAY,
     TABLES,
     ControlPlaneContext,
     control_plane_args,
@@ -23,7 +26,7 @@ from kubeward.components.version import v
 
 def ctx(version: str, **extra: dict[str, str]) -> ControlPlaneContext:
     return ControlPlaneContext(v(version), "cp-1", "10.0.0.10", 6443, "10.96.0.0/12", "10.244.0.0/16", 24,
-                               ("https://10.0.0.10:2379", "https://10.0.0.11:2379"), "lab", extra)
+                               ("https://10.0.0.10:2379", "https://10.0.0.11:2379"), "lab", extra, api_servers=2)
 
 
 @pytest.mark.parametrize("version", ["1.20.2", "1.33.0"])
@@ -84,3 +87,12 @@ def test_api_server_files_golden() -> None:
     assert_golden("encryption-config.yaml", render_encryption_config([("key-2", "QUJD"), ("key-1", "REVG")]))
     assert_golden("audit-policy.yaml", render_audit_policy())
     assert_golden("admission-config.yaml", render_admission_config())
+
+
+def test_only_an_api_server_with_peers_delays_its_shutdown() -> None:
+    """Serving on after /readyz fails lets the API proxies move to another API server; the only one
+    would just be unavailable longer."""
+    many = render_args(APISERVER, v("1.20.2"), ctx("1.20.2"))
+    assert many["shutdown-delay-duration"] == f"{SHUTDOWN_DELAY}s"
+    one = render_args(APISERVER, v("1.20.2"), dataclasses.replace(ctx("1.20.2"), api_servers=1))
+    assert "shutdown-delay-duration" not in one

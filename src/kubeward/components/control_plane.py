@@ -97,6 +97,7 @@ def control_plane_context(config: ClusterConfig, host: HostConfig) -> ControlPla
         cluster_name=config.name,
         extra_args={name: getattr(k, key).extra_args for name, key in CONFIG_KEYS.items()},
         nodeport_range=f"{config.network.nodeport_lo}-{config.network.nodeport_hi}",
+        api_servers=len(config.control_planes),
     )
 
 

@@ -62,6 +62,7 @@ class ControlPlaneContext:
     cluster_name: str
     extra_args: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # component -> args
     nodeport_range: str = "30000-32767"  # network.nodeport_range: the firewall guards only this range
+    api_servers: int = 1  # control planes in cluster.yml (an API server on each)
 
 
 _TLS = (
@@ -117,9 +118,10 @@ APISERVER: FlagTable[ControlPlaneContext] = FlagTable("kube-apiserver", (
     Flag("audit-log-maxage", "30", why="CIS 1.2.17"),
     Flag("audit-log-maxbackup", "10", why="CIS 1.2.18"),
     Flag("audit-log-maxsize", "100", why="CIS 1.2.19"),
-    Flag("shutdown-delay-duration", f"{SHUTDOWN_DELAY}s",
-         why="a stopping API server fails /readyz but keeps serving this long, so every node's API proxy "
-             "takes it out before it stops (rolling restarts without failed requests)"),
+    Flag("shutdown-delay-duration", lambda c: f"{SHUTDOWN_DELAY}s" if c.api_servers > 1 else None,
+         why="with more than one control plane: a stopping API server fails /readyz but keeps serving this "
+             "long, so every node's API proxy takes it out before it stops (rolling restarts without failed "
+             "requests); the only API server would just be unavailable that much longer"),
 ), removed=(
     Removed("insecure-port", v("1.24"), "the insecure port is gone; kubeward never opens it"),
     Removed("insecure-bind-address", v("1.24"), "the insecure port is gone"),
