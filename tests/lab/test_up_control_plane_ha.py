@@ -11,6 +11,7 @@ quorum refused with the reason."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -82,18 +84,11 @@ def test_a_third_control_plane_joins_while_the_api_stays_available(ha_lab: Lab, 
             assert {p for p, _ in changes} <= FOLLOWS_NEW_CONTROL_PLANE, (h, changes)
     assert planned[cp3] and len(planned[cp3]) > len(planned[worker])
 
-    poller = subprocess.Popen(ha_lab.exec_argv(worker, ["sh", "-c", POLL]), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(2)
+    with polling(ha_lab, worker) as polled:
         started = time.monotonic()
         rc, report = up_json(full)
         took = time.monotonic() - started
-        time.sleep(2)
-    finally:
-        ha_lab.exec(worker, ["touch", "/tmp/kwpoll.stop"])
-        poller.wait(timeout=30)
-    worst, failed, polls = longest_failure(ha_lab.exec(worker, ["cat", "/tmp/kwpoll.log"]).stdout)
+    worst, failed, polls = longest_failure(polled.log)
     print(f"up adding a control plane: {took:.1f} s; the API through {worker}'s proxy: {failed} of {polls} polls "
           f"failed, longest failure {worst:.2f} s")
     assert rc == 0, {h: (v["error"], v["notes"][-3:]) for h, v in report["hosts"].items()}
@@ -156,6 +151,27 @@ POLL = ("rm -f /tmp/kwpoll.stop /tmp/kwpoll.log; while [ ! -e /tmp/kwpoll.stop ]
         "https://127.0.0.1:6443/version)\" >> /tmp/kwpoll.log; sleep 0.2; done")
 
 
+@dataclass
+class Polled:
+    log: str = ""  # POLL's log, once the block is over
+
+
+@contextlib.contextmanager
+def polling(lab: Lab, node: str) -> Iterator[Polled]:
+    """POLL on ``node`` from 2 s before the block until 2 s after it (stopped even when it fails)."""
+    polled = Polled()
+    poller = subprocess.Popen(lab.exec_argv(node, ["sh", "-c", POLL]), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2)
+        yield polled
+        time.sleep(2)
+    finally:
+        lab.exec(node, ["touch", "/tmp/kwpoll.stop"])
+        poller.wait(timeout=30)
+    polled.log = lab.exec(node, ["cat", "/tmp/kwpoll.log"]).stdout
+
+
 def _proxy_backends(lab: Lab, node: str) -> dict[str, str]:
     stats = lab.exec(node, ["sh", "-c", "curl -s 'http://127.0.0.1:8404/stats;csv'"]).stdout
     return {line.split(",")[1]: line.split(",")[17] for line in stats.splitlines()
@@ -210,15 +226,8 @@ def test_a_renewed_api_server_certificate_rolls_out_one_control_plane_at_a_time(
     assert rc == 1 and pending == {n.name: "pending rollout" for n in cps}, pending
 
     # roll it out with a client polling the API through the worker's local proxy all along
-    poller = subprocess.Popen(ha_lab.exec_argv(worker, ["sh", "-c", POLL]), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(2)
+    with polling(ha_lab, worker) as polled:
         rc, applied = _pki(config, "renew", "apiserver", "--apply")
-        time.sleep(2)
-    finally:
-        ha_lab.exec(worker, ["touch", "/tmp/kwpoll.stop"])
-        poller.wait(timeout=30)
     run = applied["rollout"]["run"]
     assert rc == 0 and applied["ok"], json.dumps(run, indent=1)[-4000:]
     assert run["phases"] == ["connect", "pki", "control-plane"], run["phases"]
@@ -258,22 +267,14 @@ def test_a_renewed_api_server_certificate_rolls_out_one_control_plane_at_a_time(
 
     # the API stayed available: no failure window (from a failed request to the next answered one)
     # longer than a few seconds; on a machine this loaded one slow request may time out (4 s)
-    rows = [line.split() for line in ha_lab.exec(worker, ["cat", "/tmp/kwpoll.log"]).stdout.splitlines()]
-    polls = [(float(r[0]), len(r) == 3 and r[1] == "200") for r in rows if r]
-    longest = 0.0
-    first_failed: float | None = None
-    for t, ok in polls:
-        if not ok and first_failed is None:
-            first_failed = t
-        elif ok and first_failed is not None:
-            longest, first_failed = max(longest, t - first_failed), None
-    answered = [t for t, ok in polls if ok]
+    rows = [line.split() for line in polled.log.splitlines() if line.strip()]
+    answered = [float(r[0]) for r in rows if len(r) == 3 and r[1] == "200"]
     gap = max(b - a for a, b in zip(answered, answered[1:], strict=False))
-    failed = [r for r in rows if len(r) != 3 or r[1] != "200"]
-    print(f"\npoller: {len(polls)} requests during the roll-out, {len(failed)} failed {failed}, longest failure "
-          f"window {longest:.2f} s, longest gap between answered requests {gap:.2f} s; restart windows "
+    longest, failed, polls = longest_failure(polled.log)
+    print(f"\npoller: {polls} requests during the roll-out, {failed} failed, longest failure window {longest:.2f} s, "
+          f"longest gap between answered requests {gap:.2f} s; restart windows "
           f"{[(n, round(e - s, 1)) for s, e, n in windows]}")
-    assert len(polls) > 50 and first_failed is None and longest < 6, (longest, failed)
+    assert polls > 50 and rows[-1][1:2] == ["200"] and longest < 6, (longest, polled.log)
 
     # and everything is in sync again
     rc, status = _pki(config, "status")
@@ -315,24 +316,16 @@ def test_removing_a_control_plane_keeps_the_api_available_and_a_removal_that_bre
             break
         time.sleep(2)
     assert status["healthy"], status
-    poller = subprocess.Popen(ha_lab.exec_argv(worker, ["sh", "-c", POLL]), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(2)
+    with polling(ha_lab, worker) as polled:
         started = time.monotonic()
         rc, doc = kubeward_json("node", "remove", "-c", str(config), cp3, "--yes", "--edit-config")
         took = time.monotonic() - started
-        time.sleep(2)
-    finally:
-        ha_lab.exec(worker, ["touch", "/tmp/kwpoll.stop"])
-        poller.wait(timeout=30)
-    polled = ha_lab.exec(worker, ["cat", "/tmp/kwpoll.log"]).stdout
-    worst, failed, polls = longest_failure(polled)
+    worst, failed, polls = longest_failure(polled.log)
     print(f"node remove of a control plane: {took:.1f} s; the API through {worker}'s proxy: {failed} of {polls} "
           f"polls failed, longest failure {worst:.2f} s")
     assert rc == 0 and doc["ok"], json.dumps(doc, indent=1)[-4000:]
     assert doc["departure"]["etcd_member_removed"] and polls > 20
-    assert worst <= 5.0, polled
+    assert worst <= 5.0, polled.log
     # --edit-config took its entry out of cluster.yml (the last test of the module: nothing else uses it)
     assert doc["config_removed_lines"].startswith(f"  - name: {cp3}\n") and doc["next"] is None
     smaller = config
