@@ -24,14 +24,22 @@ pytestmark = pytest.mark.lab
 
 #: test files that tear down what the shared Kubernetes lab (kube_cluster) runs: they run last, whatever
 #: other files using that lab are called
-RUN_LAST = ("test_up_reset.py",)
+#: the modules on the shared Kubernetes lab (kube_cluster), run last and in this order: the lab (an
+#: API server, etcd, four kubelets) then loads the machine only while they run, and test_up_reset,
+#: which removes everything kubeward installed there, ends it
+KUBE_CLUSTER_ORDER = ("test_nodes.py", "test_nodes_day2.py", "test_rollout.py", "test_up_control_plane.py",
+                      "test_up_kube_audit.py", "test_up_reset.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/lab" in str(item.fspath):
             item.add_marker(pytest.mark.lab)
-    items.sort(key=lambda i: Path(str(i.fspath)).name in RUN_LAST)  # stable: the rest keep their order
+    def rank(item: pytest.Item) -> int:
+        name = Path(str(item.fspath)).name
+        return KUBE_CLUSTER_ORDER.index(name) + 1 if name in KUBE_CLUSTER_ORDER else 0
+
+    items.sort(key=rank)  # stable: the rest keep their order
 
 
 def _require_root() -> None:
@@ -161,7 +169,7 @@ def kube_cluster(kube_build: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     """One Kubernetes lab (1 control plane, 2 workers, and a spare booted node that cluster.yml leaves
     out) converged once and shared by test_nodes, test_nodes_day2 (which adds the spare node and
     removes it again), test_up_kube_audit (which weakens it) and the others using kube_cluster, then
-    reset by test_up_reset (run last: RUN_LAST); torn down even when tests fail."""
+    reset by test_up_reset (run last: KUBE_CLUSTER_ORDER); torn down even when tests fail."""
     from kubeward.lab.lab import render_kubernetes_yml
 
     _require_root()
