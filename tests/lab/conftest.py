@@ -22,8 +22,6 @@ from kubeward.lab.lab import Lab, LabState, NodeState
 pytestmark = pytest.mark.lab
 
 
-#: test files that tear down what the shared Kubernetes lab (kube_cluster) runs: they run last, whatever
-#: other files using that lab are called
 #: the modules on the shared Kubernetes lab (kube_cluster), run last and in this order: the lab (an
 #: API server, etcd, four kubelets) then loads the machine only while they run, and test_up_reset,
 #: which removes everything kubeward installed there, ends it
@@ -35,6 +33,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/lab" in str(item.fspath):
             item.add_marker(pytest.mark.lab)
+
     def rank(item: pytest.Item) -> int:
         name = Path(str(item.fspath)).name
         return KUBE_CLUSTER_ORDER.index(name) + 1 if name in KUBE_CLUSTER_ORDER else 0
