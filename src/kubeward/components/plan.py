@@ -50,8 +50,8 @@ class HostWork:
         if self.start:
             out.append(Change(f"service:{unit}", f"start {unit} (now {self.state.active or 'unknown'})", ""))
         if self.needs_restart:
-            how = "one host at a time" if self.component.restart == "rolling" else "all hosts at once"
-            out.append(Change(f"service:{unit}", f"restart {unit} ({self.restart_reason}; {how})", ""))
+            out.append(Change(f"service:{unit}", f"restart {unit} ({self.restart_reason}; "
+                                                 f"{restart_manner(self.component)})", ""))
         elif self.needs_reload:
             out.append(Change(f"service:{unit}", f"reload {unit} (its configuration changed; no restart)", ""))
         return out
@@ -109,10 +109,19 @@ def restart_for_files(work: HostWork, changed: Collection[str]) -> tuple[str, ..
         work.needs_restart, work.needs_reload = True, False
         service = work.component.service_op().id
         work.unchanged = [u for u in work.unchanged if u.op != service]
-        names = ", ".join(p.rsplit("/", 1)[-1] for p in hit)
-        work.restart_reason = f"it reads {names}, changed in this run"
+        work.restart_reason = reads_reason(hit)
         return hit
     return ()
+
+
+def restart_manner(component: Component) -> str:
+    """How a component's restarts go, in the words plans show."""
+    return "one host at a time" if component.restart == "rolling" else "all hosts at once"
+
+
+def reads_reason(hit: Collection[str]) -> str:
+    """Why a service restarts for files an earlier phase of the run changed."""
+    return f"it reads {', '.join(p.rsplit('/', 1)[-1] for p in hit)}, changed in this run"
 
 
 def render_wait(component: Component, probe: Health | None = None) -> str:

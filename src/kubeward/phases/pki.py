@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from kubeward.components.certificates import installed_certs
 from kubeward.components.control_plane import ControlPlaneInputs, api_proxy_component, control_plane_components
 from kubeward.components.etcd import etcd_component
+from kubeward.components.plan import reads_reason, restart_manner
 from kubeward.components.spec import Component
 from kubeward.config import ClusterConfig
 from kubeward.errors import KubewardError, RemoteError
@@ -150,10 +151,8 @@ class Pki(OpsPhase):
                 if not hit:
                     continue
                 by_name.setdefault(comp.name, {})[h] = comp
-                how = "one host at a time" if comp.restart == "rolling" else "all hosts at once"
-                names = ", ".join(p.rsplit("/", 1)[-1] for p in hit)
-                out[h].changes.append(Change(f"service:{comp.unit}", f"restart {comp.unit} if it runs (it reads "
-                                             f"{names}, changed in this run; {how})", ""))
+                out[h].changes.append(Change(f"service:{comp.unit}", f"restart {comp.unit} if it runs "
+                                             f"({reads_reason(hit)}; {restart_manner(comp)})", ""))
             if self.inputs_error and ctx.config.host(h).is_control_plane:
                 ctx.notes.setdefault(h, []).append(f"pki: control-plane components not restarted here "
                                                    f"({self.inputs_error}); run the control-plane phase")
