@@ -17,18 +17,12 @@ from rich.console import Console
 from kubeward.cli.common import RemoteOptions, ensure_state_dir, remote_options, run_lock
 from kubeward.config import LoadedConfig
 from kubeward.errors import KubewardError
+from kubeward.fileutil import write_private
 from kubeward.pki.kubeconfig import render_tunnel_kubeconfig
 from kubeward.remote.forward import Forward, Tunnel
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 DEFAULT_PORT = 16443
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(path, 0o600)
 
 
 def render_admin_kubeconfig(loaded: LoadedConfig, port: int) -> str:
@@ -59,7 +53,7 @@ def kubeconfig_cmd(opts: RemoteOptions, output_file: Path | None, port: int) -> 
     loaded = opts.load()
     ensure_state_dir(loaded.state_dir)
     path = output_file or loaded.state_dir / "admin.kubeconfig"
-    _write_private(path, render_admin_kubeconfig(loaded, port))
+    write_private(path, render_admin_kubeconfig(loaded, port))
     err.print(f"wrote {path} (0600): the daily admin through `kubeward tunnel --local-port {port} api`")
     click.echo(str(path))
 
@@ -114,7 +108,7 @@ def kubectl_cmd(opts: RemoteOptions, node: str | None, args: tuple[str, ...]) ->
             # for a reused port: a private cache for this run, removed after it
             cache = tempfile.TemporaryDirectory(prefix=".kubectl-cache-", dir=loaded.state_dir)
             try:
-                _write_private(kc, render_admin_kubeconfig(loaded, fwd.local_port))
+                write_private(kc, render_admin_kubeconfig(loaded, fwd.local_port))
                 env = {**os.environ, "KUBECONFIG": str(kc)}
                 proc = await asyncio.create_subprocess_exec(kubectl, "--cache-dir", cache.name, *args, env=env)
                 return await proc.wait()

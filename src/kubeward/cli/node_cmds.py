@@ -16,9 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from kubeward.cli.common import RemoteOptions, ensure_state_dir, remote_options
-from kubeward.cli.kube_cmds import _write_private, find_kubectl, render_admin_kubeconfig
+from kubeward.cli.kube_cmds import find_kubectl, render_admin_kubeconfig
 from kubeward.config import LoadedConfig
 from kubeward.errors import KubewardError, RemoteError
+from kubeward.fileutil import write_private
 from kubeward.remote.ssh import Session
 
 out = Console(highlight=False, soft_wrap=True)
@@ -201,7 +202,7 @@ def check_cmd(opts: RemoteOptions, output: str) -> None:
 
     def write_kubeconfig(port: int) -> Path:
         path = loaded.state_dir / f".check-{port}.kubeconfig"
-        _write_private(path, render_admin_kubeconfig(loaded, port))
+        write_private(path, render_admin_kubeconfig(loaded, port))
         return path
 
     def progress(msg: str) -> None:

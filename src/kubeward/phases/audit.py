@@ -7,7 +7,6 @@ import asyncio
 import base64
 import hashlib
 import logging
-import os
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -55,6 +54,7 @@ from kubeward.audit.probe import (
 from kubeward.audit.sampling import plan_peer_sources
 from kubeward.catalog.matrix import build_matrix
 from kubeward.config import ClusterConfig, HostConfig, LoadedConfig
+from kubeward.fileutil import write_private
 from kubeward.firewall.compile import render_ruleset
 from kubeward.firewall.paths import RULESET, sha
 from kubeward.hostscripts.programs import read_program
@@ -237,13 +237,8 @@ def read_proof(state_dir: Path) -> ProofRecord | None:
 def write_proof(state_dir: Path, record: ProofRecord) -> None:
     """Atomically, 0600 from the start (it lists every node's open ports)."""
     path = state_dir / PROOF_FILE
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(render_record(record))
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        write_private(path, render_record(record))
     except OSError as exc:  # no reuse next time: the probes then run live
         log.warning("cannot record the audit's live proof in %s: %s", path, exc)
 

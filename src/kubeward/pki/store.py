@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 
 from kubeward.config import ClusterConfig
 from kubeward.errors import KubewardError
+from kubeward.fileutil import write_private
 from kubeward.pki.encryption import FILE_NAME as KEYS_FILE
 from kubeward.pki.encryption import KeyRing, new_key, parse_key_ring, render_key_ring
 from kubeward.pki.errors import PkiError
@@ -179,15 +180,7 @@ def read_keys(state_dir: Path) -> KeyRing | None:
 
 def write_keys(state_dir: Path, ring: KeyRing) -> None:
     """Atomically, 0600 from the start."""
-    path = state_dir / KEYS_FILE
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(render_key_ring(ring))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_private(state_dir / KEYS_FILE, render_key_ring(ring))
 
 
 def ensure_keys(state_dir: Path, now: datetime) -> KeyRing:

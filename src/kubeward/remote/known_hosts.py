@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from kubeward.fileutil import write_private
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,4 @@ def read_known_hosts(path: Path) -> list[KnownHost]:
 def write_known_hosts(path: Path, entries: list[KnownHost]) -> None:
     """Atomically replace the file (0600, in a 0700 directory)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(render_known_hosts(entries))
-    tmp.replace(path)
+    write_private(path, render_known_hosts(entries))

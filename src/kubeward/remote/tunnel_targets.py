@@ -3,13 +3,13 @@ that reaches the API server through such a tunnel."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 from kubeward.catalog.matrix import MatrixRow, build_matrix
 from kubeward.config import ClusterConfig, LoadedConfig
 from kubeward.errors import KubewardError
+from kubeward.fileutil import write_private
 from kubeward.pki.kubeconfig import render_tunnel_kubeconfig
 from kubeward.remote.forward import Forward
 
@@ -52,8 +52,5 @@ def write_tunnel_kubeconfig(loaded: LoadedConfig, port: int) -> Path | None:
         return None
     text = render_tunnel_kubeconfig(loaded.config, ca.read_bytes(), cert.read_bytes(), key.read_bytes(), port)
     path = loaded.state_dir / "tunnel.kubeconfig"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(path, 0o600)
+    write_private(path, text)
     return path
