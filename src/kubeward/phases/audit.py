@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import logging
 import socket
@@ -212,10 +213,8 @@ def next_audit_run(state_dir: Path) -> int:
         run = int(path.read_text().strip() or 0)
     except (OSError, ValueError):
         run = 0
-    try:
+    with contextlib.suppress(OSError):  # a read-only state directory: the sample does not rotate, still a sample
         path.write_text(f"{run + 1}\n")
-    except OSError:
-        pass  # a read-only state directory: the sample does not rotate, it is still a sample
     return run
 
 

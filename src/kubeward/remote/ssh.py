@@ -34,6 +34,7 @@ Errors (all :class:`kubeward.errors.RemoteError`)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -635,15 +636,14 @@ async def _stream_file(conn: asyncssh.SSHClientConnection, command: str, head: b
     and sent in chunks with flow control, so a 100 MB binary is never held in memory."""
     process = await conn.create_process(command, encoding=None)
     try:
-        try:
+        # the remote side may stop reading (its script failed): its exit status says why
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             process.stdin.write(head)
             with open(path, "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 18), b""):
                     process.stdin.write(chunk)
                     await process.stdin.drain()
             process.stdin.write_eof()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the remote side stopped reading (its script failed): its exit status says why
         return await process.wait(check=False, timeout=limit)
     finally:
         process.close()
