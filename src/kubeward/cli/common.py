@@ -77,6 +77,11 @@ def remote_options(f: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def split_names(values: tuple[str, ...]) -> list[str]:
+    """Values of a repeatable NAME[,NAME] option, one name each."""
+    return [x.strip() for v in values for x in v.split(",") if x.strip()]
+
+
 def check_hosts(loaded: LoadedConfig, names: list[str]) -> list[str]:
     """The named hosts, or a clear error naming the unknown ones and the known ones."""
     known = [h.name for h in loaded.config.hosts]

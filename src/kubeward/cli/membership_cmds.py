@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 
 from kubeward.cli.common import RemoteOptions, ensure_state_dir, remote_options, run_lock, start_log
-from kubeward.cli.up_cmds import _summary_json
+from kubeward.cli.up_cmds import summary_json
 from kubeward.config import LoadedConfig
 from kubeward.config.edit import EditError, write_without_host
 from kubeward.errors import KubewardError
@@ -128,7 +128,7 @@ def node_remove(opts: RemoteOptions, name: str, yes: bool, force: bool, timeout:
 
 
 def _removal_json(loaded: LoadedConfig, r: Removal, error: str | None, log_path: str) -> dict[str, object]:
-    converge = None if r.converge is None else _summary_json(without_host(loaded, r.host), r.converge, True)
+    converge = None if r.converge is None else summary_json(without_host(loaded, r.host), r.converge, True)
     departed = r.departures[0].as_dict() if r.departures else None
     ok = error is None and r.ok and departed is not None
     return {

@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kubeward.cli.common import RemoteOptions, check_hosts, config_option, remote_options, run_lock
+from kubeward.cli.common import RemoteOptions, check_hosts, config_option, remote_options, run_lock, split_names
 from kubeward.config import LoadedConfig, load_config
 from kubeward.errors import KubewardError
 from kubeward.pki import PkiReport, PkiStore, ensure_pki, read_pki_status, resolve_renew
@@ -28,8 +28,6 @@ OUTPUT = click.option("-o", "--output", type=click.Choice(["text", "json"]), def
                       show_default=True)
 
 
-def _split(values: tuple[str, ...]) -> list[str]:
-    return [x.strip() for v in values for x in v.split(",") if x.strip()]
 
 
 ACTION_STYLE = {"issued": "[green]issued[/]", "reissued": "[yellow]reissued[/]", "reused": "[dim]reused[/]"}
@@ -188,7 +186,7 @@ def status(opts: RemoteOptions, local: bool, host: tuple[str, ...], output: str)
     loaded = opts.load()
     store = PkiStore.for_config(loaded.config)
     st = read_pki_status(loaded.config, store, datetime.now(UTC))
-    names = [] if local else check_hosts(loaded, _split(host)) or [h.name for h in loaded.config.hosts]
+    names = [] if local else check_hosts(loaded, split_names(host)) or [h.name for h in loaded.config.hosts]
     hosts = _read_hosts(opts, loaded, store, names) if names else []
     unread = [h for h in hosts if h.error]
     bad_hosts = [h for h in hosts if not h.ok and not h.error]
@@ -312,18 +310,18 @@ def renew(opts: RemoteOptions, names: tuple[str, ...], all_leaves: bool, include
         _print_rollout_hint(rollout, apply)
         return
 
-    from kubeward.cli.up_cmds import _execute, _print_summary, _summary_json
+    from kubeward.cli.up_cmds import execute_run, print_summary, summary_json
 
-    loaded, run = _execute(opts, (",".join(rollout.phases),), (), True, output, before=do_renew)
+    loaded, run = execute_run(opts, (",".join(rollout.phases),), (), True, output, before=do_renew)
     report = renewed[0]
     if output == "json":
         click.echo(json.dumps({"ok": run.ok, "store": str(store.root), **report.to_dict(),
                                "rollout": {"phases": list(rollout.phases), "restarts": list(rollout.units),
                                            "local_only": list(rollout.local_only), "applied": True,
-                                           "run": _summary_json(loaded, run, True)}}, indent=2))
+                                           "run": summary_json(loaded, run, True)}}, indent=2))
     else:
         _print_report(report, store, "kubeward pki renew")
-        _print_summary(loaded, run, True, opts.verbose)
+        print_summary(loaded, run, True, opts.verbose)
         if not run.ok:
             out.print("[red]renewed in the state directory, but the roll-out did not finish[/]: fix the cause and "
                       "run `kubeward up` (`kubeward pki status` shows which hosts still have the old ones)")

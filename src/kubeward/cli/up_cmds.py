@@ -14,7 +14,15 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from kubeward.cli.common import RemoteOptions, check_hosts, ensure_state_dir, remote_options, run_lock, start_log
+from kubeward.cli.common import (
+    RemoteOptions,
+    check_hosts,
+    ensure_state_dir,
+    remote_options,
+    run_lock,
+    split_names,
+    start_log,
+)
 from kubeward.config import LoadedConfig
 from kubeward.phases.base import RunContext
 from kubeward.phases.runner import PHASE_NAMES, PHASES, RunReport, run_phases, select_phases
@@ -24,8 +32,6 @@ STATE_STYLE = {"running": "[cyan]…[/]", "ok": "[green]ok[/]", "changed": "[yel
                "failed": "[red]FAILED[/]", "": "[dim]-[/]"}
 
 
-def _split(values: tuple[str, ...]) -> list[str]:
-    return [x.strip() for v in values for x in v.split(",") if x.strip()]
 
 
 def confirm_fn(yes: bool, live: list[Live]) -> Callable[[str], bool] | None:
@@ -48,7 +54,7 @@ def confirm_fn(yes: bool, live: list[Live]) -> Callable[[str], bool] | None:
     return ask
 
 
-def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], apply: bool,
+def execute_run(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], apply: bool,
              output: str, host: tuple[str, ...] = (), audit_sweep: bool = False,
              audit_full: bool = False, before: Callable[[LoadedConfig], None] | None = None,
              max_unavailable: int = 1, allow_downgrade: bool = False,
@@ -57,9 +63,9 @@ def _execute(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], 
     (`pki renew --apply` renews there)."""
     loaded = opts.load()
     ensure_state_dir(loaded.state_dir)
-    phases = select_phases(_split(only), _split(skip))
+    phases = select_phases(split_names(only), split_names(skip))
     log_path = start_log(loaded, "up" if apply else "plan")
-    hosts = check_hosts(loaded, _split(host)) or [h.name for h in loaded.config.hosts]
+    hosts = check_hosts(loaded, split_names(host)) or [h.name for h in loaded.config.hosts]
     grid: dict[tuple[str, str], str] = {}
     live_wanted = output == "text" and sys.stdout.isatty()
     report = RunReport([p.name for p in phases], log_path=log_path)
@@ -105,7 +111,7 @@ def _print_interrupted(loaded: LoadedConfig, report: RunReport, apply: bool, out
     """What an interrupted run did so far, per host and phase, and where hosts may be half-changed."""
     half = report.half_changed(apply)
     if output == "json":
-        data = _summary_json(loaded, report, apply)
+        data = summary_json(loaded, report, apply)
         data["ok"] = False
         data["interrupted"] = {"phase": report.running, "hosts_maybe_half_changed": half}
         click.echo(json.dumps(data, indent=2))
@@ -133,7 +139,7 @@ def _print_interrupted(loaded: LoadedConfig, report: RunReport, apply: bool, out
     out.print(f"log: {report.log_path}")
 
 
-def _summary_json(loaded: LoadedConfig, report: RunReport, apply: bool) -> dict[str, object]:
+def summary_json(loaded: LoadedConfig, report: RunReport, apply: bool) -> dict[str, object]:
     hosts = {}
     worked = {h for outs in report.outcomes.values() for h in outs}
     for h in [x for x in loaded.config.hosts if x.name in worked]:
@@ -162,8 +168,8 @@ def _summary_json(loaded: LoadedConfig, report: RunReport, apply: bool) -> dict[
     }
 
 
-def _print_summary(loaded: LoadedConfig, report: RunReport, apply: bool, verbose: int) -> None:
-    data = _summary_json(loaded, report, apply)
+def print_summary(loaded: LoadedConfig, report: RunReport, apply: bool, verbose: int) -> None:
+    data = summary_json(loaded, report, apply)
     hosts = data["hosts"]
     assert isinstance(hosts, dict)
     if not apply:
@@ -290,12 +296,12 @@ Example:
 def up(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output: str,
        host: tuple[str, ...], audit_sweep: bool, audit_full: bool, max_unavailable: int,
        allow_downgrade: bool, yes: bool) -> None:
-    loaded, report = _execute(opts, only, skip, True, output, host, audit_sweep, audit_full,
+    loaded, report = execute_run(opts, only, skip, True, output, host, audit_sweep, audit_full,
                               max_unavailable=max_unavailable, allow_downgrade=allow_downgrade, yes=yes)
     if output == "json":
-        click.echo(json.dumps(_summary_json(loaded, report, True), indent=2))
+        click.echo(json.dumps(summary_json(loaded, report, True), indent=2))
     else:
-        _print_summary(loaded, report, True, opts.verbose)
+        print_summary(loaded, report, True, opts.verbose)
     sys.exit(0 if report.ok else 1)
 
 
@@ -309,12 +315,12 @@ def up(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output
 @ALLOW_DOWNGRADE
 def plan(opts: RemoteOptions, only: tuple[str, ...], skip: tuple[str, ...], output: str,
          host: tuple[str, ...], max_unavailable: int, allow_downgrade: bool) -> None:
-    loaded, report = _execute(opts, only, skip, False, output, host, max_unavailable=max_unavailable,
+    loaded, report = execute_run(opts, only, skip, False, output, host, max_unavailable=max_unavailable,
                               allow_downgrade=allow_downgrade)
     if output == "json":
-        click.echo(json.dumps(_summary_json(loaded, report, False), indent=2))
+        click.echo(json.dumps(summary_json(loaded, report, False), indent=2))
     else:
-        _print_summary(loaded, report, False, opts.verbose)
+        print_summary(loaded, report, False, opts.verbose)
     sys.exit(0 if report.ok else 1)
 
 

@@ -30,6 +30,7 @@ from lightkube.resources.core_v1 import Node, Pod, PodEviction
 
 from kubeward.components.version import Span, Version, v
 from kubeward.errors import KubewardError
+from kubeward.kube.node_status import node_status
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 #: the cause an eviction is refused with (403) in a namespace being deleted
@@ -153,8 +154,7 @@ async def node_ready(client: AsyncClient, node: str) -> bool:
         if exc.status.code == 404:
             return False
         raise DrainError(f"reading Node {node}: {exc.status.message}") from exc
-    conds = (obj.status.conditions if obj.status else None) or []
-    return any(c.type == "Ready" and c.status == "True" for c in conds)
+    return node_status(obj).ready
 
 
 def namespace_terminating(exc: ApiError) -> bool:
