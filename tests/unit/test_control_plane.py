@@ -16,7 +16,6 @@ from kubeward.components.control_plane import (
     HAPROXY_CONFIG,
     HAPROXY_DROPIN,
     api_proxy_component,
-    control_plane_context,
     render_haproxy_config,
     render_unit,
 )
@@ -92,19 +91,6 @@ def test_haproxy_listens_on_loopback_only_and_checks_every_api_server() -> None:
     servers = [line.split()[2] for line in text.splitlines() if line.strip().startswith("server")]
     assert servers == [f"{cp.private_address}:6443" for cp in config.control_planes]
     assert "mode tcp" in text
-
-
-def test_each_api_server_asks_its_own_etcd_member_first() -> None:
-    one = parse_config(GOOD).config  # every host a control plane
-    kube = one.kubernetes.model_copy(update={"enabled": True, "version": "1.20.2"})
-    config = one.model_copy(update={"kubernetes": kube,
-                                    "hosts": tuple(h.model_copy(update={"role": "control-plane"}) for h in one.hosts)})
-    urls = [f"https://{cp.private_address}:{config.etcd.client_port}" for cp in config.control_planes]
-    assert len(urls) > 1
-    for cp, url in zip(config.control_planes, urls, strict=True):
-        servers = control_plane_context(config, cp).etcd_servers
-        assert servers[0] == url and sorted(servers) == sorted(urls)
-        assert [u for u in servers if u != url] == [u for u in urls if u != url]  # the others in cluster.yml's order
 
 
 def test_units_restart_always_and_bound_the_stop() -> None:

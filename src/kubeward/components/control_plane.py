@@ -92,10 +92,8 @@ def control_plane_context(config: ClusterConfig, host: HostConfig) -> ControlPla
         service_cidr=str(config.network.service_cidr),
         pod_cidr=str(config.network.pod_cidr),
         node_cidr_mask=24,
-        # its own member first: the API server's etcd client starts there, so a control plane that
-        # goes down takes no other API server's etcd connection with it
         etcd_servers=tuple(api_server_url(str(cp.private_address), config.etcd.client_port)
-                           for cp in sorted(config.control_planes, key=lambda cp: cp.name != host.name)),
+                           for cp in config.control_planes),
         cluster_name=config.name,
         extra_args={name: getattr(k, key).extra_args for name, key in CONFIG_KEYS.items()},
         nodeport_range=f"{config.network.nodeport_lo}-{config.network.nodeport_hi}",
